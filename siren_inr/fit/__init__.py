@@ -1,0 +1,1 @@
+"""siren_inr.fit"""
