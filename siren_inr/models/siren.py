@@ -1,0 +1,88 @@
+"""SIREN: an MLP with sine activations sin(omega_0 * (W x + b)) and the init that keeps them well-behaved."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from siren_inr.models.base import InrModel, boolean, common_sizes, positive_float
+from siren_inr.models.registry import register_model
+
+
+def init_sine_first_(linear: nn.Linear) -> None:
+    """First-layer SIREN init: weights U(-1/fan_in, 1/fan_in); omega_0 then spreads inputs over many periods."""
+    bound = 1.0 / linear.in_features
+    with torch.no_grad():
+        linear.weight.uniform_(-bound, bound)
+
+
+def init_sine_hidden_(linear: nn.Linear, omega_0: float) -> None:
+    """Hidden-layer SIREN init: U(+-sqrt(6/fan_in)/omega_0), so omega_0*(Wx) has unit variance for sine inputs."""
+    bound = math.sqrt(6.0 / linear.in_features) / omega_0
+    with torch.no_grad():
+        linear.weight.uniform_(-bound, bound)
+
+
+class SineLayer(nn.Module):
+    """sin(omega_0 * (W x + b)); biases keep PyTorch's default init."""
+
+    def __init__(self, in_features: int, out_features: int, omega_0: float, is_first: bool) -> None:
+        super().__init__()
+        self.omega_0 = omega_0
+        self.linear = nn.Linear(in_features, out_features)
+        if is_first:
+            init_sine_first_(self.linear)
+        else:
+            init_sine_hidden_(self.linear, omega_0)
+
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        """omega_0 * (W x + b), the argument of the sine."""
+        return self.omega_0 * self.linear(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.pre_activation(x))
+
+    def extra_repr(self) -> str:
+        return f"omega_0={self.omega_0}"
+
+
+@register_model("siren")
+class Siren(InrModel):
+    """SIREN: a first sine layer, `hidden_layers` sine layers, then a linear (or sine) output layer."""
+
+    def __init__(
+        self,
+        in_features: int = 2,
+        out_features: int = 1,
+        hidden_features: int = 256,
+        hidden_layers: int = 3,
+        first_omega_0: float = 30.0,
+        hidden_omega_0: float = 30.0,
+        outermost_linear: bool = True,
+    ) -> None:
+        super().__init__()
+        name = "siren"
+        in_f, out_f, width, depth = common_sizes(name, in_features, out_features, hidden_features, hidden_layers)
+        first_omega_0 = positive_float("first_omega_0", first_omega_0, name)
+        hidden_omega_0 = positive_float("hidden_omega_0", hidden_omega_0, name)
+        outermost_linear = boolean("outermost_linear", outermost_linear, name)
+        self._record_spec(
+            in_features=in_f, out_features=out_f, hidden_features=width, hidden_layers=depth,
+            first_omega_0=first_omega_0, hidden_omega_0=hidden_omega_0, outermost_linear=outermost_linear,
+        )
+        layers: list[nn.Module] = [SineLayer(in_f, width, first_omega_0, is_first=True)]
+        layers += [SineLayer(width, width, hidden_omega_0, is_first=False) for _ in range(depth)]
+        if outermost_linear:
+            # Initialised like a hidden layer (with the hidden omega_0) so outputs start at a small scale.
+            final = nn.Linear(width, out_f)
+            init_sine_hidden_(final, hidden_omega_0)
+            layers.append(final)
+        else:
+            layers.append(SineLayer(width, out_f, hidden_omega_0, is_first=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """Map coordinates [..., in_features] to values [..., out_features]."""
+        return self.net(coords)
