@@ -32,7 +32,8 @@ def _panel(ax, comparison: DigitComparison, title: str) -> None:
     if has_pred and comparison.js_gt_prediction_bits is not None:
         subtitle += f", JS(gt, rec) = {comparison.js_gt_prediction_bits:.2e} bit"
     ax.set_title(f"{title}\n{subtitle}", fontsize=10)
-    ax.set_ylim(0, max(0.5, float(np.max(gt.proportions)) * 1.15))
+    tallest = max(gt.proportions + (comparison.prediction.proportions if has_pred else []))
+    ax.set_ylim(0, max(0.5, tallest * 1.15))
     ax.legend(fontsize=7, loc="upper right")
 
 

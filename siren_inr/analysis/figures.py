@@ -1,0 +1,106 @@
+"""History plots (one run, and runs overlaid) and the reconstruction gallery."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (headless machines, CI)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# (history column, axis label, log scale)
+HISTORY_PANELS = (
+    ("train_loss", "training loss (MSE on [-1, 1] values)", True),
+    ("train_psnr", "PSNR (dB)", False),
+    ("train_ssim", "SSIM", False),
+)
+
+
+def _history_axes(title: str | None):
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (_, label, log) in zip(axes, HISTORY_PANELS):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig, axes
+
+
+def _plot_columns(axes, history: pd.DataFrame, **style) -> None:
+    for ax, (column, _, log) in zip(axes, HISTORY_PANELS):
+        if column not in history:
+            continue
+        values = history[column].to_numpy(dtype=float)
+        epochs = history["epoch"].to_numpy(dtype=float)
+        keep = np.isfinite(values) & ((values > 0) if log else True)
+        ax.plot(epochs[keep], values[keep], **style)
+
+
+def plot_run_history(history: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Save one run's loss (log scale), PSNR and SSIM against epoch."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = _history_axes(title)
+    _plot_columns(axes, history, color="#4c72b0", linewidth=1.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_history_overlay(histories: list[pd.DataFrame], labels: list[str], path: str | Path,
+                         groups: list[str] | None = None, title: str | None = None) -> Path:
+    """Save the histories of several runs overlaid; runs of one group (e.g. seeds) share a colour and a legend entry."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    groups = groups or labels
+    order = list(dict.fromkeys(groups))
+    cmap = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
+    fig, axes = _history_axes(title)
+    seen: set[str] = set()
+    for history, label, group in zip(histories, labels, groups):
+        colour = cmap(order.index(group) % cmap.N)
+        legend = group if group not in seen else None
+        seen.add(group)
+        _plot_columns(axes, history, color=colour, linewidth=1.2, alpha=0.85, label=legend)
+    handles, names = axes[1].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=8, frameon=False)
+        rows = math.ceil(len(names) / 4)
+        fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))
+    else:
+        fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_gallery(tiles: list[tuple[str, np.ndarray]], path: str | Path, columns: int = 4,
+                 tile_inches: float = 2.6) -> Path:
+    """Save a grid of titled images ([H, W, C] uint8 or floats in [0, 1]), e.g. ground truth then predictions."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = max(1, min(columns, len(tiles)))
+    rows = max(1, math.ceil(len(tiles) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(tile_inches * columns, (tile_inches + 0.35) * rows),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (title, image) in zip(axes.ravel(), tiles):
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        vmax = 255 if image.dtype == np.uint8 else 1.0
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=vmax, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
