@@ -1,0 +1,132 @@
+"""The versioned .inr container: magic, format version, header, payload, CRC32.
+
+Layout (all integers unsigned; varint = LEB128):
+
+    magic      4 bytes   b"\\x89INR"  (a high byte first, as in PNG, so text-mode damage is caught)
+    version    1 byte    FORMAT_VERSION
+    header     varint length + raw-deflate-compressed compact JSON (architecture, hyperparameters,
+                         image size, quantization settings, layout fingerprint)
+    payload    the rest up to the checksum (weights, see siren_inr.compression.codec)
+    crc32      4 bytes   big-endian CRC32 of everything before it
+
+Parsing checks the size, magic, version and checksum before anything else is interpreted, so a
+truncated, bit-flipped or foreign file is rejected with SirenInrError before any decoding happens.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from siren_inr.errors import SirenInrError
+
+MAGIC = b"\x89INR"
+FORMAT_VERSION = 1
+CHECKSUM_BYTES = 4
+MAX_HEADER_BYTES = 1 << 16
+
+
+@dataclass
+class Container:
+    """A parsed .inr file: JSON header and opaque payload."""
+
+    header: dict[str, Any]
+    payload: bytes
+    version: int = FORMAT_VERSION
+
+
+def write_varint(value: int) -> bytes:
+    """Unsigned LEB128 encoding of a non-negative integer."""
+    if value < 0:
+        raise ValueError(f"varint of negative value {value}")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class ByteReader:
+    """Bounds-checked sequential reader; every overrun is a SirenInrError naming what was being read."""
+
+    def __init__(self, data: bytes, what: str = ".inr data") -> None:
+        self.data = memoryview(data)
+        self.pos = 0
+        self.what = what
+
+    def remaining(self) -> int:
+        """Bytes not yet read."""
+        return len(self.data) - self.pos
+
+    def take(self, count: int, field: str) -> bytes:
+        """The next `count` bytes."""
+        if count < 0 or self.pos + count > len(self.data):
+            raise SirenInrError(f"{self.what} is truncated or damaged: cannot read {field} ({count} bytes)")
+        chunk = bytes(self.data[self.pos : self.pos + count])
+        self.pos += count
+        return chunk
+
+    def varint(self, field: str, limit: int = 1 << 40) -> int:
+        """The next LEB128 integer, which must not exceed `limit`."""
+        value, shift = 0, 0
+        while True:
+            byte = self.take(1, field)[0]
+            value |= (byte & 0x7F) << shift
+            if value > limit:
+                raise SirenInrError(f"{self.what} is damaged: {field}={value} exceeds {limit}")
+            if not byte & 0x80:
+                return value
+            shift += 7
+
+    def rest(self) -> bytes:
+        """Everything not yet read."""
+        return self.take(self.remaining(), "the remaining bytes")
+
+
+def pack(header: dict[str, Any], payload: bytes) -> bytes:
+    """Serialise a header and payload into .inr bytes."""
+    text = json.dumps(header, separators=(",", ":"), sort_keys=True, allow_nan=False).encode("utf-8")
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: no zlib header/adler bytes
+    packed_header = squeezer.compress(text) + squeezer.flush()
+    body = MAGIC + bytes([FORMAT_VERSION]) + write_varint(len(packed_header)) + packed_header + payload
+    return body + zlib.crc32(body).to_bytes(CHECKSUM_BYTES, "big")
+
+
+def unpack(data: bytes) -> Container:
+    """Parse and verify .inr bytes; any damage raises SirenInrError."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SirenInrError(f"expected the bytes of an .inr file, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < len(MAGIC) + 1 + 1 + CHECKSUM_BYTES:
+        raise SirenInrError(f"not an .inr file: only {len(data)} bytes (an .inr file starts with {MAGIC!r})")
+    if data[: len(MAGIC)] != MAGIC:
+        raise SirenInrError(f"not an .inr file: it starts with {data[:len(MAGIC)]!r}, expected {MAGIC!r}")
+    version = data[len(MAGIC)]
+    if version != FORMAT_VERSION:
+        raise SirenInrError(
+            f".inr format version {version} is not supported; this installation reads version {FORMAT_VERSION}"
+        )
+    body, stored = data[:-CHECKSUM_BYTES], int.from_bytes(data[-CHECKSUM_BYTES:], "big")
+    if zlib.crc32(body) != stored:
+        raise SirenInrError(".inr file is damaged or truncated: its CRC32 checksum does not match")
+    reader = ByteReader(body, ".inr file")
+    reader.take(len(MAGIC) + 1, "magic and version")
+    header_len = reader.varint("header length", MAX_HEADER_BYTES)
+    packed_header = reader.take(header_len, "header")
+    try:
+        inflater = zlib.decompressobj(-15)
+        text = inflater.decompress(packed_header, MAX_HEADER_BYTES) + inflater.flush()
+        if not inflater.eof or inflater.unconsumed_tail:
+            raise ValueError("header stream incomplete or too long")
+        header = json.loads(text.decode("utf-8"))
+    except (zlib.error, ValueError, UnicodeDecodeError) as err:
+        raise SirenInrError(f".inr file is damaged: its header cannot be read ({err})") from None
+    if not isinstance(header, dict):
+        raise SirenInrError(".inr file is damaged: its header is not a JSON object")
+    return Container(header=header, payload=reader.rest(), version=version)

@@ -1,0 +1,135 @@
+"""The INR codec: exact round trips for every quantization mode and rejection of damaged files."""
+
+import numpy as np
+import pytest
+import torch
+
+from siren_inr.compression import container
+from siren_inr.compression.codec import (
+    decode_inr,
+    encode_inr,
+    quantized_state,
+    read_inr,
+    render,
+    write_inr,
+)
+from siren_inr.compression.quantize import QuantSettings
+from siren_inr.errors import SirenInrError
+from siren_inr.metrics.quality import psnr_db
+from siren_inr.models import build_model
+
+H, W, C = 12, 10, 3
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model("siren", in_features=2, out_features=C, hidden_features=12, hidden_layers=2)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return np.random.default_rng(0).uniform(size=(H, W, C)).astype(np.float32)
+
+
+MODES = [
+    QuantSettings(mode="uniform", bits=8),
+    QuantSettings(mode="uniform", bits=5, per_channel=True),
+    QuantSettings(mode="uniform", bits=12),
+    QuantSettings(mode="fp16"),
+    QuantSettings(mode="fp32"),
+]
+
+
+@pytest.mark.parametrize("quant", MODES, ids=lambda q: f"{q.mode}{q.bits}{'c' if q.per_channel else ''}")
+def test_round_trip_is_exact_and_reports_what_decoding_gives(model, reference, quant, tmp_path):
+    encoded = encode_inr(model, H, W, C, quant, reference=reference)
+    path = tmp_path / "x.inr"
+    write_inr(path, encoded.data)
+    first, second = read_inr(path), decode_inr(path.read_bytes())
+    assert np.array_equal(first.image_u8, second.image_u8)
+    assert np.array_equal(first.image_u8, encoded.decoded.image_u8)
+    assert psnr_db(first.image, reference) == encoded.psnr_db
+    assert encoded.bpp == 8 * path.stat().st_size / (H * W)
+    # The decoder's weights are exactly the encoder-side quantized weights.
+    expected = quantized_state(model, quant)
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    assert (first.arch, first.height, first.width, first.channels, first.quant) == ("siren", H, W, C, quant)
+    # The image is the quantized network's output, rendered independently here.
+    torch_img = ((first.model(torch.from_numpy(np.stack(np.meshgrid(
+        np.linspace(-1, 1, W, dtype=np.float32), np.linspace(-1, 1, H, dtype=np.float32)), -1).reshape(-1, 2)))
+        .detach().reshape(H, W, C) + 1) / 2).clamp(0, 1)
+    assert np.abs(first.image - torch_img.numpy()).max() <= 0.5 / 255 + 1e-6
+
+
+def test_fp32_is_lossless_and_smaller_modes_are_smaller(model):
+    sizes = {q.mode + str(q.bits): encode_inr(model, H, W, C, q).num_bytes for q in MODES}
+    assert sizes["uniform5"] < sizes["uniform8"] < sizes["fp168"] < sizes["fp328"]
+    lossless = decode_inr(encode_inr(model, H, W, C, QuantSettings(mode="fp32")).data)
+    assert np.array_equal(lossless.image_u8, render(model, H, W, C))
+
+
+def test_random_bit_flips_and_truncations_never_pass(model):
+    data = encode_inr(model, H, W, C, QuantSettings(bits=6)).data
+    rng = np.random.default_rng(0)
+    for bit in rng.choice(len(data) * 8, size=300, replace=False):
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(SirenInrError):
+            decode_inr(bytes(damaged))
+    for cut in sorted(set(np.linspace(0, len(data) - 1, 120).astype(int))):
+        with pytest.raises(SirenInrError):
+            decode_inr(data[:cut])
+    with pytest.raises(SirenInrError):
+        decode_inr(data + b"\x00")
+    for foreign in [b"", b"hello world", b"\x89PNG\r\n\x1a\n" + bytes(64)]:
+        with pytest.raises(SirenInrError, match="not an .inr file"):
+            decode_inr(foreign)
+
+
+def _forge(data, **changes):
+    parsed = container.unpack(data)
+    header = dict(parsed.header)
+    header.update(changes)
+    return container.pack(header, parsed.payload)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"arch": "os.system"}, "accepted"),
+        ({"arch": "relu"}, "unknown hyperparameter"),
+        ({"arch": "relu", "hparams": {"in_features": 2, "out_features": C, "hidden_features": 12,
+                                      "hidden_layers": 2}}, "layout"),
+        ({"size": [H, W]}, "size"),
+        ({"size": [1 << 20, W, C]}, "outside"),
+        ({"hparams": {"hidden_features": 10**9}}, "above"),
+        ({"hparams": {"hidden_features": "import os"}}, ""),
+        ({"quant": {"mode": "uniform", "bits": 40, "per_channel": False}}, "bits"),
+        ({"layout": 12345}, "layout"),
+    ],
+)
+def test_checksummed_but_inconsistent_headers_are_rejected(model, changes, message):
+    data = encode_inr(model, H, W, C, QuantSettings(bits=8)).data
+    with pytest.raises(SirenInrError, match=message):
+        decode_inr(_forge(data, **changes))
+
+
+def test_checksummed_but_short_payload_is_rejected(model):
+    data = encode_inr(model, H, W, C, QuantSettings(bits=8)).data
+    parsed = container.unpack(data)
+    for cut in (0, 3, len(parsed.payload) // 2, len(parsed.payload) - 1):
+        with pytest.raises(SirenInrError):
+            decode_inr(container.pack(parsed.header, parsed.payload[:cut]))
+
+
+def test_encode_validates_inputs(model, tmp_path):
+    with pytest.raises(SirenInrError, match="channels"):
+        encode_inr(model, H, W, 1)
+    with pytest.raises(SirenInrError, match="accepted"):
+        encode_inr(model, H, W, C, QuantSettings(mode="fp16"), coder="range")
+    with pytest.raises(SirenInrError, match="does not exist"):
+        read_inr(tmp_path / "missing.inr")
+    with pytest.raises(SirenInrError, match="not a registered model"):
+        encode_inr(torch.nn.Linear(2, 3), H, W, C)

@@ -1,0 +1,59 @@
+"""The .inr container: layout, and rejection of foreign, empty, truncated and bit-flipped data."""
+
+import json
+import zlib
+
+import pytest
+
+from siren_inr.compression import container
+from siren_inr.errors import SirenInrError
+
+HEADER = {"arch": "siren", "size": [4, 5, 3], "nested": {"a": [1, 2.5, None, True]}}
+
+
+def test_pack_unpack_round_trip_and_layout():
+    data = container.pack(HEADER, b"payload\x00\xff")
+    assert data[:4] == container.MAGIC and data[4] == container.FORMAT_VERSION
+    assert int.from_bytes(data[-4:], "big") == zlib.crc32(data[:-4])
+    parsed = container.unpack(data)
+    assert parsed.header == HEADER and parsed.payload == b"payload\x00\xff"
+    # The header is deflated compact JSON: never larger than the JSON text plus a few bytes.
+    assert len(data) <= 4 + 1 + 2 + len(json.dumps(HEADER, separators=(",", ":"))) + 9 + 4 + 5
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**35])
+def test_varint_round_trip(value):
+    assert container.ByteReader(container.write_varint(value)).varint("v") == value
+
+
+def test_foreign_empty_and_wrong_version():
+    for bad in [b"", b"\x89INR", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"GIF89a" + b"\x00" * 20]:
+        with pytest.raises(SirenInrError, match="not an .inr file"):
+            container.unpack(bad)
+    data = bytearray(container.pack(HEADER, b"x"))
+    data[4] = 99
+    with pytest.raises(SirenInrError, match="version 99"):
+        container.unpack(bytes(data))
+
+
+def test_every_truncation_and_single_bit_flip_is_rejected():
+    data = container.pack(HEADER, bytes(range(256)) * 2)
+    for cut in range(len(data)):
+        with pytest.raises(SirenInrError):
+            container.unpack(data[:cut])
+    for bit in range(len(data) * 8):
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(SirenInrError):
+            container.unpack(bytes(damaged))
+
+
+def test_valid_checksum_over_garbage_header_is_still_an_error():
+    body = container.MAGIC + bytes([container.FORMAT_VERSION]) + container.write_varint(3) + b"abc"
+    with pytest.raises(SirenInrError, match="header"):
+        container.unpack(body + zlib.crc32(body).to_bytes(4, "big"))
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = squeezer.compress(b"[1, 2]") + squeezer.flush()
+    body = container.MAGIC + bytes([container.FORMAT_VERSION]) + container.write_varint(len(packed)) + packed
+    with pytest.raises(SirenInrError, match="not a JSON object"):
+        container.unpack(body + zlib.crc32(body).to_bytes(4, "big"))
