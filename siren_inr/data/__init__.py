@@ -1,1 +1,6 @@
-"""siren_inr.data"""
+"""Image loading and validation, coordinate grids, the pixel-field DataModule."""
+
+from siren_inr.data.field import PixelField, coordinate_grid
+from siren_inr.data.image import SKIMAGE_IMAGES, load_image
+
+__all__ = ["PixelField", "coordinate_grid", "load_image", "SKIMAGE_IMAGES"]

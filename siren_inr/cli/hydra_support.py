@@ -1,0 +1,110 @@
+"""Hydra glue shared by the subcommands: config folder, up-front validation, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from siren_inr.errors import SirenInrError
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+FAILURES_ENV = "SIREN_INR_FAILURES"
+
+
+def conf_dir() -> Path:
+    """The project's conf/ folder (the package is installed from its checkout)."""
+    if not (CONF_DIR / "train.yaml").is_file():
+        raise SirenInrError(f"config folder {CONF_DIR} is missing; install siren-inr from its checkout (pip install -e .)")
+    return CONF_DIR
+
+
+def one_line(message: str) -> str:
+    """Fold a multi-line message into one line."""
+    parts = [part.strip() for part in str(message).replace("\t", " ").splitlines() if part.strip()]
+    return "; ".join(parts)
+
+
+def print_error(message: str, prefix: str = "error") -> None:
+    """The project's one-line error on stderr."""
+    print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def _hydra_flag(arg: str) -> bool:
+    return arg.startswith("-")
+
+
+def expand_for_validation(overrides: list[str]) -> list[list[str]]:
+    """Override lists covering every value of every sweep (one sweep varied at a time)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    base, sweeps = [], []
+    for raw, override in zip(overrides, parsed):
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+            sweeps.append((override.get_key_element(), values))
+            base.append(f"{override.get_key_element()}={values[0]}" if values else raw)
+        else:
+            base.append(raw)
+    combos = [base]
+    for index, (key, values) in enumerate(sweeps):
+        for value in values[1:]:
+            variant = list(base)
+            position = [i for i, o in enumerate(base) if o.startswith(f"{key}=")][0]
+            variant[position] = f"{key}={value}"
+            combos.append(variant)
+    return combos
+
+
+def validate_overrides(config_name: str, argv: list[str]) -> None:
+    """Compose the config for every swept value before any job starts; raise SirenInrError on the first problem."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [a for a in argv if not _hydra_flag(a) and not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    try:
+        combos = expand_for_validation(overrides)
+    except Exception as err:  # Hydra's parser raises its own types
+        raise SirenInrError(f"cannot parse the overrides: {one_line(err)}") from None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            for combo in combos:
+                try:
+                    compose(config_name, overrides=combo)
+                except Exception as err:
+                    raise SirenInrError(one_line(err)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def record_failure(message: str) -> None:
+    """Note a failed multirun job where the parent process can see it."""
+    path = os.environ.get(FAILURES_ENV)
+    if path:
+        with open(path, "a") as handle:
+            handle.write(one_line(message) + "\n")
+
+
+def report_exception(err: BaseException, debug: bool) -> str:
+    """One line for a user error or a resource error; the traceback too for bugs or with debug."""
+    import torch
+
+    if isinstance(err, SirenInrError):
+        message = str(err)
+    elif isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
+                   "or lower data.eval_chunk_size")
+    else:
+        traceback.print_exception(err)
+        return f"{type(err).__name__}: {err}"
+    if debug:
+        traceback.print_exception(err)
+    print_error(message)
+    return message
+
+
+__all__ = ["conf_dir", "validate_overrides", "print_error", "one_line", "record_failure", "report_exception",
+           "FAILURES_ENV"]

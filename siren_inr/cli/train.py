@@ -1,0 +1,152 @@
+"""`siren-inr train [overrides] [-m]`: compose the config with Hydra, then run one tracked fit per job."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from siren_inr.cli.hydra_support import (FAILURES_ENV, conf_dir, print_error, record_failure, report_exception,
+                                         validate_overrides)
+from siren_inr.errors import SirenInrError
+
+_HELP = """usage: siren-inr train [key=value ...] [-m]
+
+Fits a network to an image and records the run in MLflow (default store: ./mlruns).
+Common settings (see conf/train.yaml for all):
+  model=siren|relu|tanh|nerf|rbf|mixed|fourier   model.hidden_features=256 model.hidden_layers=3
+  data.image=cameraman|astronaut|...|path/to/file.png   data.sidelength=256|null   data.batch_size=null|N
+  num_epochs=500  optim.lr=1e-4  optim.lr_schedule=none|cosine|exponential|step  seed=0
+  trainer=default|cpu|gpu|ddp|ddp_gpu  experiment_name=siren-inr  tracking.uri=null|http://...
+  ckpt_path=path.ckpt (resume)   evaluate=true ckpt_path=path.ckpt (no training)   debug=true
+  -m / --multirun with comma lists sweeps (e.g. -m model=siren,relu seed=0,1,2)
+Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
+
+
+def job_from_config(cfg) -> "TrainJob":
+    """Turn the composed DictConfig into the typed TrainJob the library runs."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.fit.settings import FitSettings
+    from siren_inr.tracking.jobs import DataSpec, TrainJob
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    model = dict(resolved["model"])
+    model_name = model.pop("name")
+    data, trainer, optim = resolved["data"], resolved["trainer"], resolved["optim"]
+    fit = FitSettings(
+        num_epochs=resolved["num_epochs"], lr=optim["lr"], batch_size=data["batch_size"],
+        lr_schedule=optim["lr_schedule"], lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"],
+        lr_step_epochs=optim["lr_step_epochs"], weight_decay=optim["weight_decay"],
+        log_every_n_steps=resolved["log_every_n_steps"], epochs_til_ckpt=resolved["epochs_til_ckpt"],
+        last_ckpt_every_n_epochs=resolved["last_ckpt_every_n_epochs"], eval_chunk_size=data["eval_chunk_size"],
+        accelerator=trainer["accelerator"], devices=trainer["devices"], num_nodes=trainer["num_nodes"],
+        strategy=trainer["strategy"], precision=str(trainer["precision"]), deterministic=trainer["deterministic"],
+        matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
+    )
+    seed = resolved["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+    if not isinstance(data["image"], str) or not data["image"]:
+        raise SirenInrError(f"data.image={data['image']!r}; accepted: a scikit-image name or an image file path")
+    return TrainJob(model_name=model_name, model_hparams=model,
+                    data=DataSpec(image=data["image"], sidelength=data["sidelength"], batch_size=data["batch_size"]),
+                    fit=fit, seed=seed, experiment_name=str(resolved["experiment_name"]),
+                    tracking_uri=resolved["tracking"]["uri"], run_name=resolved["run_name"],
+                    ckpt_path=resolved["ckpt_path"], evaluate_only=bool(resolved["evaluate"]), config=resolved)
+
+
+def _hydra_context(job) -> None:
+    """Fill output dir, overrides, run name and sweep tags from the running Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    job.output_dir = Path(hc.runtime.output_dir)
+    job.overrides = list(hc.overrides.task)
+    if hc.mode == RunMode.MULTIRUN:
+        sweep_dir = Path(hc.sweep.dir)
+        job.tags["sweep_id"] = "_".join(sweep_dir.resolve().parts[-2:])
+        job.tags["sweep_dir"] = str(sweep_dir.resolve())
+        job.tags["hydra_job_num"] = hc.job.num
+    if not job.run_name:
+        shown = [o for o in job.overrides if not o.startswith(("experiment_name=", "tracking.", "progress="))]
+        job.run_name = ",".join(shown) if shown else job.model_name
+
+
+def _show(figure: Path) -> None:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
+        print_error("show=true but there is no display; the figures are in the run's artifacts", prefix="warning")
+        return
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    plt.imshow(Image.open(figure))
+    plt.axis("off")
+    plt.show()
+
+
+def task(cfg) -> float | None:
+    """One Hydra job: a tracked fit. Returns the final PSNR (for sweepers that optimise it)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from siren_inr.tracking.jobs import run_train_job
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    debug = bool(cfg.get("debug", False))
+    try:
+        job = job_from_config(cfg)
+        _hydra_context(job)
+        result = run_train_job(job)
+    except (SirenInrError, MemoryError, Exception) as err:  # noqa: B014 - one line for user errors, trace for bugs
+        import torch
+
+        if not isinstance(err, (SirenInrError, torch.OutOfMemoryError, MemoryError)) and multirun:
+            raise
+        message = report_exception(err, debug)
+        if multirun:
+            record_failure(f"job {HydraConfig.get().job.num} ({','.join(HydraConfig.get().overrides.task)}): {message}")
+            return None
+        sys.exit(2 if isinstance(err, SirenInrError) else 1)
+    if result.run_id:
+        final = result.final
+        print(f"run {result.run_id}: final psnr {final['psnr']:.2f} dB, ssim {final['ssim']:.4f}, mse {final['mse']:.3g} "
+              f"-> {result.tracking_uri}", flush=True)
+        if cfg.get("show"):
+            _show(result.output_dir / "images" / "comparison.png")
+    return result.final["psnr"]
+
+
+def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
+    """Validate the overrides, then hand them to Hydra (single run or -m multirun)."""
+    import hydra
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(_HELP)
+        return 0
+    try:
+        validate_overrides("train", argv)
+    except SirenInrError as err:
+        print_error(str(err))
+        return 2
+    failures = tempfile.NamedTemporaryFile("w", prefix="siren-inr-failures-", suffix=".txt", delete=False)
+    failures.close()
+    os.environ[FAILURES_ENV] = failures.name
+    # argv[0] must be a script Lightning's DDP launcher can re-run for the other ranks.
+    sys.argv = [str(Path(__file__).resolve()), *argv]
+    try:
+        hydra.main(config_path=str(conf_dir()), config_name="train", version_base=None)(task)()
+        failed = Path(failures.name).read_text().splitlines()
+    finally:
+        Path(failures.name).unlink(missing_ok=True)
+    if failed:
+        print_error(f"{len(failed)} job(s) failed: " + " | ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

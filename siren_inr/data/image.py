@@ -1,0 +1,145 @@
+"""Load an image by scikit-image name or from a file, as float32 [H, W, C] in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from siren_inr.errors import SirenInrError
+
+# Names accepted for images that ship inside the scikit-image wheel (no download at run time).
+# Aliases map the names people use to the files scikit-image ships.
+SKIMAGE_IMAGES: dict[str, str] = {
+    "cameraman": "camera.png",
+    "camera": "camera.png",
+    "astronaut": "astronaut.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "cat": "chelsea.png",
+    "coins": "coins.png",
+    "moon": "moon.png",
+    "page": "page.png",
+    "text": "text.png",
+    "horse": "horse.png",
+    "rocket": "rocket.jpg",
+    "retina": "retina.jpg",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "immunohistochemistry": "ihc.png",
+    "logo": "logo.png",
+    "motorcycle_left": "motorcycle_left.png",
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "cell": "cell.png",
+    "clock": "clock_motion.png",
+    "colorwheel": "color.png",
+    "microaneurysms": "microaneurysms.png",
+}
+
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+
+
+def skimage_image_path(name: str) -> Path:
+    """Path of a scikit-image bundled image, by its name."""
+    import skimage.data
+
+    return Path(skimage.data.data_dir) / SKIMAGE_IMAGES[name]
+
+
+def _resolve_source(source: str) -> Path:
+    if source in SKIMAGE_IMAGES:
+        return skimage_image_path(source)
+    path = Path(os.path.expanduser(source))
+    if not path.exists():
+        looks_like_name = not any(sep in source for sep in "/\\") and "." not in source
+        accepted = ", ".join(sorted(set(SKIMAGE_IMAGES)))
+        if looks_like_name:
+            raise SirenInrError(f"data.image={source!r}: no such image name or file; accepted names: {accepted}, "
+                                "or a path to a PNG/JPEG/TIFF/BMP file")
+        raise SirenInrError(f"data.image={source!r}: file not found")
+    if path.is_dir():
+        raise SirenInrError(f"data.image={source!r} is a folder; give an image file (PNG, JPEG, TIFF, BMP)")
+    if path.stat().st_size == 0:
+        raise SirenInrError(f"data.image={source!r} is an empty file, not an image")
+    return path
+
+
+def _to_float_array(img: Image.Image) -> np.ndarray:
+    """Decode a PIL image of any common mode to float32 [H, W, C] in [0, 1]."""
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in {"1", "L", "LA"}:
+        arr = np.asarray(img.convert("L"), dtype=np.float32)[..., None] / 255.0
+    elif mode in {"RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"}:
+        # Alpha is dropped: the network represents colour, and composing onto a background would invent data.
+        arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    elif mode.startswith("I;16") or mode == "I":
+        raw = np.asarray(img, dtype=np.float64)
+        # 16-bit files come back as mode I/I;16; values above 255 tell them from 8-bit data stored as I.
+        peak = 65535.0 if raw.max() > 255 or mode.startswith("I;16") else 255.0
+        arr = (raw / peak).astype(np.float32)[..., None]
+    elif mode == "F":
+        raw = np.asarray(img, dtype=np.float32)
+        lo, hi = float(raw.min()), float(raw.max())
+        arr = ((raw - lo) / (hi - lo if hi > lo else 1.0))[..., None]
+    else:
+        arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _read_file(path: Path, source: str) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return _to_float_array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        # Pillow cannot read some 16-bit RGB TIFF/PNG files; scikit-image's readers can.
+        try:
+            import skimage.io
+
+            arr = np.asarray(skimage.io.imread(str(path)))
+        except Exception:
+            raise SirenInrError(f"data.image={source!r} is not a readable image ({err}); "
+                                "accepted: PNG, JPEG, TIFF, BMP, 8- or 16-bit, grey/RGB/RGBA/palette") from None
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim != 3:
+            raise SirenInrError(f"data.image={source!r} has shape {arr.shape}; expected a 2-D image") from None
+        arr = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
+        peak = 65535.0 if arr.dtype == np.uint16 else 255.0 if arr.dtype == np.uint8 else max(float(arr.max()), 1.0)
+        return np.clip(arr.astype(np.float32) / peak, 0.0, 1.0)
+
+
+def resize_square(image: np.ndarray, sidelength: int) -> np.ndarray:
+    """Resize the shorter edge to `sidelength` (bilinear, antialiased) and centre-crop to a square."""
+    height, width, _ = image.shape
+    scale = sidelength / min(height, width)
+    new_h, new_w = max(sidelength, round(height * scale)), max(sidelength, round(width * scale))
+    channels = []
+    for c in range(image.shape[2]):
+        # Mode F keeps full float precision (16-bit sources stay 16-bit accurate).
+        plane = Image.fromarray(image[..., c].astype(np.float32), mode="F")
+        if (new_w, new_h) != (width, height):
+            plane = plane.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=None)
+        channels.append(np.asarray(plane, dtype=np.float32))
+    resized = np.stack(channels, axis=-1)
+    top, left = (new_h - sidelength) // 2, (new_w - sidelength) // 2
+    return np.clip(resized[top:top + sidelength, left:left + sidelength], 0.0, 1.0)
+
+
+def load_image(source: str, sidelength: int | None = None) -> np.ndarray:
+    """Load a scikit-image name or an image file as float32 [H, W, C] in [0, 1], optionally square-resized."""
+    if sidelength is not None and (not isinstance(sidelength, int) or isinstance(sidelength, bool) or sidelength <= 0):
+        raise SirenInrError(f"data.sidelength={sidelength!r}; accepted: a positive integer, or null for the native size")
+    path = _resolve_source(str(source))
+    image = _read_file(path, str(source))
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise SirenInrError(f"data.image={source!r} is {image.shape[1]}x{image.shape[0]} pixels; need at least 2x2")
+    if sidelength is not None and image.shape[:2] != (sidelength, sidelength):
+        image = resize_square(image, sidelength)
+    return np.ascontiguousarray(image, dtype=np.float32)

@@ -1,0 +1,65 @@
+"""Callbacks of a fit: progress as a bar on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import TQDMProgressBar
+
+
+def _latest(pl_module) -> dict:
+    history = getattr(pl_module, "history", None)
+    return history[-1] if history else {}
+
+
+class HistoryProgressBar(TQDMProgressBar):
+    """tqdm bar whose postfix is the latest history row (read only when the bar refreshes)."""
+
+    def get_metrics(self, trainer, pl_module):
+        row = _latest(pl_module)
+        if not row:
+            return {}
+        return {"loss": f"{row['train_loss']:.3g}", "psnr": f"{row['train_psnr']:.2f}", "ssim": f"{row['train_ssim']:.4f}"}
+
+
+class PlainProgress(pl.Callback):
+    """One line per history row, for logs and pipes where a bar would be noise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self._printed = 0
+        self._start = 0.0
+
+    def on_train_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+        self._printed = len(pl_module.history)
+
+    def _flush(self, pl_module, total_steps: int) -> None:
+        rows = pl_module.history
+        for row in rows[self._printed:]:
+            elapsed = time.perf_counter() - self._start
+            print(f"step {row['step']:>7d}/{total_steps}  epoch {row['epoch']:.6g}  loss {row['train_loss']:.4g}  "
+                  f"psnr {row['train_psnr']:.2f} dB  ssim {row['train_ssim']:.4f}  ({elapsed:.1f} s)",
+                  file=self.stream, flush=True)
+        self._printed = len(rows)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.is_global_zero and len(pl_module.history) > self._printed:
+            self._flush(pl_module, pl_module.total_steps)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # After the module's own epoch-end hook, which appends the row of the final weights.
+        self.on_train_batch_end(trainer, pl_module, None, None, 0)
+
+
+def progress_callbacks(mode: str, log_every_n_steps: int) -> tuple[list[pl.Callback], bool]:
+    """Callbacks for the progress mode, and whether Lightning's own bar is enabled."""
+    if mode == "auto":
+        mode = "bar" if sys.stdout.isatty() else "lines"
+    if mode == "bar":
+        return [HistoryProgressBar(refresh_rate=max(1, min(log_every_n_steps, 50)))], True
+    if mode == "lines":
+        return [PlainProgress()], False
+    return [], False

@@ -1,0 +1,149 @@
+"""The LightningModule that fits a coordinate network to one pixel field."""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from siren_inr.data.field import PixelField
+from siren_inr.fit.settings import FitSettings
+from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
+from siren_inr.models import build_model
+
+
+@torch.no_grad()
+def predict_values(net: nn.Module, coords: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """Network output for all coords, evaluated in chunks so peak memory is set by the chunk size."""
+    if coords.shape[0] <= chunk_size:
+        return net(coords)
+    return torch.cat([net(part) for part in torch.split(coords, chunk_size)], dim=0)
+
+
+class INRFitModule(pl.LightningModule):
+    """MSE fit of a registry network to a pixel field that lives on the training device."""
+
+    def __init__(self, model_name: str, model_hparams: dict, settings: dict, field: PixelField | None = None):
+        super().__init__()
+        # Only primitives go into hparams: checkpoints load with weights_only=True.
+        self.save_hyperparameters("model_name", "model_hparams", "settings")
+        self.settings = FitSettings(**settings)
+        self.net = build_model(model_name, **model_hparams)
+        self._forward = self.net
+        self.history: list[dict] = []
+        self.field_shape: tuple[int, int, int] | None = None
+        self._perm: torch.Tensor | None = None
+        if field is not None:
+            self.attach_field(field)
+
+    # --- data -------------------------------------------------------------------------------------
+    def attach_field(self, field: PixelField) -> None:
+        """Hold the field as non-persistent buffers so it moves to the device once, with the module."""
+        self.field_shape = (field.height, field.width, field.channels)
+        self.register_buffer("coords", field.coords.contiguous(), persistent=False)
+        self.register_buffer("values", field.values.contiguous(), persistent=False)
+        gt = ((field.values + 1.0) * 0.5).clamp(0, 1).reshape(field.height, field.width, field.channels)
+        self.register_buffer("gt_nchw", gt.permute(2, 0, 1)[None].contiguous(), persistent=False)
+
+    def setup(self, stage: str) -> None:
+        if self.field_shape is None:
+            raise RuntimeError("INRFitModule needs a pixel field: call attach_field() before fitting")
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        # Each process fits its own interleaved share of the pixels; DDP averages the gradients.
+        shard = torch.arange(rank, self.coords.shape[0], world)
+        self.register_buffer("shard_coords", self.coords[shard].contiguous(), persistent=False)
+        self.register_buffer("shard_values", self.values[shard].contiguous(), persistent=False)
+        if self.settings.compile:
+            self._forward = torch.compile(self.net)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return self.settings.steps_per_epoch(self.coords.shape[0], world)
+
+    @property
+    def total_steps(self) -> int:
+        return self.settings.num_epochs * self.steps_per_epoch
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self._forward(coords)
+
+    # --- training ---------------------------------------------------------------------------------
+    def _batch(self, step_in_epoch: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        n = self.shard_coords.shape[0]
+        batch_size = self.settings.batch_size
+        if batch_size is None or batch_size >= n:
+            return self.shard_coords, self.shard_values, True
+        if step_in_epoch == 0 or self._perm is None:
+            self._perm = torch.randperm(n, device=self.shard_coords.device)
+        idx = self._perm[step_in_epoch * batch_size:(step_in_epoch + 1) * batch_size]
+        return self.shard_coords[idx], self.shard_values[idx], False
+
+    def training_step(self, batch, batch_idx: int):
+        coords, values, whole = self._batch(int(batch_idx))
+        output = self(coords)
+        loss = torch.mean((output.float() - values) ** 2)
+        step = self.global_step
+        if step % self.settings.log_every_n_steps == 0:
+            single_full = whole and self.trainer.world_size == 1
+            self._record(step, loss.detach(), output.detach() if single_full else None)
+        return loss
+
+    def full_prediction(self) -> torch.Tensor:
+        """The whole image as the network now sees it, [1, C, H, W] in [0, 1]."""
+        values = predict_values(self._forward, self.coords, self.settings.eval_chunk_size).float()
+        height, width, channels = self.field_shape
+        image = ((values + 1.0) * 0.5).clamp(0, 1).reshape(height, width, channels)
+        return image.permute(2, 0, 1)[None]
+
+    def _record(self, step: int, loss: torch.Tensor, output: torch.Tensor | None) -> None:
+        if self.trainer.world_size > 1:
+            loss = self.trainer.strategy.reduce(loss, reduce_op="mean")
+        if output is not None:
+            height, width, channels = self.field_shape
+            pred = ((output.float() + 1.0) * 0.5).clamp(0, 1).reshape(height, width, channels).permute(2, 0, 1)[None]
+        else:
+            pred = self.full_prediction()
+        # One host sync per logging interval, never per step.
+        numbers = torch.stack([loss.float(), psnr_tensor(pred, self.gt_nchw), ssim_tensor(pred, self.gt_nchw)]).tolist()
+        self._append_row(step, *numbers)
+
+    def _append_row(self, step: int, loss: float, psnr: float, ssim: float) -> None:
+        row = {"step": step, "epoch": step / self.steps_per_epoch, "train_loss": loss,
+               "train_psnr": psnr, "train_ssim": ssim}
+        self.history.append(row)
+        for logger in self.loggers:
+            logger.log_metrics({"train/loss": loss, "train/psnr": psnr, "train/ssim": ssim}, step=step)
+
+    def on_train_epoch_end(self) -> None:
+        # Close the history with the state after the last update (step == total steps).
+        step = self.global_step
+        if self.current_epoch + 1 < self.trainer.max_epochs or (self.history and self.history[-1]["step"] == step):
+            return
+        values = predict_values(self._forward, self.shard_coords, self.settings.eval_chunk_size).float()
+        self._record(step, torch.mean((values - self.shard_values) ** 2), None)
+
+    def configure_optimizers(self):
+        s = self.settings
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        total = max(1, self.total_steps)
+        if s.lr_schedule == "none":
+            return optimizer
+        if s.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=s.lr_min)
+        elif s.lr_schedule == "exponential":
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=math.pow(s.lr_gamma, 1.0 / total))
+        else:
+            scheduler = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=s.lr_step_epochs * self.steps_per_epoch, gamma=s.lr_gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["history"] = [dict(row) for row in self.history]
+        checkpoint["field_shape"] = list(self.field_shape) if self.field_shape else None
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = [dict(row) for row in checkpoint.get("history", [])]

@@ -1,0 +1,76 @@
+"""Typed settings of one fit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from siren_inr.data.datamodule import steps_per_epoch
+from siren_inr.errors import SirenInrError
+
+LR_SCHEDULES = ("none", "cosine", "exponential", "step")
+
+
+@dataclass
+class FitSettings:
+    """How to fit a network to one pixel field; every field is a primitive so it can live in a checkpoint."""
+
+    num_epochs: int = 500  # one epoch = one pass over all pixels
+    lr: float = 1e-4  # Adam learning rate
+    batch_size: int | None = None  # pixels per step; None = the whole image (full batch)
+    lr_schedule: str = "none"  # none | cosine | exponential | step
+    lr_min: float = 0.0  # cosine: final learning rate
+    lr_gamma: float = 0.1  # exponential: factor over the whole fit; step: factor per lr_step_epochs
+    lr_step_epochs: int = 1000  # step: epochs between decays
+    weight_decay: float = 0.0  # Adam weight decay
+    log_every_n_steps: int = 25  # full-image PSNR/SSIM + history row every this many optimizer steps
+    epochs_til_ckpt: int | None = None  # keep a numbered checkpoint every this many epochs (None: only last)
+    last_ckpt_every_n_epochs: int = 100  # refresh last.ckpt this often (what a killed fit resumes from)
+    eval_chunk_size: int = 262144  # pixels per forward pass when predicting the full image
+    accelerator: str = "auto"  # cpu | gpu | auto (GPU when there is one)
+    devices: int | str = 1  # devices (processes) per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
+    precision: str = "32-true"  # Lightning precision: 32-true, bf16-mixed, 16-mixed, ...
+    deterministic: bool = True  # deterministic algorithms (bit-exact reruns on CPU)
+    matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: highest | high (TF32) | medium
+    compile: bool = False  # torch.compile the network
+    progress: str = "auto"  # auto | bar | lines | none
+
+    def validate(self) -> "FitSettings":
+        """Raise SirenInrError naming the first bad value."""
+        def positive(name: str, value, kind=int) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+                    kind is int and int(value) != value):
+                what = "a positive integer" if kind is int else "a positive number"
+                raise SirenInrError(f"{name}={value!r}; accepted: {what}")
+
+        positive("num_epochs", self.num_epochs)
+        positive("optim.lr", self.lr, float)
+        if self.batch_size is not None:
+            positive("data.batch_size", self.batch_size)
+        positive("log_every_n_steps", self.log_every_n_steps)
+        positive("last_ckpt_every_n_epochs", self.last_ckpt_every_n_epochs)
+        positive("eval_chunk_size", self.eval_chunk_size)
+        if self.epochs_til_ckpt is not None:
+            positive("epochs_til_ckpt", self.epochs_til_ckpt)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise SirenInrError(f"optim.lr_schedule={self.lr_schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+        if self.lr_schedule == "step":
+            positive("optim.lr_step_epochs", self.lr_step_epochs)
+        if self.lr_schedule in ("exponential", "step"):
+            positive("optim.lr_gamma", self.lr_gamma, float)
+        if self.lr_min < 0:
+            raise SirenInrError(f"optim.lr_min={self.lr_min!r}; accepted: a number >= 0")
+        if self.progress not in ("auto", "bar", "lines", "none"):
+            raise SirenInrError(f"progress={self.progress!r}; accepted: auto, bar, lines, none")
+        if self.matmul_precision not in ("highest", "high", "medium"):
+            raise SirenInrError(f"trainer.matmul_precision={self.matmul_precision!r}; accepted: highest, high, medium")
+        return self
+
+    def as_dict(self) -> dict:
+        """Primitive dict (for checkpoints and records)."""
+        return asdict(self)
+
+    def steps_per_epoch(self, num_pixels: int, world_size: int = 1) -> int:
+        """Optimizer steps in one pass over the pixels of one process's shard."""
+        return steps_per_epoch(num_pixels, self.batch_size, world_size)

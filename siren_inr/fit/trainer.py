@@ -1,0 +1,153 @@
+"""Trainer assembly and the one fit entry point: fit_model()."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch import nn
+
+from siren_inr.data.datamodule import PixelFieldDataModule
+from siren_inr.data.field import PixelField
+from siren_inr.fit.callbacks import progress_callbacks
+from siren_inr.fit.module import INRFitModule
+from siren_inr.fit.settings import FitSettings
+from siren_inr.metrics.quality import mse_tensor, psnr_tensor, ssim_tensor
+from siren_inr.models import model_spec
+
+
+@dataclass
+class FitResult:
+    """What a fit produced: the trained module, its history and the final full-image evaluation."""
+
+    module: INRFitModule
+    history: list[dict]
+    prediction: torch.Tensor  # [H, W, C] in [0, 1], on the CPU
+    final: dict[str, float]  # psnr, ssim, mse on [0, 1]
+    seconds: float
+    device: str
+    global_step: int
+    is_global_zero: bool = True
+    checkpoint_dir: Path | None = None
+    extra: dict = dc_field(default_factory=dict)
+
+    @property
+    def model(self) -> nn.Module:
+        """The trained network."""
+        return self.module.net
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up banners and advice that does not apply to a full-batch pixel fit."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda",
+                 "lightning.pytorch.utilities.rank_zero", "lightning_fabric.utilities.seed",
+                 "pytorch_lightning.trainer.connectors.checkpoint_connector", "mlflow.store.db.utils",
+                 "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*number of training batches.*",
+                    ".*LightningModule.*has parameters that were not used.*", ".*isinstance.*LeafSpec.*",
+                    ".*`training_step` returned.*", ".*Checkpoint directory.*exists and is not empty.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def evaluate(module: INRFitModule) -> tuple[torch.Tensor, dict[str, float]]:
+    """Full reconstruction [H, W, C] on the CPU and its psnr/ssim/mse against the field."""
+    module.eval()
+    pred = module.full_prediction()
+    numbers = torch.stack([psnr_tensor(pred, module.gt_nchw), ssim_tensor(pred, module.gt_nchw),
+                           mse_tensor(pred, module.gt_nchw)]).tolist()
+    image = pred[0].permute(1, 2, 0).cpu()
+    return image, dict(zip(("psnr", "ssim", "mse"), numbers))
+
+
+def build_trainer(settings: FitSettings, *, loggers=(), callbacks=(), checkpoint_dir: Path | None = None,
+                  default_root_dir: Path | None = None) -> pl.Trainer:
+    """A Lightning Trainer for a pixel fit: no validation loop, our own progress and checkpoints."""
+    quiet_lightning()
+    torch.set_float32_matmul_precision(settings.matmul_precision)
+    cbs = list(callbacks)
+    progress, bar = progress_callbacks(settings.progress, settings.log_every_n_steps)
+    cbs += progress
+    if checkpoint_dir is not None:
+        cbs.append(_LastCheckpoint(checkpoint_dir, settings.last_ckpt_every_n_epochs))
+        if settings.epochs_til_ckpt:
+            cbs.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="epoch{epoch:06d}",
+                                       auto_insert_metric_name=False, save_top_k=-1,
+                                       every_n_epochs=settings.epochs_til_ckpt, enable_version_counter=False))
+    strategy = settings.strategy
+    return pl.Trainer(
+        accelerator=settings.accelerator, devices=settings.devices, num_nodes=settings.num_nodes,
+        strategy=strategy, precision=settings.precision, deterministic=settings.deterministic,
+        max_epochs=settings.num_epochs, logger=list(loggers) if loggers else False, callbacks=cbs,
+        enable_checkpointing=any(isinstance(cb, ModelCheckpoint) for cb in cbs), enable_progress_bar=bar, enable_model_summary=False,
+        num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
+        default_root_dir=str(default_root_dir) if default_root_dir else None, benchmark=False,
+    )
+
+
+class _LastCheckpoint(pl.Callback):
+    """Write checkpoint_dir/last.ckpt every n epochs and at the end: what a killed fit resumes from."""
+
+    def __init__(self, checkpoint_dir: Path, every_n_epochs: int):
+        self.path = Path(checkpoint_dir) / "last.ckpt"
+        self.every = every_n_epochs
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # Runs after the module's own epoch-end hook, so the last save holds the closing history row.
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every == 0 or epoch >= trainer.max_epochs:
+            self._save(trainer)
+
+    def _save(self, trainer) -> None:
+        # Write beside, then rename: a kill mid-write must never leave a truncated last.ckpt.
+        tmp = self.path.with_suffix(".ckpt.tmp")
+        trainer.save_checkpoint(str(tmp))
+        if trainer.is_global_zero:
+            tmp.replace(self.path)
+
+
+def fit_model(model_name: str, model_hparams: dict, field: PixelField, settings: FitSettings, *, loggers=(),
+              callbacks=(), checkpoint_dir: Path | None = None, ckpt_path: str | None = None,
+              default_root_dir: Path | None = None) -> FitResult:
+    """Fit a registry network to a pixel field with Lightning; evaluate the full image at the end."""
+    settings.validate()
+    module = INRFitModule(model_name, model_hparams, settings.as_dict(), field)
+    return fit_module(module, field, settings, loggers=loggers, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                      ckpt_path=ckpt_path, default_root_dir=default_root_dir)
+
+
+def fit_module(module: INRFitModule, field: PixelField, settings: FitSettings, *, loggers=(), callbacks=(),
+               checkpoint_dir: Path | None = None, ckpt_path: str | None = None,
+               default_root_dir: Path | None = None) -> FitResult:
+    """Fit an already built module (e.g. one holding given weights)."""
+    if checkpoint_dir is not None:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    trainer = build_trainer(settings, loggers=loggers, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                            default_root_dir=default_root_dir)
+    datamodule = PixelFieldDataModule(field, settings.batch_size)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    seconds = time.perf_counter() - start
+    image, final = evaluate(module)
+    return FitResult(module=module, history=list(module.history), prediction=image, final=final, seconds=seconds,
+                     device=str(module.device), global_step=trainer.global_step,
+                     is_global_zero=trainer.is_global_zero, checkpoint_dir=checkpoint_dir)
+
+
+def load_module(checkpoint_path: str | Path, field: PixelField) -> INRFitModule:
+    """Rebuild a fitted module from a checkpoint (architecture by registry name) and attach a field."""
+    checkpoint = torch.load(str(checkpoint_path), map_location="cpu", weights_only=True)
+    hp = checkpoint["hyper_parameters"]
+    module = INRFitModule(hp["model_name"], hp["model_hparams"], hp["settings"], field)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.history = [dict(row) for row in checkpoint.get("history", [])]
+    return module
+
+
+__all__ = ["FitResult", "FitSettings", "fit_model", "fit_module", "evaluate", "load_module", "model_spec"]

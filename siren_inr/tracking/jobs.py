@@ -1,0 +1,204 @@
+"""A tracked fit: validate, load, open the run, fit or evaluate, write and log every artifact."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import yaml
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from siren_inr.data import PixelField, load_image
+from siren_inr.errors import SirenInrError
+from siren_inr.fit.report import write_run_outputs
+from siren_inr.fit.settings import FitSettings
+from siren_inr.fit.trainer import FitResult, evaluate, fit_module, load_module
+from siren_inr.fit.module import INRFitModule
+from siren_inr.models import build_model, model_spec
+from siren_inr.tracking.provenance import provenance_tags
+from siren_inr.tracking.run import flatten, tracked_run
+from siren_inr.tracking.store import artifact_root_for, ensure_store, resolve_tracking_uri
+
+GIB = 1024 ** 3
+
+
+@dataclass
+class DataSpec:
+    """Which image, at which size, in which batches."""
+
+    image: str = "cameraman"  # scikit-image name or file path
+    sidelength: int | None = 256  # square side in pixels; None keeps the native H x W
+    batch_size: int | None = None  # pixels per step; None = whole image
+
+
+@dataclass
+class TrainJob:
+    """Everything one tracked fit needs, as plain values (the CLI builds it from the Hydra config)."""
+
+    model_name: str
+    model_hparams: dict
+    data: DataSpec
+    fit: FitSettings
+    seed: int = 0
+    experiment_name: str = "siren-inr"
+    tracking_uri: str | None = None
+    run_name: str | None = None
+    ckpt_path: str | None = None  # resume training from it, or (with evaluate) evaluate it
+    evaluate_only: bool = False
+    output_dir: Path = Path("outputs")
+    config: dict = dc_field(default_factory=dict)  # resolved config: params + config/config.yaml
+    overrides: list[str] = dc_field(default_factory=list)
+    tags: dict[str, Any] = dc_field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    """What a tracked fit produced."""
+
+    run_id: str | None
+    final: dict[str, float]
+    history: list[dict]
+    output_dir: Path
+    tracking_uri: str
+    fit: FitResult | None = None
+
+
+def _available_bytes(device: str) -> int | None:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.mem_get_info()[0]
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(pixels: int, channels: int, model: torch.nn.Module, batch_size: int | None, device: str,
+                 what: str) -> None:
+    """Refuse, before any allocation, a fit whose image or full-batch step cannot fit in memory."""
+    available = _available_bytes(device)
+    if available is None:
+        return
+    field_bytes = pixels * (2 + channels) * 4 * 3  # coords + values, the shard copies, the gt image
+    widths = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    per_pixel = sum(widths) * 4 * 4  # activations, their sines/cosines and gradients, fp32
+    step_pixels = min(pixels, batch_size) if batch_size else pixels
+    need = field_bytes + step_pixels * per_pixel
+    if need > 0.9 * available:
+        hint = "a smaller data.sidelength" + ("" if batch_size else " or a data.batch_size (pixels per step)")
+        raise SirenInrError(f"{what}: needs about {need / GIB:.1f} GiB ({pixels} pixels) but {device} has "
+                            f"{available / GIB:.1f} GiB available; use {hint}")
+
+
+def prepare_model_hparams(model_name: str, hparams: dict, height: int, width: int, channels: int) -> dict:
+    """Fill the settings that come from the image: out_features (channels) and nerf's sidelength."""
+    hp = {k: v for k, v in hparams.items() if k != "name"}
+    out = hp.get("out_features")
+    if out is None:
+        hp["out_features"] = channels
+    elif out != channels:
+        raise SirenInrError(f"model.out_features={out} but the image has {channels} channel(s); "
+                            f"accepted: null or {channels}")
+    if "sidelength" in hp and hp["sidelength"] is None and hp.get("num_frequencies") is None:
+        hp["sidelength"] = min(height, width)
+    return hp
+
+
+def _device_of(settings: FitSettings) -> str:
+    if settings.accelerator in ("gpu", "cuda") or (settings.accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu"
+
+
+def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+    return folder
+
+
+def run_train_job(job: TrainJob) -> JobResult:
+    """Validate every input, then fit (or evaluate) one network as one MLflow run."""
+    settings = job.fit.validate()
+    if job.evaluate_only and not job.ckpt_path:
+        raise SirenInrError("evaluate=true needs ckpt_path=<checkpoint file> to evaluate")
+    if job.ckpt_path and not Path(job.ckpt_path).is_file():
+        raise SirenInrError(f"ckpt_path={job.ckpt_path!r}: no such checkpoint file")
+    device = _device_of(settings)
+    if job.data.sidelength is not None and isinstance(job.data.sidelength, int) and job.data.sidelength > 0:
+        # Checked before loading: resizing to an impossible size would itself exhaust memory.
+        side = job.data.sidelength
+        probe = build_model(job.model_name, **prepare_model_hparams(job.model_name, job.model_hparams, side, side,
+                                                                    int(job.model_hparams.get("out_features") or 3)))
+        check_memory(side * side, 3, probe, job.data.batch_size, device, f"data.sidelength={side}")
+    image = load_image(job.data.image, job.data.sidelength)
+    height, width, channels = image.shape
+    field = PixelField.from_image(image)
+    hparams = prepare_model_hparams(job.model_name, job.model_hparams, height, width, channels)
+
+    pl.seed_everything(job.seed, workers=True, verbose=False)
+    if job.evaluate_only or job.ckpt_path:
+        module = _module_from_checkpoint(job.ckpt_path, field, job.model_name, hparams)
+        module.settings = settings
+    else:
+        module = INRFitModule(job.model_name, hparams, settings.as_dict(), field)
+    check_memory(field.num_pixels, channels, module.net, settings.batch_size, device,
+                 f"data.image={job.data.image!r} at {width}x{height}")
+
+    uri = resolve_tracking_uri(job.tracking_uri)
+    output_dir = Path(job.output_dir)
+    name, resolved_hparams = model_spec(module.net)
+    config = dict(job.config)
+    config.setdefault("model", {}).update({"name": name, **resolved_hparams})
+    if not rank_zero_only.rank == 0:
+        # DDP worker processes fit their shard; only global rank 0 tracks.
+        fitted = fit_module(module, field, settings, ckpt_path=None if job.evaluate_only else job.ckpt_path,
+                            checkpoint_dir=output_dir / "checkpoints", default_root_dir=output_dir)
+        return JobResult(None, fitted.final, fitted.history, output_dir, uri, fitted)
+
+    ensure_store(uri)
+    tags = {**provenance_tags(device), "model": name, "image": job.data.image, "seed": job.seed,
+            "mode": "evaluate" if job.evaluate_only else "train", **job.tags}
+    if job.ckpt_path:
+        tags["ckpt_path"] = str(Path(job.ckpt_path).resolve())
+    with tracked_run(uri, job.experiment_name, run_name=job.run_name or name, tags=tags,
+                     params=flatten(config), artifact_location=artifact_root_for(uri)) as run:
+        config_dir = _write_config(output_dir / "config", config, job.overrides)
+        run.log_artifacts(config_dir, "config")
+        if job.evaluate_only:
+            prediction, final = evaluate(module)
+            history, fitted = list(module.history), None
+        else:
+            fitted = fit_module(module, field, settings, loggers=[run.lightning_logger()],
+                                checkpoint_dir=output_dir / "checkpoints", ckpt_path=job.ckpt_path,
+                                default_root_dir=output_dir)
+            prediction, final, history = fitted.prediction, fitted.final, fitted.history
+            run.log_metrics({"final/seconds": fitted.seconds, "final/steps": fitted.global_step})
+        run.log_metrics({f"final/{key}": value for key, value in final.items()})
+        run.set_tags({"device": str(module.device), "num_params": sum(p.numel() for p in module.net.parameters())})
+        title = f"{name} on {job.data.image} ({width}x{height})"
+        write_run_outputs(output_dir, field.image(), prediction, history, final, title)
+        for folder in ("images", "history", "plots", "checkpoints"):
+            if (output_dir / folder).is_dir() and any((output_dir / folder).iterdir()):
+                run.log_artifacts(output_dir / folder, folder)
+        run_id = run.run_id
+    return JobResult(run_id, final, history, output_dir, uri, fitted)
+
+
+def _module_from_checkpoint(ckpt_path: str, field: PixelField, model_name: str, hparams: dict) -> INRFitModule:
+    try:
+        module = load_module(ckpt_path, field)
+    except (RuntimeError, KeyError, EOFError, OSError, ValueError) as err:
+        raise SirenInrError(f"ckpt_path={ckpt_path!r} is not a siren-inr checkpoint ({type(err).__name__})") from None
+    if (module.field_shape and module.hparams.get("model_hparams", {}).get("out_features")
+            not in (None, field.channels)):
+        raise SirenInrError(f"ckpt_path={ckpt_path!r} was fitted to {module.hparams['model_hparams']['out_features']}"
+                            f"-channel images, data.image has {field.channels}")
+    return module

@@ -1,0 +1,192 @@
+"""Run lifecycle: start a run, log to it, and always end it FINISHED, FAILED or KILLED."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from pytorch_lightning.loggers.logger import Logger
+from pytorch_lightning.utilities import rank_zero_only
+
+from siren_inr.errors import SirenInrError
+
+MAX_PARAM_LENGTH = 6000
+BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch
+
+
+def _client(uri: str):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {'a.b.c': value}; lists stay whole (as their string form)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def get_or_create_experiment(uri: str, name: str, artifact_location: str | None = None) -> str:
+    """Experiment id of `name`, created (with our artifact root) when missing; safe against a parallel creator."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise SirenInrError(f"experiment_name={name!r} is deleted in the store; restore it or pick another name")
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+class MlflowRunLogger(Logger):
+    """Lightning logger that writes metric points into one existing MLflow run (rank 0 only)."""
+
+    def __init__(self, uri: str, run_id: str, experiment_name: str):
+        super().__init__()
+        self._uri, self._run_id, self._experiment_name = uri, run_id, experiment_name
+        self._client = None
+
+    @property
+    def name(self) -> str:
+        return self._experiment_name
+
+    @property
+    def version(self) -> str:
+        return self._run_id
+
+    @property
+    def experiment(self):
+        if self._client is None:
+            self._client = _client(self._uri)
+        return self._client
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        """Params are the resolved config, logged once by the run itself."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        points = [Metric(key, float(value), stamp, int(step or 0)) for key, value in metrics.items()]
+        self.experiment.log_batch(self._run_id, metrics=points, synchronous=True)
+
+    def __getstate__(self):
+        # The client holds a DB engine; processes that receive this logger open their own.
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+
+class TrackedRun:
+    """One MLflow run, logged to through the client (no global active-run state)."""
+
+    def __init__(self, uri: str, run_id: str, experiment_id: str, experiment_name: str):
+        self.uri, self.run_id, self.experiment_id, self.experiment_name = uri, run_id, experiment_id, experiment_name
+        self.client = _client(uri)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Log params (values stringified, long ones truncated)."""
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, params=items[i:i + BATCH], synchronous=True)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set tags (values stringified)."""
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in tags.items() if v is not None]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, tags=items[i:i + BATCH], synchronous=True)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log metric points at one step."""
+        MlflowRunLogger(self.uri, self.run_id, self.experiment_name).log_metrics(metrics, step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload one file into the run's artifact folder `artifact_path`."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a folder's contents into the run's artifact folder `artifact_path`."""
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def lightning_logger(self) -> MlflowRunLogger:
+        """A Lightning logger bound to this run."""
+        return MlflowRunLogger(self.uri, self.run_id, self.experiment_name)
+
+    def end(self, status: str) -> None:
+        """Mark the run FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(self.run_id, status)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    # A SIGTERM (e.g. from a scheduler) must end the run KILLED, not leave it RUNNING.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, tags: dict | None = None,
+                params: dict | None = None, run_id: str | None = None, parent_run_id: str | None = None,
+                artifact_location: str | None = None) -> Iterator[TrackedRun]:
+    """Start (or, with run_id, reopen) a run; end it FINISHED on success, KILLED on interrupt, FAILED on error."""
+    client = _client(uri)
+    if run_id is not None:
+        run = client.get_run(run_id)
+        experiment_id = run.info.experiment_id
+        client.update_run(run_id, status="RUNNING")
+    else:
+        experiment_id = get_or_create_experiment(uri, experiment_name, artifact_location)
+        all_tags = dict(tags or {})
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = client.create_run(experiment_id, run_name=run_name,
+                                tags={k: str(v) for k, v in all_tags.items() if v is not None})
+        run_id = run.info.run_id
+    tracked = TrackedRun(uri, run_id, experiment_id, experiment_name)
+    status = "FAILED"
+    try:
+        with _sigterm_as_exit():
+            if params:
+                tracked.log_params(params)
+            if tags and run_id is not None:
+                tracked.set_tags(tags)
+            yield tracked
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracked.end(status)
