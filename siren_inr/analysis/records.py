@@ -63,13 +63,32 @@ def _ignored(key: str) -> bool:
 
 
 def differing_settings(records: list[RunRecord]) -> list[str]:
-    """Flattened setting keys whose values are not the same in every run (a missing key counts as a value)."""
+    """Flattened setting keys whose values are not the same in every run (a missing key counts as a value).
+
+    A key that some runs lack and whose value follows from the keys already chosen (a family-specific
+    hyperparameter such as `model.first_omega_0` beside `model.name`) is left out: it adds a column, not a
+    distinction.
+    """
     if len(records) < 2:
         return []
     keys = sorted({k for r in records for k in r.params if not _ignored(k)})
-    differing = [k for k in keys if len({r.params.get(k) for r in records}) > 1]
+    candidates = [k for k in keys if len({r.params.get(k) for r in records}) > 1]
     # Model name first, seed last: the order a reader scans a comparison in.
-    return sorted(differing, key=lambda k: (k != "model.name", is_seed_key(k), k))
+    candidates.sort(key=lambda k: (k != "model.name", is_seed_key(k), k))
+    chosen: list[str] = []
+    for key in candidates:
+        partial = any(key not in r.params for r in records)
+        if partial and chosen and _determined_by(records, chosen, key):
+            continue
+        chosen.append(key)
+    return chosen
+
+
+def _determined_by(records: list[RunRecord], keys: list[str], key: str) -> bool:
+    values: dict[tuple, set] = {}
+    for record in records:
+        values.setdefault(tuple(record.params.get(k) for k in keys), set()).add(record.params.get(key))
+    return all(len(v) == 1 for v in values.values())
 
 
 def short_setting_names(keys: list[str]) -> dict[str, str]:

@@ -69,3 +69,15 @@ def test_comparison_csv_round_trip(tmp_path, zoo_records):
     back = pd.read_csv(tmp_path / "c.csv")
     assert back["run_id"].tolist() == table["run_id"].tolist()
     assert back["psnr_db"].tolist() == pytest.approx(table["psnr_db"].tolist(), rel=1e-12)
+
+
+def test_family_specific_settings_follow_from_the_model(zoo_records):
+    for record in zoo_records:
+        if record.params["model.name"] == "siren":
+            record.params.update({"model.first_omega_0": "30.0", "model.hidden_features": "64"})
+        else:
+            record.params["model.hidden_features"] = "64" if record.params["seed"] != "2" else "32"
+    # first_omega_0 only exists for siren, so model.name already says it; hidden_features differs on its own.
+    assert differing_settings(zoo_records) == ["model.name", "model.hidden_features", "seed"]
+    zoo_records[0].params["model.first_omega_0"] = "60.0"
+    assert "model.first_omega_0" in differing_settings(zoo_records)
