@@ -44,6 +44,7 @@ def job_from_config(cfg) -> "TrainJob":
         accelerator=trainer["accelerator"], devices=trainer["devices"], num_nodes=trainer["num_nodes"],
         strategy=trainer["strategy"], precision=str(trainer["precision"]), deterministic=trainer["deterministic"],
         matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
+        compile_mode=trainer.get("compile_mode", "default"), fused_sine=trainer.get("fused_sine", False),
     )
     seed = resolved["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -70,6 +71,9 @@ def _hydra_context(job) -> None:
         job.tags["sweep_id"] = "_".join(sweep_dir.resolve().parts[-2:])
         job.tags["sweep_dir"] = str(sweep_dir.resolve())
         job.tags["hydra_job_num"] = hc.job.num
+        from siren_inr.cli.sweep import apply_sweep_context
+
+        apply_sweep_context(job, sweep_dir)  # parent run of the sweep; run name = the swept values
     if not job.run_name:
         shown = [o for o in job.overrides if not o.startswith(("experiment_name=", "tracking.", "progress="))]
         job.run_name = ",".join(shown) if shown else job.model_name
