@@ -49,8 +49,8 @@ class PlainProgress(pl.Callback):
         if trainer.is_global_zero and len(pl_module.history) > self._printed:
             self._flush(pl_module, pl_module.total_steps)
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        # After the module's own epoch-end hook, which appends the row of the final weights.
+    def on_train_end(self, trainer, pl_module):
+        # The module appends the row of the final weights at the last epoch's end, after callbacks' epoch hooks.
         self.on_train_batch_end(trainer, pl_module, None, None, 0)
 
 

@@ -31,7 +31,7 @@ class INRFitModule(pl.LightningModule):
         self.save_hyperparameters("model_name", "model_hparams", "settings")
         self.settings = FitSettings(**settings)
         self.net = build_model(model_name, **model_hparams)
-        self._forward = self.net
+        self._set_forward(self.net)
         self.history: list[dict] = []
         self.field_shape: tuple[int, int, int] | None = None
         self._perm: torch.Tensor | None = None
@@ -55,8 +55,22 @@ class INRFitModule(pl.LightningModule):
         shard = torch.arange(rank, self.coords.shape[0], world)
         self.register_buffer("shard_coords", self.coords[shard].contiguous(), persistent=False)
         self.register_buffer("shard_values", self.values[shard].contiguous(), persistent=False)
-        if self.settings.compile:
-            self._forward = torch.compile(self.net)
+        if self.settings.compile or self.settings.fused_sine:
+            from siren_inr.fit.fast import training_forward
+
+            self._set_forward(training_forward(self.net, fused_sine=self.settings.fused_sine,
+                                               compile=self.settings.compile,
+                                               compile_mode=self.settings.compile_mode))
+
+    def _set_forward(self, forward) -> None:
+        # Bypass nn.Module.__setattr__: a compiled wrapper registered as a submodule would add a second,
+        # renamed copy of every weight to the state_dict, and checkpoints would stop loading.
+        object.__setattr__(self, "_forward", forward)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        # Checkpoints written before _set_forward hold that duplicate copy under "_forward."; drop it.
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("_forward.")}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -81,10 +95,28 @@ class INRFitModule(pl.LightningModule):
         idx = self._perm[step_in_epoch * batch_size:(step_in_epoch + 1) * batch_size]
         return self.shard_coords[idx], self.shard_values[idx], False
 
+    def _shard_mse(self, output: torch.Tensor, values: torch.Tensor, step_in_epoch: int | None) -> torch.Tensor:
+        """This process's squared error, scaled so that DDP's mean of the gradients (and of the logged losses)
+        is that of the MSE over the pixels of all processes, also when shards or last batches differ in size."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1:
+            return torch.mean((output.float() - values) ** 2)
+        pixels = self._pixels_in_step(step_in_epoch)
+        return torch.sum((output.float() - values) ** 2) * (world / (pixels * values.shape[1]))
+
+    def _pixels_in_step(self, step_in_epoch: int | None) -> int:
+        """Pixels all processes use at this step (None: every pixel), mirroring _batch() on each rank's shard."""
+        num, world, batch_size = self.coords.shape[0], self.trainer.world_size, self.settings.batch_size
+        sizes = [len(range(rank, num, world)) for rank in range(world)]
+        if step_in_epoch is None or batch_size is None:
+            return num
+        return sum(size if batch_size >= size else max(0, min(batch_size, size - step_in_epoch * batch_size))
+                   for size in sizes)
+
     def training_step(self, batch, batch_idx: int):
         coords, values, whole = self._batch(int(batch_idx))
         output = self(coords)
-        loss = torch.mean((output.float() - values) ** 2)
+        loss = self._shard_mse(output, values, int(batch_idx))
         step = self.global_step
         if step % self.settings.log_every_n_steps == 0:
             single_full = whole and self.trainer.world_size == 1
@@ -93,7 +125,8 @@ class INRFitModule(pl.LightningModule):
 
     def full_prediction(self) -> torch.Tensor:
         """The whole image as the network now sees it, [1, C, H, W] in [0, 1]."""
-        values = predict_values(self._forward, self.coords, self.settings.eval_chunk_size).float()
+        # The plain net: a compiled training forward would recompile for no_grad and the chunk shapes.
+        values = predict_values(self.net, self.coords, self.settings.eval_chunk_size).float()
         height, width, channels = self.field_shape
         image = ((values + 1.0) * 0.5).clamp(0, 1).reshape(height, width, channels)
         return image.permute(2, 0, 1)[None]
@@ -113,6 +146,9 @@ class INRFitModule(pl.LightningModule):
     def _append_row(self, step: int, loss: float, psnr: float, ssim: float) -> None:
         row = {"step": step, "epoch": step / self.steps_per_epoch, "train_loss": loss,
                "train_psnr": psnr, "train_ssim": ssim}
+        # A resumed fit re-measures the step its checkpoint closed on: keep one row per step.
+        while self.history and self.history[-1]["step"] >= step:
+            self.history.pop()
         self.history.append(row)
         for logger in self.loggers:
             logger.log_metrics({"train/loss": loss, "train/psnr": psnr, "train/ssim": ssim}, step=step)
@@ -122,8 +158,8 @@ class INRFitModule(pl.LightningModule):
         step = self.global_step
         if self.current_epoch + 1 < self.trainer.max_epochs or (self.history and self.history[-1]["step"] == step):
             return
-        values = predict_values(self._forward, self.shard_coords, self.settings.eval_chunk_size).float()
-        self._record(step, torch.mean((values - self.shard_values) ** 2), None)
+        values = predict_values(self.net, self.shard_coords, self.settings.eval_chunk_size).float()
+        self._record(step, self._shard_mse(values, self.shard_values, None), None)
 
     def configure_optimizers(self):
         s = self.settings

@@ -8,6 +8,7 @@ from siren_inr.data.datamodule import steps_per_epoch
 from siren_inr.errors import SirenInrError
 
 LR_SCHEDULES = ("none", "cosine", "exponential", "step")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -34,6 +35,8 @@ class FitSettings:
     deterministic: bool = True  # deterministic algorithms (bit-exact reruns on CPU)
     matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: highest | high (TF32) | medium
     compile: bool = False  # torch.compile the network
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune | ...
+    fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
     progress: str = "auto"  # auto | bar | lines | none
 
     def validate(self) -> "FitSettings":
@@ -65,6 +68,8 @@ class FitSettings:
             raise SirenInrError(f"progress={self.progress!r}; accepted: auto, bar, lines, none")
         if self.matmul_precision not in ("highest", "high", "medium"):
             raise SirenInrError(f"trainer.matmul_precision={self.matmul_precision!r}; accepted: highest, high, medium")
+        if self.compile_mode not in COMPILE_MODES:
+            raise SirenInrError(f"trainer.compile_mode={self.compile_mode!r}; accepted: {', '.join(COMPILE_MODES)}")
         return self
 
     def as_dict(self) -> dict:

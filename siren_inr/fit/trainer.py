@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint
 from torch import nn
 
 from siren_inr.data.datamodule import PixelFieldDataModule
@@ -75,41 +75,41 @@ def build_trainer(settings: FitSettings, *, loggers=(), callbacks=(), checkpoint
     progress, bar = progress_callbacks(settings.progress, settings.log_every_n_steps)
     cbs += progress
     if checkpoint_dir is not None:
-        cbs.append(_LastCheckpoint(checkpoint_dir, settings.last_ckpt_every_n_epochs))
-        if settings.epochs_til_ckpt:
-            cbs.append(ModelCheckpoint(dirpath=str(checkpoint_dir), filename="epoch{epoch:06d}",
-                                       auto_insert_metric_name=False, save_top_k=-1,
-                                       every_n_epochs=settings.epochs_til_ckpt, enable_version_counter=False))
+        cbs.append(EpochCheckpoint(checkpoint_dir, settings.last_ckpt_every_n_epochs, settings.epochs_til_ckpt))
     strategy = settings.strategy
     return pl.Trainer(
         accelerator=settings.accelerator, devices=settings.devices, num_nodes=settings.num_nodes,
         strategy=strategy, precision=settings.precision, deterministic=settings.deterministic,
         max_epochs=settings.num_epochs, logger=list(loggers) if loggers else False, callbacks=cbs,
-        enable_checkpointing=any(isinstance(cb, ModelCheckpoint) for cb in cbs), enable_progress_bar=bar, enable_model_summary=False,
+        enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=bar, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(default_root_dir) if default_root_dir else None, benchmark=False,
     )
 
 
-class _LastCheckpoint(pl.Callback):
-    """Write checkpoint_dir/last.ckpt every n epochs and at the end: what a killed fit resumes from."""
+class EpochCheckpoint(Checkpoint):
+    """checkpoint_dir/last.ckpt every `last_every` epochs and at the end (what a killed fit resumes from), and
+    epochNNNNNN.ckpt (N = epochs completed) every `keep_every` epochs when set."""
 
-    def __init__(self, checkpoint_dir: Path, every_n_epochs: int):
-        self.path = Path(checkpoint_dir) / "last.ckpt"
-        self.every = every_n_epochs
+    def __init__(self, checkpoint_dir: Path, last_every: int, keep_every: int | None = None):
+        self.folder = Path(checkpoint_dir)
+        self.last_every, self.keep_every = last_every, keep_every
 
     def on_train_epoch_end(self, trainer, pl_module):
-        # Runs after the module's own epoch-end hook, so the last save holds the closing history row.
+        # A Checkpoint subclass runs after the module's own epoch-end hook: the final save holds the closing row.
         epoch = trainer.current_epoch + 1
-        if epoch % self.every == 0 or epoch >= trainer.max_epochs:
-            self._save(trainer)
+        if epoch % self.last_every == 0 or epoch >= trainer.max_epochs:
+            self._save(trainer, "last.ckpt")
+        if self.keep_every and epoch % self.keep_every == 0:
+            self._save(trainer, f"epoch{epoch:06d}.ckpt")
 
-    def _save(self, trainer) -> None:
-        # Write beside, then rename: a kill mid-write must never leave a truncated last.ckpt.
-        tmp = self.path.with_suffix(".ckpt.tmp")
+    def _save(self, trainer, name: str) -> None:
+        # Write beside, then rename: a kill mid-write must never leave a truncated checkpoint.
+        path = self.folder / name
+        tmp = path.with_suffix(".ckpt.tmp")
         trainer.save_checkpoint(str(tmp))
         if trainer.is_global_zero:
-            tmp.replace(self.path)
+            tmp.replace(path)
 
 
 def fit_model(model_name: str, model_hparams: dict, field: PixelField, settings: FitSettings, *, loggers=(),
