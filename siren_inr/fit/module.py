@@ -22,6 +22,9 @@ def predict_values(net: nn.Module, coords: torch.Tensor, chunk_size: int) -> tor
     return torch.cat([net(part) for part in torch.split(coords, chunk_size)], dim=0)
 
 
+FIELD_TENSORS = ("coords", "values", "gt_nchw", "shard_coords", "shard_values")
+
+
 class INRFitModule(pl.LightningModule):
     """MSE fit of a registry network to a pixel field that lives on the training device."""
 
@@ -40,12 +43,22 @@ class INRFitModule(pl.LightningModule):
 
     # --- data -------------------------------------------------------------------------------------
     def attach_field(self, field: PixelField) -> None:
-        """Hold the field as non-persistent buffers so it moves to the device once, with the module."""
+        """Hold the field as rank-local tensors that move to the device once, with the module (see _apply)."""
         self.field_shape = (field.height, field.width, field.channels)
-        self.register_buffer("coords", field.coords.contiguous(), persistent=False)
-        self.register_buffer("values", field.values.contiguous(), persistent=False)
+        self.coords = field.coords.contiguous()
+        self.values = field.values.contiguous()
         gt = ((field.values + 1.0) * 0.5).clamp(0, 1).reshape(field.height, field.width, field.channels)
-        self.register_buffer("gt_nchw", gt.permute(2, 0, 1)[None].contiguous(), persistent=False)
+        self.gt_nchw = gt.permute(2, 0, 1)[None].contiguous()
+
+    def _apply(self, fn, recurse: bool = True):
+        # The field is data, not state: as buffers DDP would broadcast rank 0's copies to every rank at start
+        # (overwriting each rank's own shard, or crashing when shard sizes differ) and again every step.
+        # Plain tensor attributes are invisible to DDP; this moves them with .to()/.cuda() like buffers.
+        super()._apply(fn, recurse)
+        for name in FIELD_TENSORS:
+            if isinstance(getattr(self, name, None), torch.Tensor):
+                setattr(self, name, fn(getattr(self, name)))
+        return self
 
     def setup(self, stage: str) -> None:
         if self.field_shape is None:
@@ -53,8 +66,8 @@ class INRFitModule(pl.LightningModule):
         world, rank = self.trainer.world_size, self.trainer.global_rank
         # Each process fits its own interleaved share of the pixels; DDP averages the gradients.
         shard = torch.arange(rank, self.coords.shape[0], world)
-        self.register_buffer("shard_coords", self.coords[shard].contiguous(), persistent=False)
-        self.register_buffer("shard_values", self.values[shard].contiguous(), persistent=False)
+        self.shard_coords = self.coords[shard.to(self.coords.device)].contiguous()
+        self.shard_values = self.values[shard.to(self.coords.device)].contiguous()
         if self.settings.compile or self.settings.fused_sine:
             from siren_inr.fit.fast import training_forward
 
