@@ -91,6 +91,27 @@ def _show(figure: Path) -> None:
     plt.show()
 
 
+def _prepare_ddp_relaunch(job, multirun: bool) -> None:
+    """Make the command Lightning's DDP launcher re-runs for ranks 1..N-1 a single run of this job, in its folder."""
+    strategy = str(job.fit.strategy)
+    if not strategy.startswith("ddp") or "spawn" in strategy or "LOCAL_RANK" in os.environ:
+        return  # no subprocess launch (or torchrun / SLURM started every rank already)
+    import __main__
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import flag_override
+
+    if getattr(__main__, "__spec__", None) is not None:
+        # `python -m siren_inr train ...`: Lightning would re-run the dispatcher without its subcommand;
+        # without a spec it re-runs sys.argv[0], which main() set to this file.
+        __main__.__spec__ = None
+    if multirun:
+        # Otherwise the other ranks would re-run the whole sweep (-m and every swept value) in outputs/.
+        hc = HydraConfig.get()
+        sys.argv = [sys.argv[0], *hc.overrides.task]
+        with flag_override(hc, ["readonly", "struct"], [False, False]):
+            hc.run.dir = hc.runtime.output_dir
+
+
 def task(cfg) -> float | None:
     """One Hydra job: a tracked fit. Returns the final PSNR (for sweepers that optimise it)."""
     from hydra.core.hydra_config import HydraConfig
@@ -103,6 +124,7 @@ def task(cfg) -> float | None:
     try:
         job = job_from_config(cfg)
         _hydra_context(job)
+        _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
     except (SirenInrError, MemoryError, Exception) as err:  # noqa: B014 - one line for user errors, trace for bugs
         import torch
