@@ -141,13 +141,14 @@ class TrackedRun:
 
 
 @contextlib.contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
+def _sigterm_as_exit(received: list) -> Iterator[None]:
     # A SIGTERM (e.g. from a scheduler) must end the run KILLED, not leave it RUNNING.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
+        received.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -177,8 +178,9 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         run_id = run.info.run_id
     tracked = TrackedRun(uri, run_id, experiment_id, experiment_name)
     status = "FAILED"
+    received: list[int] = []
     try:
-        with _sigterm_as_exit():
+        with _sigterm_as_exit(received):
             if params:
                 tracked.log_params(params)
             if tags and run_id is not None:
@@ -189,4 +191,5 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         status = "KILLED"
         raise
     finally:
-        tracked.end(status)
+        # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED.
+        tracked.end("KILLED" if received else status)
