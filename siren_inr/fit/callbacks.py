@@ -6,7 +6,6 @@ import sys
 import time
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import TQDMProgressBar
 
 
 def _latest(pl_module) -> dict:
@@ -14,14 +13,35 @@ def _latest(pl_module) -> dict:
     return history[-1] if history else {}
 
 
-class HistoryProgressBar(TQDMProgressBar):
-    """tqdm bar whose postfix is the latest history row (read only when the bar refreshes)."""
+class StepProgressBar(pl.Callback):
+    """One tqdm bar over all optimizer steps (Lightning's per-epoch bar is useless at one step per epoch);
+    its postfix is the latest history row, so the bar itself never reads from the device."""
 
-    def get_metrics(self, trainer, pl_module):
-        row = _latest(pl_module)
-        if not row:
-            return {}
-        return {"loss": f"{row['train_loss']:.3g}", "psnr": f"{row['train_psnr']:.2f}", "ssim": f"{row['train_ssim']:.4f}"}
+    def __init__(self):
+        self._bar = None
+        self._shown = 0
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=pl_module.total_steps, initial=trainer.global_step, unit="step", dynamic_ncols=True)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._bar is None:
+            return
+        self._bar.update(trainer.global_step - self._bar.n)
+        if len(pl_module.history) != self._shown:
+            self._shown = len(pl_module.history)
+            row = _latest(pl_module)
+            self._bar.set_postfix(loss=f"{row['train_loss']:.3g}", psnr=f"{row['train_psnr']:.2f}",
+                                  ssim=f"{row['train_ssim']:.4f}", refresh=False)
+
+    def on_train_end(self, trainer, pl_module):
+        if self._bar is not None:
+            self.on_train_batch_end(trainer, pl_module, None, None, 0)
+            self._bar.close()
+            self._bar = None
 
 
 class PlainProgress(pl.Callback):
@@ -59,7 +79,7 @@ def progress_callbacks(mode: str, log_every_n_steps: int) -> tuple[list[pl.Callb
     if mode == "auto":
         mode = "bar" if sys.stdout.isatty() else "lines"
     if mode == "bar":
-        return [HistoryProgressBar(refresh_rate=max(1, min(log_every_n_steps, 50)))], True
+        return [StepProgressBar()], False
     if mode == "lines":
         return [PlainProgress()], False
     return [], False
