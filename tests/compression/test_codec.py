@@ -105,7 +105,7 @@ def _forge(data, **changes):
         ({"size": [H, W]}, "size"),
         ({"size": [1 << 20, W, C]}, "outside"),
         ({"hparams": {"hidden_features": 10**9}}, "above"),
-        ({"hparams": {"hidden_features": "import os"}}, ""),
+        ({"hparams": {"in_features": 2, "out_features": C, "hidden_features": "import os", "hidden_layers": 2}}, "integer"),
         ({"quant": {"mode": "uniform", "bits": 40, "per_channel": False}}, "bits"),
         ({"layout": 12345}, "layout"),
     ],

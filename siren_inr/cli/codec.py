@@ -1,0 +1,217 @@
+"""`siren-inr compress IMAGE OUT.inr [key=value ...]` and `siren-inr decompress IN.inr OUT.png [original=IMAGE]`."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from siren_inr.cli.hydra_support import conf_dir, one_line, print_error
+from siren_inr.errors import SirenInrError
+
+CONFIG_NAME = "compress"
+
+_COMPRESS_HELP = """usage: siren-inr compress IMAGE OUT.inr [key=value ...]
+
+Fits a network to IMAGE (or takes a tracked run's weights with run_id=...), quantizes and entropy-codes
+its weights and writes OUT.inr; prints bytes, bpp (whole file), PSNR and SSIM of the decoded image.
+Common settings (conf/compress.yaml has them all):
+  model=siren model.hidden_layers=10 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
+  quant.mode=uniform|fp16|fp32 quant.bits=8 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
+  qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run> tracking.uri=...
+  debug=true (tracebacks)"""
+
+_DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE] [debug=true]
+
+Rebuilds the image from IN.inr alone and writes it as an 8-bit PNG; prints bytes and bpp, and PSNR/SSIM
+when original= names the source image (at the size that was compressed)."""
+
+
+@dataclass
+class CodecReport:
+    """What compress/decompress print."""
+
+    num_bytes: int
+    bpp: float
+    psnr_db: float | None
+    ssim: float | None
+
+    def line(self) -> str:
+        """One human-readable summary line."""
+        text = f"{self.num_bytes} bytes, {self.bpp:.4f} bpp"
+        if self.psnr_db is not None:
+            text += f", PSNR {self.psnr_db:.4f} dB, SSIM {self.ssim:.4f}"
+        return text
+
+
+def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> Any:
+    """The composed config (a DictConfig) of `config_name` for `overrides`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            return hydra_compose(config_name, overrides=list(overrides))
+    except Exception as err:  # Hydra's parser/composer raise their own types
+        raise SirenInrError(f"bad setting: {one_line(err)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], list[str]]:
+    positional = [a for a in argv if "=" not in a and not a.startswith("-")]
+    overrides = [a for a in argv if "=" in a]
+    unknown = [a for a in argv if a.startswith("-") and "=" not in a]
+    if unknown:
+        raise SirenInrError(f"unknown option(s) {' '.join(unknown)}; settings are key=value")
+    if len(positional) != 2:
+        raise SirenInrError(f"expected {names[0]} and {names[1]}, got {len(positional)} path(s): {positional}")
+    return positional, overrides
+
+
+def fit_settings_from(cfg) -> "FitSettings":
+    """FitSettings from the composed compress/rd config (num_epochs, optim, trainer)."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.fit.settings import FitSettings
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    optim, trainer = resolved["optim"], resolved["trainer"]
+    return FitSettings(
+        num_epochs=resolved["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
+        lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"], lr_step_epochs=optim["lr_step_epochs"],
+        weight_decay=optim["weight_decay"], log_every_n_steps=max(1, int(resolved["num_epochs"])),
+        accelerator=trainer["accelerator"], devices=1, precision=str(trainer["precision"]),
+        deterministic=trainer["deterministic"], matmul_precision=trainer["matmul_precision"],
+        compile=trainer["compile"], progress="none",
+    ).validate()
+
+
+def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
+    """Quantization, entropy coder and QAT settings from a composed config."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.compression.entropy import check_coder
+    from siren_inr.compression.qat import QatSettings
+    from siren_inr.compression.quantize import QuantSettings
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    q = resolved["quant"]
+    quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"])
+    coder = resolved["coder"]
+    check_coder(coder, byte_payload=quant.mode != "uniform")
+    qat = QatSettings(steps=resolved["qat_steps"], lr=resolved["qat_lr"], eval_every=resolved["qat_eval_every"])
+    return quant, coder, qat
+
+
+def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Module":
+    """The trained network of a tracked fit, from its checkpoints/last.ckpt artifact."""
+    from siren_inr.fit.trainer import load_module
+    from siren_inr.tracking import queries  # the one place that talks to MLflow
+    from siren_inr.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="siren-inr-run-") as scratch:
+        path = queries.download_artifact(uri, run_id, "checkpoints/last.ckpt", scratch)
+        if path is None or not Path(path).is_file():
+            raise SirenInrError(f"run_id={run_id!r} has no checkpoints/last.ckpt artifact in {uri}")
+        try:
+            module = load_module(path, field)
+        except (RuntimeError, KeyError, EOFError, OSError, ValueError) as err:
+            raise SirenInrError(f"run_id={run_id!r}: its last.ckpt cannot be loaded ({type(err).__name__})") from None
+    return module.net
+
+
+def compress(image_path: str, out_path: str, cfg) -> CodecReport:
+    """Fit (or fetch) a network for the image, encode it to out_path and report the decoded quality."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from siren_inr.compression.codec import encode_inr, write_inr
+    from siren_inr.compression.qat import quantization_aware_finetune
+    from siren_inr.data import PixelField, load_image
+    from siren_inr.fit.trainer import fit_model
+    from siren_inr.tracking.jobs import prepare_model_hparams
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    quant, coder, qat = codec_settings_from(cfg)
+    image = load_image(image_path, resolved["sidelength"])
+    height, width, channels = image.shape
+    field = PixelField.from_image(image)
+    if resolved["run_id"]:
+        model = model_from_run(str(resolved["run_id"]), resolved["tracking"]["uri"], field)
+    else:
+        hparams = dict(resolved["model"])
+        name = hparams.pop("name")
+        hparams = prepare_model_hparams(name, hparams, height, width, channels)
+        seed = resolved["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+        torch.manual_seed(seed)
+        model = fit_model(name, hparams, field, fit_settings_from(cfg)).model
+    if qat.steps and quant.mode != "fp32":
+        model = quantization_aware_finetune(model, field, quant, qat).model
+    encoded = encode_inr(model.cpu(), height, width, channels, quant, coder, reference=image)
+    write_inr(out_path, encoded.data)
+    return CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim)
+
+
+def decompress(in_path: str, out_path: str, original: str | None) -> CodecReport:
+    """Decode in_path to an 8-bit PNG at out_path; quality against `original` when given."""
+    from siren_inr.compression.codec import image_quality, read_inr
+    from siren_inr.data import load_image
+    from siren_inr.fit.report import save_png
+
+    decoded = read_inr(in_path)
+    save_png(out_path, decoded.image)
+    psnr = ssim_value = None
+    if original:
+        reference = load_image(original, None)
+        if reference.shape[:2] != (decoded.height, decoded.width):
+            side = decoded.height if decoded.height == decoded.width else None
+            if side is None:
+                raise SirenInrError(f"original={original!r} is {reference.shape[1]}x{reference.shape[0]}, "
+                                    f"the file holds {decoded.width}x{decoded.height}")
+            reference = load_image(original, side)  # compressed with sidelength=side
+        psnr, ssim_value = image_quality(decoded.image, reference)
+    return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value)
+
+
+def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text)
+        return 0
+    debug = any(a in ("debug=true", "debug=True") for a in argv)
+    try:
+        (source, target), overrides = _split_args(argv, names)
+        cfg = compose(overrides)
+        debug = bool(cfg.get("debug", False))
+        report = action(source, target, cfg)
+    except SirenInrError as err:
+        if debug:
+            import traceback
+
+            traceback.print_exception(err)
+        print_error(str(err))
+        return 2
+    print(f"{target}: {report.line()}", flush=True)
+    return 0
+
+
+def compress_main(argv: list[str], prog: str = "siren-inr compress") -> int:
+    """Entry point of `siren-inr compress`."""
+    return _run(argv, _COMPRESS_HELP, ("IMAGE", "OUT.inr"), compress)
+
+
+def decompress_main(argv: list[str], prog: str = "siren-inr decompress") -> int:
+    """Entry point of `siren-inr decompress`."""
+    return _run(argv, _DECOMPRESS_HELP, ("IN.inr", "OUT.png"),
+                lambda source, target, cfg: decompress(source, target, cfg.get("original")))
+
+
+if __name__ == "__main__":
+    sys.exit(compress_main(sys.argv[1:]))

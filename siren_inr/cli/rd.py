@@ -1,0 +1,94 @@
+"""`siren-inr rd data.folder=FOLDER [key=value ...]`: rate–distortion study of the INR codec."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from siren_inr.cli.codec import codec_settings_from, compose, fit_settings_from
+from siren_inr.cli.hydra_support import print_error
+from siren_inr.errors import SirenInrError
+
+CONFIG_NAME = "rd"
+
+_HELP = """usage: siren-inr rd data.folder=FOLDER [key=value ...]
+
+Fits the INR codec at a ladder of network sizes on every image of FOLDER, runs JPEG, JPEG 2000, WebP and
+AVIF at the same rates, and writes a report folder (curves, BD-PSNR/BD-rate, tables, report.md); tracked in
+MLflow as a parent run with a child per image and point. Common settings (conf/rd.yaml has them all):
+  data.folder=../shared/data/kodak data.crop=null|N data.max_images=null|N
+  ladder=[[5,20],[5,30],[10,28],[10,40],[13,49]] num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
+  quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif]
+  output_dir=rd_report reference_dir=../shared/reference/kodak track=true tracking.uri=... debug=true"""
+
+
+def settings_from(cfg) -> "RDSettings":
+    """RDSettings from the composed rd config."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.compression.rd import RDSettings
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    data = resolved["data"]
+    model = dict(resolved["model"])
+    name = model.pop("name")
+    for key in ("in_features", "out_features", "hidden_features", "hidden_layers"):
+        model.pop(key, None)
+    quant, coder, qat = codec_settings_from(cfg)
+    ladder = resolved["ladder"]
+    if not isinstance(ladder, list) or not all(isinstance(p, list) and len(p) == 2 for p in ladder):
+        raise SirenInrError(f"ladder={ladder!r}; accepted: a list of [hidden_layers, width] pairs")
+    seed = resolved["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+    codecs = resolved["codecs"]
+    if isinstance(codecs, str):
+        codecs = [codecs]
+    return RDSettings(
+        folder=str(data["folder"]), output_dir=str(resolved["output_dir"]), images=data["images"],
+        max_images=data["max_images"], crop=data["crop"], ladder=[tuple(p) for p in ladder], model_name=name,
+        model_hparams=model, fit=fit_settings_from(cfg), seed=seed, quant=quant, coder=coder, qat=qat,
+        codecs=list(codecs), bd_method=resolved["bd_method"], reference_dir=resolved["reference_dir"],
+    ).validate()
+
+
+def main(argv: list[str], prog: str = "siren-inr rd") -> int:
+    """Entry point of `siren-inr rd`."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    if any(a in ("-h", "--help") for a in argv):
+        print(_HELP)
+        return 0
+    debug = any(a.lower() == "debug=true" for a in argv)
+    try:
+        unknown = [a for a in argv if "=" not in a]
+        if unknown:
+            raise SirenInrError(f"unexpected argument(s) {' '.join(unknown)}; settings are key=value")
+        from siren_inr.compression.rd import MlflowTracking, NoTracking, run_study
+
+        cfg = compose(argv, CONFIG_NAME)
+        debug = bool(cfg.get("debug", False))
+        try:
+            settings = settings_from(cfg)
+        except MissingMandatoryValue as err:
+            raise SirenInrError(f"missing setting {err.full_key}; e.g. data.folder=../shared/data/kodak") from None
+        tracker = (MlflowTracking(cfg.tracking.uri, str(cfg.experiment_name), {"study": "rd"})
+                   if cfg.track else NoTracking())
+        result = run_study(settings, tracker)
+    except SirenInrError as err:
+        if debug:
+            traceback.print_exception(err)
+        print_error(str(err))
+        return 2
+    mean_bd = result.bd[result.bd["image"] == "mean"]
+    print(f"report: {result.output_dir / 'report.md'}" +
+          (f" (MLflow parent run {result.parent_run_id})" if result.parent_run_id else ""))
+    for _, row in result.means[result.means["codec"] == "inr"].iterrows():
+        print(f"  inr {row['point']}: {row['bpp']:.4f} bpp, PSNR {row['psnr_db']:.2f} dB, SSIM {row['ssim']:.4f}")
+    for _, row in mean_bd.iterrows():
+        print(f"  vs {row['anchor']}: BD-rate {row['bd_rate_percent']:.1f} %, BD-PSNR {row['bd_psnr_db']:.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
