@@ -140,9 +140,10 @@ def fit_module(module: INRFitModule, field: PixelField, settings: FitSettings, *
                      is_global_zero=trainer.is_global_zero, checkpoint_dir=checkpoint_dir)
 
 
-def load_module(checkpoint_path: str | Path, field: PixelField) -> INRFitModule:
-    """Rebuild a fitted module from a checkpoint (architecture by registry name) and attach a field."""
-    checkpoint = torch.load(str(checkpoint_path), map_location="cpu", weights_only=True)
+def load_module(checkpoint: str | Path | dict, field: PixelField) -> INRFitModule:
+    """Rebuild a fitted module from a checkpoint file or its loaded dict (architecture by registry name)."""
+    if not isinstance(checkpoint, dict):
+        checkpoint = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
     hp = checkpoint["hyper_parameters"]
     module = INRFitModule(hp["model_name"], hp["model_hparams"], hp["settings"], field)
     module.load_state_dict(checkpoint["state_dict"])

@@ -53,6 +53,7 @@ class TrainJob:
     config: dict = dc_field(default_factory=dict)  # resolved config: params + config/config.yaml
     overrides: list[str] = dc_field(default_factory=list)
     tags: dict[str, Any] = dc_field(default_factory=dict)
+    resume_run_id: str | None = None  # continue this run (same MLflow run) from ckpt_path
 
 
 @dataclass
@@ -168,19 +169,36 @@ def run_train_job(job: TrainJob) -> JobResult:
             "mode": "evaluate" if job.evaluate_only else "train", **job.tags}
     if job.ckpt_path:
         tags["ckpt_path"] = str(Path(job.ckpt_path).resolve())
+    # Where a killed fit's checkpoint lies: what `resume=<run_id>` looks for.
+    tags["output_dir"] = str(output_dir.resolve())
+    tags["checkpoint_dir"] = str((output_dir / "checkpoints").resolve())
+    resuming = job.resume_run_id is not None
+    # A resumed run keeps its params (MLflow refuses to change them) and gets no second copy of its points.
     with tracked_run(uri, job.experiment_name, run_name=job.run_name or name, tags=tags,
-                     params=flatten(config), artifact_location=artifact_root_for(uri)) as run:
+                     params=None if resuming else flatten(config), artifact_location=artifact_root_for(uri),
+                     run_id=job.resume_run_id) as run:
         config_dir = _write_config(output_dir / "config", config, job.overrides)
         run.log_artifacts(config_dir, "config")
         if job.evaluate_only:
             prediction, final = evaluate(module)
             history, fitted = list(module.history), None
         else:
-            fitted = fit_module(module, field, settings, loggers=[run.lightning_logger()],
+            logger = run.lightning_logger()
+            if resuming:
+                from siren_inr.tracking.resume import ResumedRunLogger, checkpoint_step
+
+                logger = ResumedRunLogger(uri, run.run_id, job.experiment_name)
+                resumed_from = checkpoint_step(job.ckpt_path)
+                run.set_tags({"resumed_from_step": resumed_from})
+            fitted = fit_module(module, field, settings, loggers=[logger],
                                 checkpoint_dir=output_dir / "checkpoints", ckpt_path=job.ckpt_path,
                                 default_root_dir=output_dir)
             prediction, final, history = fitted.prediction, fitted.final, fitted.history
             run.log_metrics({"final/seconds": fitted.seconds, "final/steps": fitted.global_step})
+            if resuming:
+                from siren_inr.tracking.resume import resume_report
+
+                run.log_metrics(resume_report(logger), step=resumed_from)
         run.log_metrics({f"final/{key}": value for key, value in final.items()})
         run.set_tags({"device": str(module.device), "num_params": sum(p.numel() for p in module.net.parameters())})
         title = f"{name} on {job.data.image} ({width}x{height})"
@@ -194,11 +212,11 @@ def run_train_job(job: TrainJob) -> JobResult:
 
 def _module_from_checkpoint(ckpt_path: str, field: PixelField, model_name: str, hparams: dict) -> INRFitModule:
     try:
-        module = load_module(ckpt_path, field)
-    except (RuntimeError, KeyError, EOFError, OSError, ValueError) as err:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        recorded = checkpoint["hyper_parameters"]["model_hparams"]
+    except Exception as err:  # unpickling errors come in many types
         raise SirenInrError(f"ckpt_path={ckpt_path!r} is not a siren-inr checkpoint ({type(err).__name__})") from None
-    if (module.field_shape and module.hparams.get("model_hparams", {}).get("out_features")
-            not in (None, field.channels)):
-        raise SirenInrError(f"ckpt_path={ckpt_path!r} was fitted to {module.hparams['model_hparams']['out_features']}"
-                            f"-channel images, data.image has {field.channels}")
-    return module
+    if recorded.get("out_features") not in (None, field.channels):
+        raise SirenInrError(f"ckpt_path={ckpt_path!r} was fitted to {recorded['out_features']}-channel images but "
+                            f"data.image has {field.channels} channel(s); use the image it was fitted to")
+    return load_module(checkpoint, field)
