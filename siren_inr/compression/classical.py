@@ -116,7 +116,7 @@ def _search_integer(size_of: Callable[[int], int], low: int, high: int, budget: 
 
     lo, hi = low, high
     if size(lo) > budget:
-        return list(tried)
+        return []
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if size(mid) <= budget:

@@ -1,0 +1,96 @@
+"""`siren-inr compress` / `decompress` as a user runs them: exact round trip, printed numbers, bad input."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from siren_inr.cli.codec import compress_main, decompress_main
+from siren_inr.compression.codec import read_inr
+from siren_inr.data import load_image
+from siren_inr.metrics.quality import psnr_db, ssim
+from testkit import run_cli, smooth_image
+
+TINY = ["model.hidden_layers=2", "model.hidden_features=16", "num_epochs=60", "optim.lr=1e-3", "trainer=cpu",
+        "qat_steps=10", "quant.bits=7"]
+NUMBERS = re.compile(r"(\d+) bytes, ([\d.]+) bpp(?:, PSNR ([\d.]+) dB, SSIM ([\d.]+))?")
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("codec") / "photo.png"
+    Image.fromarray((smooth_image(20, channels=3) * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_compress_then_decompress_twice_in_subprocesses(photo, tmp_path):
+    inr = tmp_path / "photo.inr"
+    done = run_cli(["compress", str(photo), str(inr), *TINY], tmp_path)
+    assert done.returncode == 0, done.stderr
+    size, bpp, psnr, ssim_value = NUMBERS.search(done.stdout).groups()
+    assert int(size) == inr.stat().st_size and float(bpp) == pytest.approx(8 * inr.stat().st_size / 400, abs=1e-4)
+    outs = []
+    for name in ("a.png", "b.png"):
+        done = run_cli(["decompress", str(inr), str(tmp_path / name), f"original={photo}"], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert NUMBERS.search(done.stdout).groups() == (size, bpp, psnr, ssim_value)
+        outs.append(np.asarray(Image.open(tmp_path / name)))
+    assert np.array_equal(outs[0], outs[1])
+    # The printed PSNR/SSIM are those of the written PNG against the original, computed independently here.
+    decoded, original = outs[0].astype(np.float32) / 255, load_image(str(photo), None)
+    assert float(psnr) == pytest.approx(psnr_db(decoded, original), abs=1e-4)
+    assert float(ssim_value) == pytest.approx(ssim(decoded, original), abs=1e-4)
+    assert np.array_equal(read_inr(inr).image_u8, outs[0])
+
+
+def test_in_process_settings_reach_the_file(photo, tmp_path, capsys):
+    inr = tmp_path / "x.inr"
+    assert compress_main([str(photo), str(inr), *TINY, "quant.mode=fp16", "coder=zlib", "seed=3"]) == 0
+    decoded = read_inr(inr)
+    assert decoded.quant.mode == "fp16" and decoded.method == "zlib"
+    assert decoded.hparams["hidden_layers"] == 2 and decoded.hparams["hidden_features"] == 16
+    assert decompress_main([str(inr), str(tmp_path / "x.png")]) == 0
+    assert "PSNR" not in capsys.readouterr().out.splitlines()[-1]  # no original given: no quality
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["quant.bits=0"], "quant.bits"),
+        (["quant.mode=int4"], "quant.mode"),
+        (["coder=huffman"], "coder"),
+        (["qat_steps=-2"], "qat_steps"),
+        (["model=nosuch"], "bad setting"),
+        (["num_epochs=0"], "num_epochs"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(photo, tmp_path, capsys, args, message):
+    assert compress_main([str(photo), str(tmp_path / "y.inr"), *TINY, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+    assert not (tmp_path / "y.inr").exists()
+
+
+def test_damaged_and_foreign_files_and_missing_paths(photo, tmp_path, capsys):
+    inr = tmp_path / "z.inr"
+    assert compress_main([str(photo), str(inr), *TINY]) == 0
+    data = bytearray(inr.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    (tmp_path / "bad.inr").write_bytes(bytes(data))
+    (tmp_path / "short.inr").write_bytes(inr.read_bytes()[:-7])
+    cases = [([str(tmp_path / "bad.inr"), str(tmp_path / "o.png")], "damaged"),
+             ([str(tmp_path / "short.inr"), str(tmp_path / "o.png")], "damaged or truncated"),
+             ([str(photo), str(tmp_path / "o.png")], "not an .inr file"),
+             ([str(tmp_path / "none.inr"), str(tmp_path / "o.png")], "does not exist"),
+             ([str(inr)], "expected IN.inr and OUT.png")]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert decompress_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and message in err, err
+    assert not (tmp_path / "o.png").exists()
+    done = run_cli(["decompress", str(tmp_path / "bad.inr"), str(tmp_path / "o.png")], tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error:") and "Traceback" not in done.stderr

@@ -1,0 +1,64 @@
+"""`siren-inr rd` on a folder of two tiny images, tracked in a SQLite MLflow store in tmp_path."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from siren_inr.cli.rd import main as rd_main
+from testkit import smooth_image
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rdimages")
+    for seed in (0, 1):
+        Image.fromarray((smooth_image(24, channels=3, seed=seed) * 255).round().astype(np.uint8)).save(
+            path / f"p{seed}.png")
+    return path
+
+
+def test_rd_cli_tracks_a_parent_and_a_child_per_image_and_point(folder, tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    argv = [f"data.folder={folder}", "ladder=[[1,8],[2,12]]", "num_epochs=30", "optim.lr=1e-3", "trainer=cpu",
+            "qat_steps=5", "codecs=[jpeg,avif]", f"output_dir={tmp_path / 'rep'}", f"tracking.uri={uri}",
+            "experiment_name=rdtest", f"reference_dir={tmp_path / 'refs'}"]
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "coin.json").write_text('{"name": "COIN", "results": {"bpp": [0.3, 0.6], "psnr": [26, 28]}}')
+    assert rd_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "vs jpeg" in out and "inr 2x12" in out
+    table = pd.read_csv(tmp_path / "rep" / "table.csv")
+    assert len(table) == 2 * 2 * 3
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("rdtest")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert parent.data.params["ladder"] == "1x8 2x12" and parent.data.params["quant.bits"] == "8"
+    # The children's metrics are the table's numbers.
+    for child in children:
+        row = table[(table["image"] == child.data.params["image"]) & (table["point"] == child.data.params["point"])
+                    & (table["codec"] == "inr")].iloc[0]
+        assert child.data.metrics["inr/psnr_db"] == pytest.approx(row["psnr_db"])
+        assert child.data.metrics["inr/bpp"] == pytest.approx(row["bpp"])
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "compression")}
+    assert {"compression/report.md", "compression/table.csv", "compression/plots"} <= names
+    assert "Dashed: published curves" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
+    assert rd_main(["num_epochs=5"]) == 2
+    assert "data.folder" in capsys.readouterr().err
+    assert rd_main([f"data.folder={tmp_path / 'nope'}", "track=false"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "not a folder" in err
+    assert rd_main([f"data.folder={folder}", "ladder=[[0,8]]", "track=false"]) == 2
+    assert "ladder" in capsys.readouterr().err
