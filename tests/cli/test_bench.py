@@ -1,0 +1,67 @@
+"""`siren-inr bench`: one command prints the table; the three variants do the same math."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from siren_inr.cli.bench import MemoryProbe, ReferenceSiren, main
+from siren_inr.models import build_model
+
+TINY = ["--sizes", "16", "--steps", "8", "--warmup", "1", "--overrides", "model.hidden_features=8",
+        "model.hidden_layers=1", "--threads", "1"]
+
+
+def test_reference_network_restates_the_project_siren():
+    torch.manual_seed(0)
+    net = build_model("siren", in_features=2, out_features=3, hidden_features=16, hidden_layers=2)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    reference = ReferenceSiren(2, 3, 16, 2).load_linears(linears)
+    coords = torch.rand(50, 2) * 2 - 1
+    torch.testing.assert_close(reference(coords), net(coords))
+
+
+def test_memory_probe_sees_a_large_allocation():
+    probe = MemoryProbe(torch.device("cpu"))
+    if not probe.available:
+        pytest.skip("no /proc/self/status here")
+    MemoryProbe.fix_malloc()
+    probe.start()
+    block = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB, every page written
+    grown = probe.peak_growth_bytes()
+    del block
+    assert grown >= 60 * 1024 * 1024
+
+
+def test_bench_prints_table_and_variants_agree(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(TINY + ["--variants", "reference,default", "--no-memory", "--json", str(out)], prog="siren-inr bench")
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "(a) reference loop" in printed and "(b) siren-inr train default" in printed and "machine:" in printed
+    report = json.loads(out.read_text())
+    rows = {r["variant"]: r for r in report["results"]}
+    ref, default = rows["reference"], rows["default"]
+    # Same init, same optimizer, same math: the PSNR curves agree (steps 0 and 8 are logged by both).
+    assert set(ref["psnr_db"]) == set(default["psnr_db"]) == {"0", "8"}
+    for step in ("0", "8"):
+        assert default["psnr_db"][step] == pytest.approx(ref["psnr_db"][step], abs=1e-3)
+    assert ref["psnr_db"]["8"] != ref["psnr_db"]["0"]
+    # Timings are positive and the ratio is the quotient of the two medians.
+    assert default["ms_steps"] == 8 - 1 - 1  # 7 host intervals, the first left out
+    assert default["ratio_median"] == pytest.approx(default["ms_median"] / default["reference_ms_median"])
+    assert np.all(np.asarray(default["raw_ms"]) > 0)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--variants", "reference,turbo"], "--variants"),
+    (["--steps", "3", "--warmup", "5"], "--warmup"),
+    (["--device", "tpu"], "--device"),
+])
+def test_bench_bad_arguments_are_one_line_errors(args, needle, capsys):
+    assert main(["--sizes", "16"] + args, prog="siren-inr bench") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and needle in err[0]
