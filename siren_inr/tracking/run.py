@@ -58,10 +58,15 @@ def get_or_create_experiment(uri: str, name: str, artifact_location: str | None 
 class MlflowRunLogger(Logger):
     """Lightning logger that writes metric points into one existing MLflow run (rank 0 only)."""
 
-    def __init__(self, uri: str, run_id: str, experiment_name: str):
+    def __init__(self, uri: str, run_id: str, experiment_name: str, asynchronous: bool = False):
         super().__init__()
         self._uri, self._run_id, self._experiment_name = uri, run_id, experiment_name
         self._client = None
+        # Asynchronous: a point is queued and written by MLflow's background thread, so a fit never
+        # waits on the store (a synchronous SQLite write costs tens of ms, more than a GPU step);
+        # finalize() waits for every queued point.
+        self._asynchronous = asynchronous
+        self._pending: list = []
 
     @property
     def name(self) -> str:
@@ -87,12 +92,23 @@ class MlflowRunLogger(Logger):
 
         stamp = int(time.time() * 1000)
         points = [Metric(key, float(value), stamp, int(step or 0)) for key, value in metrics.items()]
-        self.experiment.log_batch(self._run_id, metrics=points, synchronous=True)
+        if self._asynchronous:
+            self._pending.append(self.experiment.log_batch(self._run_id, metrics=points, synchronous=False))
+        else:
+            self.experiment.log_batch(self._run_id, metrics=points, synchronous=True)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Wait until every queued metric point is in the store (Lightning calls this when a fit ends)."""
+        pending, self._pending = self._pending, []
+        for operation in pending:
+            operation.wait()
 
     def __getstate__(self):
         # The client holds a DB engine; processes that receive this logger open their own.
         state = self.__dict__.copy()
         state["_client"] = None
+        state["_pending"] = []
         return state
 
 
@@ -132,8 +148,8 @@ class TrackedRun:
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
     def lightning_logger(self) -> MlflowRunLogger:
-        """A Lightning logger bound to this run."""
-        return MlflowRunLogger(self.uri, self.run_id, self.experiment_name)
+        """A Lightning logger bound to this run (asynchronous: the fit does not wait on the store)."""
+        return MlflowRunLogger(self.uri, self.run_id, self.experiment_name, asynchronous=True)
 
     def end(self, status: str) -> None:
         """Mark the run FINISHED, FAILED or KILLED."""
