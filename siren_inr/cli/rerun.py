@@ -46,11 +46,52 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, str]]:
     return positional[0], options
 
 
-def rerun(run_id: str, options: dict[str, str]) -> int:
-    """Refit the run, compare, record; returns the exit status."""
+def job_from_record(record, uri: str, progress: str | None = None):
+    """The TrainJob that fits a recorded run again: its resolved config, overrides, experiment and store."""
     from omegaconf import OmegaConf
 
     from siren_inr.cli.train import job_from_config
+
+    config = dict(record.config)
+    config.setdefault("resume", None)
+    if progress:
+        config["progress"] = progress
+    job = job_from_config(OmegaConf.create(config))
+    job.tracking_uri = uri
+    job.experiment_name = record.experiment_name
+    job.overrides = list(record.overrides)
+    return job
+
+
+# Overrides that may accompany resume=<run_id>: they do not change the numbers of the fit.
+RESUME_COMPATIBLE = ("resume", "tracking.uri", "progress", "debug", "show")
+
+
+def resume_job(run_id: str, current, cli_overrides: list[str]):
+    """The job that continues a killed run: its recorded config, its output folder, its last checkpoint."""
+    from siren_inr.tracking.rerun import load_run_record
+    from siren_inr.tracking.resume import find_resume_point
+    from siren_inr.tracking.store import resolve_tracking_uri
+
+    extra = [o for o in cli_overrides if o.split("=", 1)[0].lstrip("+~") not in RESUME_COMPATIBLE]
+    if extra:
+        raise SirenInrError(f"resume={run_id} continues the run with its recorded settings; remove "
+                            f"{' '.join(extra)} (accepted with resume: {', '.join(RESUME_COMPATIBLE)})")
+    uri = resolve_tracking_uri(current.tracking_uri)
+    record = load_run_record(uri, run_id)
+    point = find_resume_point(uri, run_id)
+    progress = current.fit.progress if any(o.startswith("progress=") for o in cli_overrides) else None
+    job = job_from_record(record, uri, progress)
+    job.run_name = record.run_name or None
+    job.resume_run_id = run_id
+    job.ckpt_path = str(point.checkpoint)
+    job.output_dir = point.output_dir or current.output_dir
+    job.tags = {}
+    return job
+
+
+def rerun(run_id: str, options: dict[str, str]) -> int:
+    """Refit the run, compare, record; returns the exit status."""
     from siren_inr.tracking.jobs import _device_of, run_train_job
     from siren_inr.tracking.rerun import (Tolerance, compare_runs, environment_warnings, load_run_record,
                                           record_comparison)
@@ -65,14 +106,7 @@ def rerun(run_id: str, options: dict[str, str]) -> int:
             print_error(warning + "; rerunning anyway", prefix="warning")
         if record.status != "FINISHED":
             print_error(f"run {run_id} ended {record.status}; its history may be incomplete", prefix="warning")
-    config = dict(record.config)
-    config["resume"] = None  # a resumed run is redone as one uninterrupted fit
-    if options["progress"]:
-        config["progress"] = options["progress"]
-    job = job_from_config(OmegaConf.create(config))
-    job.tracking_uri = uri
-    job.experiment_name = record.experiment_name
-    job.overrides = record.overrides
+    job = job_from_record(record, uri, options["progress"])  # a resumed run is redone as one uninterrupted fit
     job.run_name = f"rerun of {record.run_name or run_id[:8]}"
     job.tags = {"rerun_of": run_id}
     out = os.environ.get(DIR_ENV) or str(Path("outputs") / "rerun" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{run_id[:8]}")

@@ -124,6 +124,10 @@ def task(cfg) -> float | None:
     try:
         job = job_from_config(cfg)
         _hydra_context(job)
+        if cfg.get("resume"):
+            from siren_inr.cli.rerun import resume_job
+
+            job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task))
         _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
     except (SirenInrError, MemoryError, Exception) as err:  # noqa: B014 - one line for user errors, trace for bugs

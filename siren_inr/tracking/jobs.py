@@ -189,6 +189,7 @@ def run_train_job(job: TrainJob) -> JobResult:
 
                 logger = ResumedRunLogger(uri, run.run_id, job.experiment_name)
                 resumed_from = checkpoint_step(job.ckpt_path)
+                backfilled = logger.backfill(module.history)
                 run.set_tags({"resumed_from_step": resumed_from})
             fitted = fit_module(module, field, settings, loggers=[logger],
                                 checkpoint_dir=output_dir / "checkpoints", ckpt_path=job.ckpt_path,
@@ -198,7 +199,7 @@ def run_train_job(job: TrainJob) -> JobResult:
             if resuming:
                 from siren_inr.tracking.resume import resume_report
 
-                run.log_metrics(resume_report(logger), step=resumed_from)
+                run.log_metrics(resume_report(logger, backfilled), step=resumed_from)
         run.log_metrics({f"final/{key}": value for key, value in final.items()})
         run.set_tags({"device": str(module.device), "num_params": sum(p.numel() for p in module.net.parameters())})
         title = f"{name} on {job.data.image} ({width}x{height})"
