@@ -111,8 +111,13 @@ def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
 def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Module":
     """The trained network of a tracked fit, from its checkpoints/last.ckpt artifact."""
     from siren_inr.fit.trainer import load_module
-    from siren_inr.tracking import queries  # the one place that talks to MLflow
     from siren_inr.tracking.store import resolve_tracking_uri
+
+    try:
+        from siren_inr.tracking import queries  # the one place that talks to MLflow
+    except ImportError:
+        raise SirenInrError("run_id= needs siren_inr.tracking.queries.download_artifact, which this "
+                            "installation lacks; fit instead (leave run_id unset)") from None
 
     uri = resolve_tracking_uri(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="siren-inr-run-") as scratch:

@@ -52,7 +52,7 @@ def test_valid_checksum_over_garbage_header_is_still_an_error():
     body = container.MAGIC + bytes([container.FORMAT_VERSION]) + container.write_varint(3) + b"abc"
     with pytest.raises(SirenInrError, match="header"):
         container.unpack(body + zlib.crc32(body).to_bytes(4, "big"))
-    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=container.HEADER_DICTIONARY)
     packed = squeezer.compress(b"[1, 2]") + squeezer.flush()
     body = container.MAGIC + bytes([container.FORMAT_VERSION]) + container.write_varint(len(packed)) + packed
     with pytest.raises(SirenInrError, match="not a JSON object"):
