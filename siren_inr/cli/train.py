@@ -162,6 +162,10 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     except SirenInrError as err:
         print_error(str(err))
         return 2
+    if any(a.startswith("hparams_search=") and a != "hparams_search=null" for a in argv):
+        from siren_inr.cli.sweep import optuna_main  # Optuna drives the trials (hydra-optuna-sweeper pins optuna<3)
+
+        return optuna_main(argv, prog)
     failures = tempfile.NamedTemporaryFile("w", prefix="siren-inr-failures-", suffix=".txt", delete=False)
     failures.close()
     os.environ[FAILURES_ENV] = failures.name
