@@ -65,7 +65,8 @@ def test_round_trip_is_exact_and_reports_what_decoding_gives(model, reference, q
 
 def test_fp32_is_lossless_and_smaller_modes_are_smaller(model):
     sizes = {q.mode + str(q.bits): encode_inr(model, H, W, C, q).num_bytes for q in MODES}
-    assert sizes["uniform5"] < sizes["uniform8"] < sizes["fp168"] < sizes["fp328"]
+    five_bits = encode_inr(model, H, W, C, QuantSettings(bits=5)).num_bytes
+    assert five_bits < sizes["uniform8"] < sizes["fp168"] < sizes["fp328"]
     lossless = decode_inr(encode_inr(model, H, W, C, QuantSettings(mode="fp32")).data)
     assert np.array_equal(lossless.image_u8, render(model, H, W, C))
 
