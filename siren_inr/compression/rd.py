@@ -338,7 +338,12 @@ def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         for col in cols:
             value = row[col]
             if isinstance(value, float):
-                cells.append("–" if math.isnan(value) else f"{value:.{digits}f}")
+                if math.isnan(value):
+                    cells.append("–")
+                elif col in ("num_bytes", "images", "points"):
+                    cells.append(f"{value:.0f}")
+                else:
+                    cells.append(f"{value:.{digits}f}")
             else:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
@@ -354,6 +359,19 @@ class RDResult:
     bd: pd.DataFrame
     output_dir: Path
     parent_run_id: str | None = None
+
+
+def _qat_section(table: pd.DataFrame) -> list[str]:
+    inr = table[table["codec"] == INR_CODEC]
+    if "quant_psnr_db_after_qat" not in inr or inr["quant_psnr_db_after_qat"].isna().all():
+        return []
+    gain = (inr["quant_psnr_db_after_qat"] - inr["quant_psnr_db_before_qat"]).groupby(inr["point"], sort=False).mean()
+    loss = (inr["fit_psnr_db"] - inr["quant_psnr_db_before_qat"]).groupby(inr["point"], sort=False).mean()
+    lines = ["## Quantization and quantization-aware tuning", "",
+             "Mean over images: PSNR lost by quantizing the fitted weights, and regained by tuning (same file size).",
+             "", "| point | quantization loss dB | QAT gain dB |", "|---|---|---|"]
+    lines += [f"| {point} | {loss[point]:.3f} | {gain[point]:+.3f} |" for point in gain.index]
+    return lines + [""]
 
 
 def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path:
@@ -388,6 +406,7 @@ def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path
         "BD-rate < 0: the INR codec needs fewer bits for the same PSNR; BD-PSNR > 0: it is better at the same rate.",
         "", _markdown(mean_bd, 3), "",
         "Per image: `bd.csv`. All points: `table.csv` / `table.md`.", "",
+        *_qat_section(result.table),
         "## Figures", "", "![mean RD curves](plots/mean_rd.png)", "",
     ]
     if references:

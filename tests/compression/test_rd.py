@@ -71,6 +71,7 @@ def test_study_writes_consistent_tables_files_and_report(folder, tmp_path):
     assert pd.read_csv(tmp_path / "rep" / "table.csv").shape[0] == len(table)
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "BD-rate" in report and "1x8" in report and "centre crops of 32x32" in report
+    assert "QAT gain dB" in report
 
 
 def test_bd_metrics_against_a_known_shift():
