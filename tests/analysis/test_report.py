@@ -14,6 +14,7 @@ from siren_inr.metrics.benford import benford_report, report_to_dict
 
 
 def test_analyze_records_writes_outputs(tmp_path, zoo_records):
+    zoo_records = zoo_records[:2] + zoo_records[3:5]  # two models x two seeds keep it quick
     outputs = analyze_records(zoo_records, tmp_path / "out", title="Zoo", selection="experiment `zoo`",
                               skipped=[("deadbeef", "status FAILED")])
     out = tmp_path / "out"
@@ -25,7 +26,7 @@ def test_analyze_records_writes_outputs(tmp_path, zoo_records):
     links = re.findall(r"\]\(([^)]+)\)", report)
     assert links and all((out / link).is_file() for link in links)
     assert "`deadbeef`: status FAILED" in report
-    assert report.count("### model=") == 6
+    assert report.count("### model=") == 4
     for record in zoo_records:
         run = outputs.runs[record.run_id]
         assert sorted(run.files()) == sorted([f"runs/{record.run_id}/{n}"
