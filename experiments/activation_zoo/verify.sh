@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 FRESH=$(mktemp -d)
-RESULTS="$FRESH/results" ./run.sh "$@"
+RESULTS="$FRESH/results" ./run.sh
 python -m siren_inr.analysis.verify results "$FRESH/results"
