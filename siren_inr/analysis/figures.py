@@ -89,7 +89,7 @@ def plot_gallery(tiles: list[tuple[str, np.ndarray]], path: str | Path, columns:
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = max(1, min(columns, len(tiles)))
     rows = max(1, math.ceil(len(tiles) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(tile_inches * columns, (tile_inches + 0.35) * rows),
+    fig, axes = plt.subplots(rows, columns, figsize=(tile_inches * columns, (tile_inches + 0.6) * rows),
                              squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")

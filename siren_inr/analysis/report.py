@@ -105,7 +105,16 @@ def analyze_records(records: list[RunRecord], out_dir: str | Path, title: str = 
                              out_dir / "history_overlay.png",
                              groups=[groups[r.run_id] for r in records] if grouped is not None else None)
         outputs.files.append("history_overlay.png")
-    plot_gallery(_gallery_tiles(records, labels), out_dir / "gallery.png")
+    if grouped is not None:
+        # One tile per setting (its best seed) keeps a seeds sweep's gallery readable.
+        best: dict[str, RunRecord] = {}
+        for record in records:  # sorted by PSNR, so the first of a group is its best
+            best.setdefault(groups[record.run_id], record)
+        shown = list(best.values())
+        captions = {r.run_id: f"{groups[r.run_id]} (best seed)" for r in shown}
+    else:
+        shown, captions = records, labels
+    plot_gallery(_gallery_tiles(shown, captions), out_dir / "gallery.png", columns=4 if len(shown) < 12 else 6)
     outputs.files.append("gallery.png")
 
     summary = benford_summary(records, outputs)
@@ -232,7 +241,9 @@ def _report_markdown(title: str, selection: str, records: list[RunRecord], keys:
     else:
         lines += [f"![Training history]({outputs.runs[records[0].run_id].history_plot})", ""]
     lines += ["## Reconstructions", "", "![Ground truth and reconstructions](gallery.png)", ""]
-    if len(records) > MAX_GALLERY_RUNS:
+    if grouped is not None:
+        lines += ["The gallery shows the best seed of each setting.", ""]
+    elif len(records) > MAX_GALLERY_RUNS:
         lines += [f"The gallery shows the {MAX_GALLERY_RUNS} runs with the highest PSNR.", ""]
     lines += ["## Benford's law", "",
               "Leading-digit distributions of the 8-bit pixel values (zeros excluded) and of the 8×8 "
