@@ -5,17 +5,19 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-KODAK="${KODAK:-$REPO/../shared/data/kodak}"
-REFERENCE="${REFERENCE:-$REPO/../shared/reference/kodak}"
 cd "$REPO"
+# Paths relative to the repository root, so the report names them the same on every machine.
+KODAK="${KODAK:-../shared/data/kodak}"
+REFERENCE="${REFERENCE:-../shared/reference/kodak}"
+OUT=experiments/kodak_rd/results_cpu
 # One thread per process: on a busy 2-core machine OpenMP's spinning threads slow small matmuls tenfold.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 siren-inr rd data.folder="$KODAK" \
   'data.images=[kodim01.png,kodim05.png,kodim15.png,kodim23.png]' data.crop=128 \
   'ladder=[[2,12],[3,16],[4,20],[5,24]]' num_epochs=800 optim.lr=2e-4 trainer=cpu \
   quant.bits=8 qat_steps=200 \
-  output_dir="$HERE/results_cpu/rd" reference_dir="$REFERENCE" experiment_name=kodak-rd-cpu "$@"
+  output_dir="$OUT/rd" reference_dir="$REFERENCE" experiment_name=kodak-rd-cpu "$@"
 # JPEG against the published Pillow curve on all 24 full images (no fits; ~10 min on 2 idle cores).
 if [ "${SKIP_JPEG_CHECK:-0}" != "1" ]; then
-  python "$HERE/jpeg_check.py" --kodak "$KODAK" --reference "$REFERENCE" --out "$HERE/results_cpu"
+  python "$HERE/jpeg_check.py" --kodak "$KODAK" --reference "$REFERENCE" --out "$OUT"
 fi

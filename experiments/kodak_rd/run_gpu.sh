@@ -7,9 +7,9 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-KODAK="${KODAK:-$REPO/../shared/data/kodak}"
-REFERENCE="${REFERENCE:-$REPO/../shared/reference/kodak}"
 cd "$REPO"
+KODAK="${KODAK:-../shared/data/kodak}"
+REFERENCE="${REFERENCE:-../shared/reference/kodak}"
 siren-inr rd data.folder="$KODAK" num_epochs=50000 optim.lr=2e-4 trainer=gpu \
   quant.bits=8 qat_steps=300 \
-  output_dir="$HERE/results_gpu/rd" reference_dir="$REFERENCE" experiment_name=kodak-rd-gpu "$@"
+  output_dir=experiments/kodak_rd/results_gpu/rd reference_dir="$REFERENCE" experiment_name=kodak-rd-gpu "$@"

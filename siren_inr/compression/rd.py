@@ -304,7 +304,7 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str,
                 references: dict[str, dict[str, list[float]]] | None = None) -> Path:
     """PSNR-bpp and SSIM-bpp panels for each codec (plus dashed published PSNR curves)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
     for codec, part in curves.groupby("codec", sort=False):
         part = part.dropna(subset=["bpp"]).sort_values("bpp")
         color, marker = _STYLE.get(codec, ("k", "x"))
@@ -322,8 +322,10 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str,
     axes[1].set(xlabel="bits per pixel", ylabel="SSIM", title=f"{title}: SSIM")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    # One legend beside both panels: inside, the published curves would cover our points.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -403,7 +405,9 @@ def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path
         f"- wall time: {seconds:.0f} s", "",
         "## Mean curves", "", _markdown(result.means), "",
         f"## BD metrics of the INR codec against each codec ({settings.bd_method} interpolation)", "",
-        "BD-rate < 0: the INR codec needs fewer bits for the same PSNR; BD-PSNR > 0: it is better at the same rate.",
+        "BD-rate < 0: the INR codec needs fewer bits for the same PSNR; BD-PSNR > 0: it is better at the same rate. "
+        "– : the curves do not overlap in PSNR (BD-rate) or fewer than two points exist; a codec whose smallest "
+        "file is above an INR file's rate has no point there (`images` counts the images with a point).",
         "", _markdown(mean_bd, 3), "",
         "Per image: `bd.csv`. All points: `table.csv` / `table.md`.", "",
         *_qat_section(result.table),
