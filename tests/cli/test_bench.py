@@ -66,3 +66,15 @@ def test_bench_bad_arguments_are_one_line_errors(args, needle, capsys):
     assert main(["--sizes", "16"] + args, prog="siren-inr bench") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and needle in err[0]
+
+
+def test_presets_compose_into_valid_settings():
+    from siren_inr.cli.bench import compose_job
+
+    fast = compose_job(["trainer=fast"]).fit.validate()
+    assert fast.compile and fast.matmul_precision == "high" and fast.precision == "32-true"
+    default = compose_job([]).fit.validate()
+    assert not default.compile and not default.fused_sine and default.compile_mode == "default"
+    schedule = compose_job(["+experiment=fast_fit"]).fit.validate()
+    assert schedule.lr > default.lr and schedule.lr_schedule != "none"
+    assert schedule.num_epochs < 1050  # fewer steps than the reference needs for 40 dB at 256²
