@@ -91,11 +91,31 @@ def _show(figure: Path) -> None:
     plt.show()
 
 
+_ENV_BEFORE_DDP: dict | None = None  # this process's environment before a sweep job launched DDP ranks
+
+
+def _reset_after_ddp_job() -> None:
+    """Undo what the previous sweep job's DDP launch left in this process: its process group, its rank variables."""
+    global _ENV_BEFORE_DDP
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key in set(os.environ) - set(_ENV_BEFORE_DDP):
+        del os.environ[key]  # LOCAL_RANK, MASTER_PORT, ...: left set, the next job would think it is a DDP worker
+    _ENV_BEFORE_DDP = None
+
+
 def _prepare_ddp_relaunch(job, multirun: bool) -> None:
     """Make the command Lightning's DDP launcher re-runs for ranks 1..N-1 a single run of this job, in its folder."""
+    global _ENV_BEFORE_DDP
+    if multirun and _ENV_BEFORE_DDP is not None:
+        _reset_after_ddp_job()
     strategy = str(job.fit.strategy)
     if not strategy.startswith("ddp") or "spawn" in strategy or "LOCAL_RANK" in os.environ:
         return  # no subprocess launch (or torchrun / SLURM started every rank already)
+    if multirun:
+        _ENV_BEFORE_DDP = dict(os.environ)
     import __main__
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import flag_override
@@ -106,8 +126,9 @@ def _prepare_ddp_relaunch(job, multirun: bool) -> None:
         __main__.__spec__ = None
     if multirun:
         # Otherwise the other ranks would re-run the whole sweep (-m and every swept value) in outputs/.
+        # (A joblib/submitit worker's argv[0] is the launcher's own module, so name this file explicitly.)
         hc = HydraConfig.get()
-        sys.argv = [sys.argv[0], *hc.overrides.task]
+        sys.argv = [str(Path(__file__).resolve()), *hc.overrides.task]
         with flag_override(hc, ["readonly", "struct"], [False, False]):
             hc.run.dir = hc.runtime.output_dir
 
