@@ -19,7 +19,7 @@ Fits a network to IMAGE (or takes a tracked run's weights with run_id=...), quan
 its weights and writes OUT.inr; prints bytes, bpp (whole file), PSNR and SSIM of the decoded image.
 Common settings (conf/compress.yaml has them all):
   model=siren model.hidden_layers=10 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
-  quant.mode=uniform|fp16|fp32 quant.bits=8 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
+  quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
   qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run> tracking.uri=...
   debug=true (tracebacks)"""
 
@@ -101,7 +101,8 @@ def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     q = resolved["quant"]
-    quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"])
+    quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"],
+                          sensitive_bits=q["sensitive_bits"])
     coder = resolved["coder"]
     check_coder(coder, byte_payload=quant.mode != "uniform")
     qat = QatSettings(steps=resolved["qat_steps"], lr=resolved["qat_lr"], eval_every=resolved["qat_eval_every"])

@@ -6,7 +6,9 @@ bytes through `decode_inr`, so what `compress` prints is exactly what `decompres
 
 Payload (after the container header), tensors in the rebuilt model's state_dict order:
   uniform      per tensor, its float16 (low, step) pairs (one pair, or one per row with
-               per_channel); then one entropy-coded block of all symbols (see entropy.py)
+               per_channel); then one entropy-coded block per bit depth (see entropy.py): the
+               main depth first, then `sensitive_bits` (biases, coordinate-input matrices); every
+               block but the last is preceded by its varint length
   fp16 / fp32  one block of the little-endian floats, raw or zlib/lzma (see entropy.py)
 """
 
@@ -105,7 +107,8 @@ def quantized_state(model: nn.Module, quant: QuantSettings) -> dict[str, torch.T
         elif quant.mode == "fp16":
             out[key] = value.to(torch.float16).to(torch.float32)
         else:
-            out[key] = torch.from_numpy(quantize_uniform(value, quant.bits, quant.per_channel).dequantize())
+            bits = quant.bits_for(tuple(value.shape))
+            out[key] = torch.from_numpy(quantize_uniform(value, bits, quant.per_channel).dequantize())
     return out
 
 
@@ -119,12 +122,18 @@ def _encode_payload(state: dict[str, torch.Tensor], quant: QuantSettings, coder:
         raw = b"".join(a.astype(dtype).tobytes() for a in arrays)
         return entropy.encode_bytes(raw, coder)
     entropy.check_coder(coder)
-    params, groups = bytearray(), []
+    params = bytearray()
+    groups: dict[int, list[np.ndarray]] = {}
     for value in state.values():
-        qt = quantize_uniform(value, quant.bits, quant.per_channel)
+        bits = quant.bits_for(tuple(value.shape))
+        qt = quantize_uniform(value, bits, quant.per_channel)
         params += np.stack([qt.low, qt.step], axis=1).astype("<f2").tobytes()
-        groups.append(qt.symbols)
-    return bytes(params) + entropy.encode_symbols(groups, quant.bits, coder)
+        groups.setdefault(bits, []).append(qt.symbols)
+    # One entropy-coded block per bit depth, main depth first; all but the last carry their length.
+    depths = sorted(groups, key=lambda b: (b != quant.bits, b))
+    blocks = [entropy.encode_symbols(groups[b], b, coder) for b in depths]
+    framed = b"".join(container.write_varint(len(block)) + block for block in blocks[:-1]) + blocks[-1]
+    return bytes(params) + framed
 
 
 def _decode_payload(payload: bytes, template: dict[str, torch.Tensor], quant: QuantSettings) -> tuple[dict, str]:
@@ -148,9 +157,18 @@ def _decode_payload(payload: bytes, template: dict[str, torch.Tensor], quant: Qu
             if not np.isfinite(pairs).all() or (pairs[:, 1] < 0).any():
                 raise SirenInrError(".inr file is damaged: invalid quantization parameters")
             grids.append((pairs[:, 0].copy(), pairs[:, 1].copy()))
-        block = reader.rest()
-        method = entropy.describe_symbol_block(block)
-        symbols = entropy.decode_symbols(block, sizes, quant.bits)
+        depth_of = [quant.bits_for(shape) for shape in shapes]
+        depths = sorted(set(depth_of), key=lambda b: (b != quant.bits, b))
+        symbols: list[np.ndarray | None] = [None] * len(shapes)
+        methods = []
+        for index, bits in enumerate(depths):
+            last = index == len(depths) - 1
+            block = reader.rest() if last else reader.take(reader.varint("block length", len(payload)), "weights block")
+            methods.append(entropy.describe_symbol_block(block))
+            members = [i for i, b in enumerate(depth_of) if b == bits]
+            for i, decoded in zip(members, entropy.decode_symbols(block, [sizes[i] for i in members], bits)):
+                symbols[i] = decoded
+        method = "+".join(methods)
         arrays = [dequantize(s, lo, st, shape) for s, (lo, st), shape in zip(symbols, grids, shapes)]
     state = {k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for k, a in zip(template, arrays)}
     return state, method
@@ -169,7 +187,8 @@ def render(model: nn.Module, height: int, width: int, channels: int) -> np.ndarr
 
 
 def _quant_header(quant: QuantSettings) -> dict[str, Any]:
-    return {"mode": quant.mode, "bits": quant.bits, "per_channel": quant.per_channel}
+    return {"mode": quant.mode, "bits": quant.bits, "per_channel": quant.per_channel,
+            "sensitive_bits": quant.sensitive_bits}
 
 
 def _check_primitive_hparams(hparams: Any) -> dict[str, Any]:
@@ -191,7 +210,8 @@ def _read_header(header: dict[str, Any]) -> tuple[str, dict[str, Any], int, int,
         if not (isinstance(size, list) and len(size) == 3 and all(type(v) is int for v in size)):
             raise TypeError("size")
         height, width, channels = size
-        quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"])
+        quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"],
+                              sensitive_bits=q["sensitive_bits"])
     except (KeyError, TypeError, ValueError) as err:
         raise SirenInrError(f".inr file is damaged: its header lacks or garbles {err}") from None
     if not (1 <= height <= MAX_SIDE_PX and 1 <= width <= MAX_SIDE_PX and 1 <= channels <= MAX_CHANNELS):

@@ -32,7 +32,8 @@ HEADER_DICTIONARY = (
     b'"fourier_scale":10.0,"mapping_size":256,"num_frequencies":null,"sidelength":null,"num_centres":'
     b'"rbf_sigma":"arch":"fourier","arch":"mixed","arch":"nerf","arch":"rbf","arch":"relu","arch":"tanh",'
     b'"quant":{"bits":16,"mode":"fp16","per_channel":false}},"quant":{"bits":8,"mode":"fp32",'
-    b'"per_channel":true},"quant":{"bits":8,"mode":"uniform","per_channel":false},"size":[512,768,3]}'
+    b'"per_channel":true,"sensitive_bits":null},"quant":{"bits":8,"mode":"uniform","per_channel":false,'
+    b'"sensitive_bits":12},"size":[512,768,3]}'
     b'{"arch":"siren","hparams":{"first_omega_0":30.0,"hidden_features":28,"hidden_layers":10,'
     b'"hidden_omega_0":30.0,"in_features":2,"out_features":3,"outermost_linear":true},"layout":'
 )

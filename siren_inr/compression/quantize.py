@@ -18,6 +18,9 @@ from siren_inr.errors import SirenInrError
 
 QUANT_MODES = ("uniform", "fp16", "fp32")
 MIN_BITS, MAX_BITS = 1, 16
+# Matrices with this many input columns or fewer act on the raw coordinates (SIREN's first layer,
+# Fourier features' B, RBF centres): their errors are multiplied by omega_0 / 2 pi, so they are "sensitive".
+COORDINATE_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class QuantSettings:
     mode: str = "uniform"  # uniform (k-bit grid), fp16 (half floats, as COIN), fp32 (lossless)
     bits: int = 8  # bits per weight for mode=uniform
     per_channel: bool = False  # one (low, step) per output row of each matrix instead of per tensor
+    sensitive_bits: int | None = 12  # bits for biases and coordinate-input matrices (None: `bits`)
 
     def __post_init__(self) -> None:
         if self.mode not in QUANT_MODES:
@@ -35,6 +39,14 @@ class QuantSettings:
             raise SirenInrError(f"quant.bits={self.bits!r} must be an integer in [{MIN_BITS}, {MAX_BITS}]")
         if not isinstance(self.per_channel, bool):
             raise SirenInrError(f"quant.per_channel={self.per_channel!r} must be true or false")
+        sb = self.sensitive_bits
+        if sb is not None and (isinstance(sb, bool) or not isinstance(sb, int) or not MIN_BITS <= sb <= MAX_BITS):
+            raise SirenInrError(f"quant.sensitive_bits={sb!r} must be null or an integer in [{MIN_BITS}, {MAX_BITS}]")
+
+    def bits_for(self, shape: tuple[int, ...]) -> int:
+        """Bits of a tensor of `shape`: `sensitive_bits` for vectors and coordinate-input matrices."""
+        sensitive = len(shape) <= 1 or int(shape[-1]) <= COORDINATE_COLUMNS
+        return self.sensitive_bits if sensitive and self.sensitive_bits is not None else self.bits
 
 
 @dataclass
@@ -127,7 +139,7 @@ def round_trip(values: torch.Tensor, settings: QuantSettings) -> torch.Tensor:
         if arr.size and np.abs(arr).max() > np.finfo(np.float16).max:
             raise SirenInrError("weights exceed float16's range; use quant.mode=fp32")
         return values.detach().to(torch.float16).to(values.dtype)
-    qt = quantize_uniform(values, settings.bits, settings.per_channel)
+    qt = quantize_uniform(values, settings.bits_for(tuple(values.shape)), settings.per_channel)
     return torch.from_numpy(qt.dequantize()).to(device=values.device, dtype=values.dtype)
 
 

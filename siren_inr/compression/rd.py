@@ -391,7 +391,9 @@ def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path
     mean_bd = result.bd[result.bd["image"] == "mean"][["anchor", "bd_rate_percent", "bd_psnr_db", "points"]]
     crop_note = (f"centre crops of {settings.crop}x{settings.crop} px" if settings.crop else "full images")
     quant = settings.quant
-    quant_text = f"{quant.mode}" + (f", {quant.bits} bits, {'per-channel' if quant.per_channel else 'per-tensor'}"
+    quant_text = f"{quant.mode}" + (f", {quant.bits} bits (biases and coordinate-input matrices "
+                                    f"{quant.sensitive_bits or quant.bits}), "
+                                    f"{'per-channel' if quant.per_channel else 'per-tensor'} scales"
                                     if quant.mode == "uniform" else "")
     lines = [
         "# Rate–distortion report", "",

@@ -34,6 +34,8 @@ def reference():
 
 MODES = [
     QuantSettings(mode="uniform", bits=8),
+    QuantSettings(mode="uniform", bits=6, sensitive_bits=None),
+    QuantSettings(mode="uniform", bits=10, sensitive_bits=4),
     QuantSettings(mode="uniform", bits=5, per_channel=True),
     QuantSettings(mode="uniform", bits=12),
     QuantSettings(mode="fp16"),
@@ -41,7 +43,7 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("quant", MODES, ids=lambda q: f"{q.mode}{q.bits}{'c' if q.per_channel else ''}")
+@pytest.mark.parametrize("quant", MODES, ids=lambda q: f"{q.mode}{q.bits}s{q.sensitive_bits}{'c' if q.per_channel else ''}")
 def test_round_trip_is_exact_and_reports_what_decoding_gives(model, reference, quant, tmp_path):
     encoded = encode_inr(model, H, W, C, quant, reference=reference)
     path = tmp_path / "x.inr"
@@ -66,9 +68,25 @@ def test_round_trip_is_exact_and_reports_what_decoding_gives(model, reference, q
 def test_fp32_is_lossless_and_smaller_modes_are_smaller(model):
     sizes = {q.mode + str(q.bits): encode_inr(model, H, W, C, q).num_bytes for q in MODES}
     five_bits = encode_inr(model, H, W, C, QuantSettings(bits=5)).num_bytes
+    sizes["uniform8"] = encode_inr(model, H, W, C, QuantSettings(bits=8)).num_bytes
     assert five_bits < sizes["uniform8"] < sizes["fp168"] < sizes["fp328"]
     lossless = decode_inr(encode_inr(model, H, W, C, QuantSettings(mode="fp32")).data)
     assert np.array_equal(lossless.image_u8, render(model, H, W, C))
+
+
+def test_sensitive_tensors_get_their_own_bit_depth(model):
+    quant = QuantSettings(bits=3, sensitive_bits=14)
+    state = model.state_dict()
+    assert quant.bits_for(tuple(state["net.0.linear.weight"].shape)) == 14  # acts on the 2 coordinates
+    assert quant.bits_for(tuple(state["net.1.linear.bias"].shape)) == 14
+    assert quant.bits_for(tuple(state["net.1.linear.weight"].shape)) == 3
+    decoded = decode_inr(encode_inr(model, H, W, C, quant).data)
+    assert "+" in decoded.method  # two entropy-coded blocks
+    for key, value in decoded.model.state_dict().items():
+        levels = len(torch.unique(value))
+        assert levels <= (8 if quant.bits_for(tuple(value.shape)) == 3 else value.numel())
+        if key == "net.0.linear.weight":
+            assert torch.allclose(value, state[key], atol=float(state[key].abs().max()) * 2**-13)
 
 
 def test_random_bit_flips_and_truncations_never_pass(model):
