@@ -20,7 +20,8 @@ def _history(client, run_id):
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in HISTORY_KEYS}
 
 
-def test_rerun_of_a_cpu_run_is_bit_for_bit_equal_and_warns_about_the_environment(tmp_path, monkeypatch, capsys):
+def test_rerun_of_a_cpu_run_is_bit_for_bit_equal_and_warns_about_the_environment(tmp_path, monkeypatch, capsys,
+                                                                                  one_thread):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16, channels=3) * 255).round().astype(np.uint8)).save(image)
     train = run_cli(["train", f"data.image={image}", "data.sidelength=null", "model.hidden_features=16",
@@ -111,3 +112,14 @@ def test_unknown_run_id_names_the_store(capsys, tmp_path, monkeypatch):
     assert rerun_main(["0123456789abcdef"]) == 2
     err = capsys.readouterr().err
     assert "run '0123456789abcdef' is not in the store" in err and "tracking.uri" in err
+
+
+@pytest.fixture
+def one_thread():
+    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

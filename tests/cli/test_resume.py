@@ -36,7 +36,7 @@ def _compose(overrides):
         return compose("train", overrides=overrides)
 
 
-def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path):
+def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path, one_thread):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16) * 255).round().astype(np.uint8)[..., 0]).save(image)
     settings = [f"data.image={image}", "data.sidelength=null", "model.hidden_features=16", "model.hidden_layers=2",
@@ -48,7 +48,7 @@ def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "siren_inr", "train", *settings], cwd=work, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    run_id, killed_at = None, None
+    run_id, killed_at, client = None, None, None
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
@@ -57,7 +57,7 @@ def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path)
             # (two processes creating one SQLite schema at once would race).
             if not list(work.glob("outputs/*/*/checkpoints/last.ckpt")):
                 continue
-            client = mlflow.MlflowClient(uri)
+            client = client or mlflow.MlflowClient(uri)
             if run_id is None:
                 run_id = client.search_runs([e.experiment_id for e in client.search_experiments()])[0].info.run_id
             steps = [m.step for m in client.get_metric_history(run_id, "train/loss")]
@@ -125,3 +125,14 @@ def test_resume_refuses_overrides_that_change_the_fit():
     current = SimpleNamespace(tracking_uri=None, fit=SimpleNamespace(progress="none"), output_dir=None)
     with pytest.raises(SirenInrError, match="remove optim.lr=1e-3"):
         resume_job("abc", current, ["resume=abc", "optim.lr=1e-3", "progress=none"])
+
+
+@pytest.fixture
+def one_thread():
+    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -107,7 +107,7 @@ def mlflow_server(tmp_path):
     finally:
         os.killpg(proc.pid, 15)  # the server's own process group: it and its uvicorn workers
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=10)
@@ -136,7 +136,18 @@ def test_submitit_local_sweep(tmp_path, tiny_settings):
     assert list((tmp_path / "multirun").glob("*/*/.submitit"))  # the jobs really went through submitit
 
 
-def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys):
+@pytest.fixture
+def one_thread():
+    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys, one_thread):
     from siren_inr.cli.train import main as train_main
 
     monkeypatch.chdir(tmp_path)

@@ -29,7 +29,7 @@ def _history(client, run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in KEYS}
 
 
-def test_two_process_ddp_matches_single_process_fit(tmp_path):
+def test_two_process_ddp_matches_single_process_fit(tmp_path, one_thread):
     # 15x15 = 225 pixels: the two interleaved shards hold 113 and 112 pixels, so an unweighted average of
     # the two shard losses would differ from the full-image loss; the fit must still match.
     path = tmp_path / "odd.png"
@@ -77,6 +77,29 @@ def test_two_process_ddp_matches_single_process_fit(tmp_path):
     assert len((out / "history" / "history.csv").read_text().strip().splitlines()) == 1 + 5
 
 
+def test_ddp_jobs_of_a_sweep_each_give_one_run_in_their_own_folder(tmp_path):
+    # Two DDP jobs one after another in one process: the second must not reuse the first one's process
+    # group or rank variables, and rank 1 must re-run its job alone (not the sweep) in the job's folder.
+    settings = ["data.sidelength=16", "model.hidden_features=8", "model.hidden_layers=1", "num_epochs=4",
+                "log_every_n_steps=2", "progress=none", "trainer=ddp"]
+    result = run_cli(["train", "-m", "seed=0,1", *settings], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
+                     timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = mlflow.MlflowClient(store_uri(tmp_path))
+    runs = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+            if r.data.tags.get("run_kind") != "sweep"]
+    assert sorted(r.info.run_name for r in runs) == ["seed=0", "seed=1"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss")) == [0, 2, 4]
+    assert not (tmp_path / "outputs").exists(), "rank 1 ran as a job of the sweep, not as a new single run"
+    (sweep_dir,) = (tmp_path / "multirun").glob("*/*")
+    for job in ("0", "1"):
+        assert (sweep_dir / job / "train_ddp_process_1.log").is_file()
+        assert (sweep_dir / job / "checkpoints" / "last.ckpt").is_file()
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
+
+
 @pytest.mark.parametrize("size, batch", [(15, None), (15, 50), (16, 40)])
 def test_pixels_in_step_counts_every_rank_batch(size, batch):
     """The DDP loss weight: pixels all ranks use at a step equal the sizes of the batches each rank draws."""
@@ -105,3 +128,14 @@ def test_pixels_in_step_counts_every_rank_batch(size, batch):
     all_coords = torch.cat([m.shard_coords for m in modules])
     assert all_coords.shape[0] == size * size
     assert torch.unique(all_coords, dim=0).shape[0] == size * size
+
+
+@pytest.fixture
+def one_thread():
+    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
