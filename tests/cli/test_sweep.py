@@ -189,3 +189,19 @@ def test_optuna_search_rejects_bad_settings(tmp_path, monkeypatch, capsys):
     assert train_main(["-m", "hparams_search=siren_optuna", "seed=0,1"]) == 2
     assert "give single values" in capsys.readouterr().err
     assert not (tmp_path / "mlruns").exists()  # refused before any store or run was made
+
+
+def test_slurm_launcher_config_composes_into_submitits_slurm_launcher():
+    from hydra import compose, initialize_config_dir
+
+    from siren_inr.cli.hydra_support import conf_dir
+
+    with initialize_config_dir(str(conf_dir()), version_base=None):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+                                          "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 4, 4)
+    assert launcher.timeout_min == 120 and launcher.array_parallelism == 32
+    assert cfg.hydra.callbacks.sweep_tracking._target_ == "siren_inr.cli.sweep.SweepTracking"
