@@ -20,7 +20,9 @@ Common settings (see conf/train.yaml for all):
   num_epochs=500  optim.lr=1e-4  optim.lr_schedule=none|cosine|exponential|step  seed=0
   trainer=default|cpu|gpu|ddp|ddp_gpu  experiment_name=siren-inr  tracking.uri=null|http://...
   ckpt_path=path.ckpt (resume)   evaluate=true ckpt_path=path.ckpt (no training)   debug=true
+  resume=<run_id>  continue a killed run from its last checkpoint, in the same MLflow run
   -m / --multirun with comma lists sweeps (e.g. -m model=siren,relu seed=0,1,2)
+  -m hparams_search=siren_optuna  Optuna search of lr, omega_0 and width for the best final PSNR
 Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
 
 
