@@ -15,7 +15,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 siren-inr rd data.folder="$KODAK" \
   'data.images=[kodim01.png,kodim05.png,kodim15.png,kodim23.png]' data.crop=128 \
   'ladder=[[2,12],[3,16],[4,20],[5,24]]' num_epochs=800 optim.lr=2e-4 trainer=cpu \
-  quant.bits=8 qat_steps=200 \
+  quant.bits=8 quant.sensitive_bits=12 qat_steps=300 \
   output_dir="$OUT/rd" reference_dir="$REFERENCE" experiment_name=kodak-rd-cpu "$@"
 # JPEG against the published Pillow curve on all 24 full images (no fits; ~10 min on 2 idle cores).
 if [ "${SKIP_JPEG_CHECK:-0}" != "1" ]; then
