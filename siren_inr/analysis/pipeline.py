@@ -1,0 +1,268 @@
+"""Select tracked runs, read them back through siren_inr.tracking, analyse them and log the results back."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from siren_inr.analysis.records import RunRecord
+from siren_inr.analysis.report import RUNS_FOLDER, AnalysisOutputs, analyze_records, missing_parts
+from siren_inr.errors import SirenInrError
+from siren_inr.tracking import queries
+
+# Tag that marks the run an analysis logs for itself, so that later selections never analyse an analysis.
+RUN_KIND_TAG = "run_kind"
+ANALYSIS_KIND = "analysis"
+# Runs that record something other than one fit: a multirun's parent run and analysis runs.
+NOT_FIT_KINDS = frozenset({ANALYSIS_KIND, "sweep"})
+HISTORY_ARTIFACT = "history/history.csv"
+GROUND_TRUTH_ARTIFACT = "images/ground_truth.png"
+PREDICTION_ARTIFACT = "images/reconstruction.png"
+ANALYSIS_ARTIFACT_DIR = "analysis"
+
+
+@dataclass
+class Selection:
+    """Which runs to analyse: explicit ids, a sweep, a filter, an experiment, or (none given) the latest run."""
+
+    experiment_name: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+    sweep_id: str | None = None
+    filter_string: str | None = None
+    max_runs: int = 1000
+
+    @property
+    def is_default(self) -> bool:
+        """No selection given: analyse the latest run of the default experiment."""
+        return not (self.experiment_name or self.run_ids or self.sweep_id or self.filter_string)
+
+    def describe(self, default_experiment: str) -> str:
+        """The selection in words, for the report and messages."""
+        if self.is_default:
+            return f"the latest run of experiment `{default_experiment}`"
+        parts = []
+        if self.run_ids:
+            parts.append("runs " + ", ".join(f"`{r}`" for r in self.run_ids))
+        if self.sweep_id:
+            parts.append(f"sweep `{self.sweep_id}`")
+        if self.filter_string:
+            parts.append(f"filter `{self.filter_string}`")
+        if self.experiment_name:
+            parts.append(f"experiment `{self.experiment_name}`")
+        return " in ".join(parts) if len(parts) == 2 and self.experiment_name else ", ".join(parts)
+
+
+@dataclass
+class AnalysisOutcome:
+    """What `analyze` did: the outputs, the runs it could not use and why, and the analysis run it logged."""
+
+    outputs: AnalysisOutputs
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    analysis_run_id: str | None = None
+    analysis_experiment: str | None = None
+
+
+def _is_fit(run: queries.RunInfo) -> bool:
+    return run.tags.get(RUN_KIND_TAG) not in NOT_FIT_KINDS
+
+
+def select_runs(selection: Selection, uri: str, default_experiment: str) -> tuple[list[queries.RunInfo],
+                                                                                    list[tuple[str, str]]]:
+    """The runs a selection names (newest first) and the named runs that do not exist or are not fits."""
+    if selection.max_runs <= 0:
+        raise SirenInrError(f"max_runs={selection.max_runs}; accepted: a positive integer")
+    experiments = None
+    if selection.experiment_name:
+        if queries.get_experiment(uri, selection.experiment_name) is None:
+            known = ", ".join(queries.list_experiment_names(uri)) or "none"
+            raise SirenInrError(f"experiment_name={selection.experiment_name!r} does not exist in {uri}; "
+                                f"experiments there: {known}")
+        experiments = [selection.experiment_name]
+    skipped: list[tuple[str, str]] = []
+    if selection.run_ids:
+        runs = []
+        for run_id in dict.fromkeys(selection.run_ids):
+            run = queries.get_run(uri, run_id)
+            if run is None:
+                skipped.append((run_id, f"no such run in {uri}"))
+            elif not _is_fit(run):
+                skipped.append((run_id, f"is a {run.tags.get(RUN_KIND_TAG)} run, not a fit"))
+            elif experiments and run.experiment_name not in experiments:
+                skipped.append((run_id, f"belongs to experiment {run.experiment_name!r}, "
+                                        f"not {selection.experiment_name!r}"))
+            else:
+                runs.append(run)
+        if not runs:
+            raise SirenInrError("none of the runs given can be analysed: "
+                                + "; ".join(f"{rid} {why}" for rid, why in skipped))
+        return runs, skipped
+
+    filters = []
+    if selection.filter_string:
+        filters.append(selection.filter_string)
+    if selection.sweep_id:
+        filters.append(f"tags.sweep_id = '{_quote(selection.sweep_id)}'")
+    if selection.is_default:
+        if queries.get_experiment(uri, default_experiment) is None:
+            raise SirenInrError(f"no runs to analyse: experiment {default_experiment!r} does not exist in {uri}; "
+                                "fit one with `siren-inr train` or choose experiment_name=, runs=, sweep=, filter=")
+        experiments = [default_experiment]
+    filter_string = " and ".join(filters) or None
+    # Sweep parents and analysis runs are dropped after the search (a tag `!=` filter would also drop runs
+    # without the tag), so ask for a few more than wanted.
+    found = queries.search_runs(uri, experiment_names=experiments, filter_string=filter_string,
+                                max_results=selection.max_runs + 50)
+    runs = [r for r in found if _is_fit(r)][: 1 if selection.is_default else selection.max_runs]
+    if not runs:
+        where = f"experiment {experiments[0]!r}" if experiments and len(experiments) == 1 else "any experiment"
+        what = selection.describe(default_experiment)
+        raise SirenInrError(f"no runs match {what} (searched {where} in {uri}){_filter_hint(selection, uri)}")
+    return runs, skipped
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+def _filter_hint(selection: Selection, uri: str) -> str:
+    text = selection.filter_string or ""
+    if "params." in text and "`" not in text:
+        return ("; param keys are the flattened config, and keys with dots need backticks, "
+                "e.g. filter=\"params.`model.name` = 'siren'\" (or tags.model = 'siren')")
+    return ""
+
+
+def _read_png(path: Path | None) -> np.ndarray | None:
+    if path is None:
+        return None
+    with Image.open(path) as image:
+        grey = image.mode in ("1", "L", "LA", "I", "I;16")
+        array = np.asarray(image.convert("L" if grey else "RGB"))
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _read_history(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    history = pd.read_csv(io.StringIO(path.read_text()))
+    return history if "epoch" in history else None
+
+
+def load_record(run: queries.RunInfo, uri: str, scratch: Path) -> RunRecord:
+    """A RunRecord with the history and images of one run downloaded into `scratch` (missing parts stay None)."""
+    folder = scratch / run.run_id
+    history_path = queries.download_artifact(uri, run.run_id, HISTORY_ARTIFACT, folder)
+    gt_path = queries.download_artifact(uri, run.run_id, GROUND_TRUTH_ARTIFACT, folder)
+    pred_path = queries.download_artifact(uri, run.run_id, PREDICTION_ARTIFACT, folder)
+    history = _read_history(history_path)
+    steps = run.metrics.get("final/steps")
+    if steps is None and history is not None and "step" in history and len(history):
+        steps = history["step"].iloc[-1]
+    num_params = run.tags.get("num_params")
+    record = RunRecord(
+        run_id=run.run_id, run_name=run.run_name or "", experiment_name=run.experiment_name, status=run.status,
+        params=dict(run.params), final_metrics={k: v for k, v in run.metrics.items() if k.startswith("final/")},
+        tags=dict(run.tags), start_time_ms=run.start_time_ms, end_time_ms=run.end_time_ms, history=history,
+        steps=int(steps) if steps is not None else None,
+        num_parameters=int(num_params) if num_params and str(num_params).isdigit() else None,
+        ground_truth=_read_png(gt_path), prediction=_read_png(pred_path))
+    seconds = run.metrics.get("final/seconds")
+    if seconds is not None and record.start_time_ms is not None:
+        # The fit's own clock, not the run's lifetime (which includes start-up and artifact uploads).
+        record.end_time_ms = record.start_time_ms + int(round(seconds * 1000))
+    return record
+
+
+def _clear_previous_outputs(out_dir: Path) -> None:
+    # Only what an analysis writes is removed, so a mistaken out= never deletes a user's other files.
+    if (out_dir / RUNS_FOLDER).is_dir():
+        shutil.rmtree(out_dir / RUNS_FOLDER)
+    for name in ("report.md", "comparison.csv", "comparison.md", "grouped.csv", "grouped.md",
+                 "history_overlay.png", "gallery.png", "benford_summary.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def analyze(selection: Selection, out_dir: str | Path, tracking_uri: str | None = None, log_to_mlflow: bool = True,
+            title: str | None = None, default_experiment: str = "siren-inr") -> AnalysisOutcome:
+    """Analyse the selected runs into `out_dir`; raise SirenInrError only when no run could be analysed."""
+    from siren_inr.tracking.store import resolve_tracking_uri, sqlite_path
+
+    uri = resolve_tracking_uri(tracking_uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise SirenInrError(f"tracking.uri: no tracking store at {db}; fit a run with `siren-inr train` first "
+                            "or point tracking.uri= at an existing store")
+    runs, skipped = select_runs(selection, uri, default_experiment)
+    description = selection.describe(default_experiment)
+    records: list[RunRecord] = []
+    with tempfile.TemporaryDirectory(prefix="siren-inr-analyze-") as scratch:
+        for run in runs:
+            record = load_record(run, uri, Path(scratch))
+            missing = missing_parts(record)
+            if missing:
+                skipped.append((run.run_id, "lacks " + ", ".join(missing)))
+            else:
+                records.append(record)
+    if not records:
+        raise SirenInrError(f"nothing could be analysed from {description}: "
+                            + "; ".join(f"run {rid} {why}" for rid, why in skipped))
+    out_dir = Path(out_dir)
+    _clear_previous_outputs(out_dir)
+    outputs = analyze_records(records, out_dir, title=title or f"Analysis of {_plain(description)}",
+                              selection=description, skipped=skipped, tracking_uri=_shown_uri(uri))
+    outcome = AnalysisOutcome(outputs=outputs, skipped=skipped)
+    if log_to_mlflow:
+        _log_back(outcome, records, uri, selection, description)
+    return outcome
+
+
+def _shown_uri(uri: str) -> str:
+    """The store as a reader can reuse it: a SQLite path inside the working directory is shown relative."""
+    from siren_inr.tracking.store import sqlite_path
+
+    db = sqlite_path(uri)
+    if db is not None:
+        try:
+            return f"sqlite:///{db.resolve().relative_to(Path.cwd().resolve())}"
+        except ValueError:
+            return uri
+    return uri
+
+
+def _plain(description: str) -> str:
+    return description.replace("`", "")
+
+
+def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, selection: Selection,
+              description: str) -> None:
+    outputs = outcome.outputs
+    for record in records:
+        files = [outputs.out_dir / f for f in outputs.runs[record.run_id].files()]
+        try:
+            queries.log_files(uri, record.run_id, files, ANALYSIS_ARTIFACT_DIR)
+        except SirenInrError as err:
+            outcome.warnings.append(f"could not log analysis/ to run {record.run_id}: {err}")
+    experiment = selection.experiment_name or records[0].experiment_name
+    tags = {RUN_KIND_TAG: ANALYSIS_KIND, "analysed_runs": ",".join(outputs.run_ids),
+            "selection": _plain(description)}
+    if selection.sweep_id:
+        tags["analysed_sweep_id"] = selection.sweep_id
+    params = {"selection": _plain(description), "num_runs": len(outputs.run_ids),
+              "settings_that_differ": ",".join(outputs.settings) or "-"}
+    files: dict[str, list[Path]] = {}
+    for name in outputs.files:
+        files.setdefault(str(Path(name).parent) if "/" in name else "", []).append(outputs.out_dir / name)
+    for run_outputs in outputs.runs.values():
+        for name in run_outputs.files():
+            files.setdefault(str(Path(name).parent), []).append(outputs.out_dir / name)
+    outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name="analysis", tags=tags,
+                                                       params=params, files=files)
+    outcome.analysis_experiment = experiment

@@ -1,0 +1,157 @@
+"""`siren-inr analyze`: read tracked runs back from MLflow and write plots, tables, Benford files and report.md."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from siren_inr.cli.hydra_support import conf_dir, one_line, print_error
+from siren_inr.errors import SirenInrError
+
+CONFIG_NAME = "analyze"
+# Values that are names or ids, not numbers or lists: read from the raw argument so that Hydra's grammar
+# neither rejects them (spaces and quotes in a filter) nor retypes them (an all-digit id would lose leading zeros).
+RAW_KEYS = ("filter", "sweep", "experiment_name", "runs", "out", "title", "tracking.uri")
+
+
+def _strip_quotes(text: str) -> str:
+    text = text.strip()
+    # An MLflow filter never starts with a quote, so a leading quote is the user's shell-style quoting.
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    return text
+
+
+def _parse_run_ids(text: str) -> list[str]:
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return [_strip_quotes(part) for part in text.split(",") if part.strip()]
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], dict[str, object]]:
+    """Hydra overrides for compose, and the raw values of the name/id settings taken verbatim."""
+    overrides: list[str] = []
+    raw: dict[str, object] = {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+")
+        if sep and key in RAW_KEYS:
+            raw[key] = _parse_run_ids(value) if key == "runs" else (_strip_quotes(value) or None)
+            if raw[key] in ("null", "None"):
+                raw[key] = None
+        else:
+            overrides.append(arg)
+    return overrides, raw
+
+
+def compose_config(argv: list[str]) -> dict:
+    """Compose conf/analyze.yaml with the command-line overrides into a plain dict."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides, raw = split_overrides(argv)
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            cfg = OmegaConf.to_container(compose(CONFIG_NAME, overrides=overrides), resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = one_line(err)
+        unknown = re.search(r"(?:Could not override|Key) '([^']+)'", message)
+        if unknown and ("Could not override" in message or "not in struct" in message):
+            message = f"unknown setting {unknown.group(1)!r}"
+        accepted = "experiment_name, runs, sweep, filter, max_runs, out, title, log_to_mlflow, debug, tracking.uri"
+        raise SirenInrError(f"{message}; accepted settings: {accepted}") from None
+    for key, value in raw.items():
+        if key == "tracking.uri":
+            cfg.setdefault("tracking", {})["uri"] = value
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def default_experiment() -> str:
+    """The experiment `siren-inr train` logs to when none is given (conf/train.yaml)."""
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.load(conf_dir() / "train.yaml").get("experiment_name") or "siren-inr")
+
+
+def _help(prog: str) -> str:
+    text = (conf_dir() / f"{CONFIG_NAME}.yaml").read_text()
+    return (f"usage: {prog} [key=value ...]\n\n"
+            "Examples:\n"
+            f"  {prog}                                      # the latest run of the default experiment\n"
+            f"  {prog} experiment_name=zoo out=reports/zoo  # every run of an experiment\n"
+            f"  {prog} runs=[<id>,<id>]\n"
+            f"  {prog} filter=\"params.`model.name` = 'siren'\"\n"
+            f"  {prog} sweep=<sweep id>\n\n"
+            f"Settings (conf/{CONFIG_NAME}.yaml):\n\n{text}")
+
+
+def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
+    """Entry point: compose settings, analyse the selected runs, print where the report is."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(_help(prog))
+        return 0
+    debug = any(arg.lower() in ("debug=true", "debug=1", "+debug=true") for arg in argv)
+    # Per-artifact download bars would bury the report's path; this only silences them.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        cfg = compose_config(argv)
+        _check_types(cfg)
+        debug = cfg["debug"]
+        try:
+            from siren_inr.analysis.pipeline import Selection, analyze
+        except ImportError as err:
+            if "queries" not in str(err):
+                raise
+            raise SirenInrError("this installation lacks siren_inr.tracking.queries, through which analyze "
+                                "reads runs from MLflow; update siren-inr") from None
+
+        runs = cfg.get("runs") or []
+        if isinstance(runs, str):
+            runs = [runs]
+        selection = Selection(experiment_name=_optional_str(cfg.get("experiment_name")),
+                              run_ids=[str(r) for r in runs], sweep_id=_optional_str(cfg.get("sweep")),
+                              filter_string=_optional_str(cfg.get("filter")), max_runs=int(cfg["max_runs"]))
+        outcome = analyze(selection, Path(cfg["out"]), tracking_uri=(cfg.get("tracking") or {}).get("uri"),
+                          log_to_mlflow=bool(cfg["log_to_mlflow"]), title=_optional_str(cfg.get("title")),
+                          default_experiment=default_experiment())
+    except SirenInrError as err:
+        if debug:
+            raise
+        print_error(str(err))
+        return 2
+    for run_id, why in outcome.skipped:
+        print_error(f"run {run_id} not analysed: {why}", prefix="warning")
+    for message in outcome.warnings:
+        print_error(message, prefix="warning")
+    count = len(outcome.outputs.run_ids)
+    print(f"analysed {count} run{'s' if count != 1 else ''}: {outcome.outputs.report}")
+    if outcome.analysis_run_id:
+        print(f"logged to MLflow as analysis run {outcome.analysis_run_id} "
+              f"(experiment {outcome.analysis_experiment!r})")
+    return 0
+
+
+def _check_types(cfg: dict) -> None:
+    """Raise SirenInrError naming the first setting whose value has the wrong type."""
+    for key in ("log_to_mlflow", "debug"):
+        if not isinstance(cfg.get(key), bool):
+            raise SirenInrError(f"{key}={cfg.get(key)!r}; accepted: true or false")
+    max_runs = cfg.get("max_runs")
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs <= 0:
+        raise SirenInrError(f"max_runs={max_runs!r}; accepted: a positive integer")
+    if not cfg.get("out"):
+        raise SirenInrError("out is empty; accepted: a folder path for the report")
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
