@@ -548,7 +548,7 @@ def machine_description(device: torch.device) -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__} (CPU)"
 
 
-def format_table(results: list[VariantResult], steps: int) -> str:
+def format_table(results: list[VariantResult], steps: int, fast_label: str = "trainer=fast") -> str:
     """Markdown table of the main benchmark."""
     lines = ["| size | variant | median ms/step | mean ms/step | CPU ms/step | ratio: median | ratio: mean | "
              f"ratio: CPU time | ratio: paired steps | PSNR dB @ ≤{steps // 2} | PSNR dB @ {steps} | step peak MiB |",
@@ -559,7 +559,7 @@ def format_table(results: list[VariantResult], steps: int) -> str:
         end = r.psnr_db.get(steps)
         mem = f"{r.step_peak_mib:.0f}" if r.step_peak_mib is not None else "n/a"
         label = {"reference": "(a) reference loop", "default": "(b) siren-inr train default",
-                 "fast": "(c) trainer=fast"}.get(r.variant, f"(d) {r.variant}, per image")
+                 "fast": f"(c) {fast_label}"}.get(r.variant, f"(d) {r.variant}, per image")
         lines.append(f"| {r.size}² | {label} | {r.ms_median:.1f} | {r.ms_mean:.1f} | {_f(r.cpu_ms_median, 1)} | "
                      f"{r.ratio_median:.3f} | {r.ratio_mean:.3f} | {_f(r.ratio_cpu_median, 3)} | "
                      f"{_f(r.ratio_paired_median, 3)} | {_f(mid)} | {_f(end)} | {mem} |")
@@ -638,6 +638,7 @@ def run_bench(options: BenchOptions, out=None) -> dict:
     device = _device(options.device)
     sizes = options.sizes or ([256, 512] if device.type == "cuda" else [64, 128])
     machine = machine_description(device)
+    fast_label = " ".join(options.fast_overrides) or "trainer=default"
     print(f"machine: {machine}", file=out, flush=True)
     report: dict = {"machine": machine, "device": device.type, "steps": options.steps, "warmup": options.warmup,
                     "repeats": options.repeats, "image": options.image, "timing": "lockstep" if device.type != "cuda"
@@ -646,7 +647,8 @@ def run_bench(options: BenchOptions, out=None) -> dict:
         results: list[VariantResult] = []
         for size in sizes:
             results += bench_size(size, options, device, Path(tmp))
-            print(format_table([r for r in results if r.size == size], options.steps), file=out, flush=True)
+            print(format_table([r for r in results if r.size == size], options.steps, fast_label), file=out,
+                  flush=True)
         report["results"] = [asdict(r) for r in results]
         large = []
         for size in options.large_sizes:
@@ -655,7 +657,7 @@ def run_bench(options: BenchOptions, out=None) -> dict:
         report["large"] = [asdict(r) for r in large]
     print("", file=out)
     print(f"## {machine}; {options.steps} steps, first {options.warmup} left out", file=out)
-    print(format_table(results, options.steps), file=out)
+    print(format_table(results, options.steps, fast_label), file=out)
     if large:
         print("", file=out)
         print(format_large(large), file=out)
