@@ -92,3 +92,36 @@ def test_damaged_and_foreign_files_and_missing_paths(photo, tmp_path, capsys):
         assert err.startswith("error:") and message in err, err
         assert "Traceback" not in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_compress_takes_a_tracked_runs_weights(photo, tmp_path, capsys):
+    """run_id=...: the file holds the tracked fit's last.ckpt weights (quantized), nothing is refitted."""
+    pytest.importorskip("siren_inr.tracking.queries", reason="run_id= downloads through siren_inr.tracking.queries")
+    import mlflow
+    import torch
+
+    from siren_inr.cli.train import main as train_main
+    from siren_inr.compression.codec import quantized_state
+    from siren_inr.compression.quantize import QuantSettings
+    from siren_inr.fit.trainer import load_module
+    from siren_inr.data import PixelField
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    assert train_main([f"data.image={photo}", "data.sidelength=null", "model.hidden_features=12",
+                       "model.hidden_layers=2", "num_epochs=20", "trainer=cpu", f"tracking.uri={uri}",
+                       "experiment_name=codec", "progress=none"]) == 0
+    client = mlflow.MlflowClient(uri)
+    run = client.search_runs([client.get_experiment_by_name("codec").experiment_id])[0]
+    inr = tmp_path / "tracked.inr"
+    assert compress_main([str(photo), str(inr), f"run_id={run.info.run_id}", f"tracking.uri={uri}", "qat_steps=0",
+                          "model.hidden_layers=7"]) == 0  # the run's architecture wins over model.*
+    decoded = read_inr(inr)
+    ckpt = client.download_artifacts(run.info.run_id, "checkpoints/last.ckpt", str(tmp_path))
+    module = load_module(ckpt, PixelField.from_image(load_image(str(photo), None)))
+    expected = quantized_state(module.net, QuantSettings())
+    assert decoded.hparams["hidden_layers"] == 2
+    for key, value in decoded.model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+    capsys.readouterr()
+    assert compress_main([str(photo), str(inr), "run_id=0123456789abcdef", f"tracking.uri={uri}"]) == 2
+    assert capsys.readouterr().err.startswith("error:")
