@@ -180,15 +180,16 @@ def benford_summary(records: list[RunRecord], outputs: AnalysisOutputs) -> pd.Da
 
 
 def _benford_markdown(summary: pd.DataFrame) -> str:
-    header = ["run", "pixels: MAD gt", "MAD rec", "class rec", "JS(gt, rec) bit",
-              "DCT: MAD gt", "MAD rec", "class rec", "χ² p rec", "JS(gt, rec) bit"]
+    header = ["run", "pixels: MAD gt → rec", "class gt → rec", "JS(gt, rec) bit",
+              "DCT: MAD gt → rec", "class gt → rec", "χ² p gt → rec", "JS(gt, rec) bit"]
     rows = []
     for _, row in summary.iterrows():
         rows.append([
-            row["label"], f"{row['pixels_gt_mad']:.4f}", f"{row['pixels_rec_mad']:.4f}",
-            row["pixels_rec_conformity"], f"{row['pixels_js_gt_rec_bits']:.2e}",
-            f"{row['dct_gt_mad']:.4f}", f"{row['dct_rec_mad']:.4f}", row["dct_rec_conformity"],
-            f"{row['dct_rec_p_value']:.2g}", f"{row['dct_js_gt_rec_bits']:.2e}"])
+            row["label"], f"{row['pixels_gt_mad']:.4f} → {row['pixels_rec_mad']:.4f}",
+            f"{row['pixels_gt_conformity']} → {row['pixels_rec_conformity']}", f"{row['pixels_js_gt_rec_bits']:.2e}",
+            f"{row['dct_gt_mad']:.4f} → {row['dct_rec_mad']:.4f}",
+            f"{row['dct_gt_conformity']} → {row['dct_rec_conformity']}",
+            f"{row['dct_gt_p_value']:.2g} → {row['dct_rec_p_value']:.2g}", f"{row['dct_js_gt_rec_bits']:.2e}"])
     return markdown_table(header, rows)
 
 
@@ -202,7 +203,8 @@ def common_settings(records: list[RunRecord]) -> dict[str, str]:
     common = {}
     for key in HEADLINE_SETTINGS:
         values = {r.params.get(key) for r in records}
-        if len(values) == 1 and None not in values:
+        # "None" is how a null setting is stored as an MLflow param: not worth a mention.
+        if len(values) == 1 and not values & {None, "None"}:
             common[key] = values.pop()
     return common
 
