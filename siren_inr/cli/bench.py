@@ -93,16 +93,17 @@ class ReferenceSiren(nn.Module):
     """The reference network restated in plain PyTorch: sin(30 (W x + b)) layers and a linear output."""
 
     def __init__(self, in_features: int, out_features: int, hidden_features: int, hidden_layers: int,
-                 omega_0: float = 30.0):
+                 omega_0: float = 30.0, first_omega_0: float | None = None):
         super().__init__()
         sizes = [in_features] + [hidden_features] * (hidden_layers + 1)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(hidden_features, out_features)
         self.omega_0 = omega_0
+        self.first_omega_0 = omega_0 if first_omega_0 is None else first_omega_0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.hidden:
-            x = torch.sin(self.omega_0 * layer(x))
+        for i, layer in enumerate(self.hidden):
+            x = torch.sin((self.first_omega_0 if i == 0 else self.omega_0) * layer(x))
         return self.out(x)
 
     def load_linears(self, linears: list[nn.Linear]) -> "ReferenceSiren":
@@ -209,6 +210,11 @@ class Lockstep(pl.Callback):
             self.closing_ms = (self._stop() - self._t0) * 1e3
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class BlockTimer(pl.Callback):
     """Times steps [warmup, end) of a fit as one block, with one device sync at each end (GPU timing)."""
 
@@ -220,7 +226,7 @@ class BlockTimer(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.warmup:
-            torch.cuda.synchronize()
+            _sync()
             self._start = time.perf_counter()
         if self._start is not None:
             self._count += 1
@@ -228,7 +234,7 @@ class BlockTimer(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         # Callbacks' epoch-end hooks run before the module's, so the closing evaluation is not in the block.
         if trainer.current_epoch + 1 == trainer.max_epochs and self._start is not None and self.ms_per_step is None:
-            torch.cuda.synchronize()
+            _sync()
             self.ms_per_step = (time.perf_counter() - self._start) * 1e3 / max(1, self._count)
 
 
@@ -264,6 +270,7 @@ class BenchOptions:
     large_sizes: list[int] = dc_field(default_factory=list)
     large_batch: int = 16384
     batched: int = 0  # also fit this many copies of the image at once (fit_batched); 0 = skip
+    timing: str = "auto"  # lockstep (CPU default) | blocks (GPU default)
 
 
 @dataclass
@@ -288,6 +295,12 @@ class VariantResult:
     step_peak_mib: float | None = None
     settings: dict = dc_field(default_factory=dict)
     raw_ms: list[float] = dc_field(default_factory=list)  # every timed step (lockstep) or block (GPU), in order
+
+
+def _timing(options: BenchOptions, device: torch.device) -> str:
+    if options.timing == "auto":
+        return "blocks" if device.type == "cuda" else "lockstep"
+    return options.timing
 
 
 def _device(name: str) -> torch.device:
@@ -336,7 +349,8 @@ def _run_project(variant: str, options: BenchOptions, field, device: torch.devic
     module = INRFitModule(job.model_name, hparams, job.fit.as_dict(), field)
     module.net.load_state_dict(init_state)
     reference = ReferenceSiren(2, field.channels, hparams["hidden_features"], hparams["hidden_layers"],
-                               hparams.get("hidden_omega_0", 30.0)).load_linears(_linears(module.net)).to(device)
+                               hparams.get("hidden_omega_0", 30.0), hparams.get("first_omega_0", 30.0))
+    reference = reference.load_linears(_linears(module.net)).to(device)
     ref_run = ReferenceRun(reference, field.coords.to(device), field.values.to(device), job.fit.lr, psnr_steps,
                            field.to(device).to_image)
     timer = Lockstep(ref_run) if lockstep else BlockTimer(options.warmup)
@@ -388,10 +402,14 @@ def bench_size(size: int, options: BenchOptions, device: torch.device, workdir: 
     field = PixelField.from_image(load_image(options.image, size))
     base = compose_job(list(options.overrides))
     hparams = prepare_model_hparams(base.model_name, base.model_hparams, field.height, field.width, field.channels)
+    if base.model_name != "siren" or not hparams.get("outermost_linear", True):
+        raise SirenInrError(f"model {base.model_name!r} (outermost_linear={hparams.get('outermost_linear')}): the "
+                            "reference loop is a SIREN with a linear output; accepted: model.name=siren, "
+                            "model.outermost_linear=true")
     pl.seed_everything(base.seed, verbose=False)
     init_state = {k: v.clone() for k, v in build_model(base.model_name, **hparams).state_dict().items()}
     psnr_steps = set(range(0, options.steps + 1, base.fit.log_every_n_steps)) | {options.steps}
-    lockstep = device.type != "cuda"
+    lockstep = _timing(options, device) == "lockstep"
     project = [v for v in options.variants if v != "reference"]
     runs: dict[str, list] = {v: [] for v in project}
     modules = {}
@@ -597,6 +615,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         help="siren-inr train overrides for (b) and (c), e.g. model.hidden_features=16 (the reference "
                         "follows the model sizes)")
     parser.add_argument("--device", default="auto", help="auto, cpu or gpu")
+    parser.add_argument("--timing", default="auto", choices=("auto", "lockstep", "blocks"),
+                        help="lockstep: a reference step between every two steps, each timed (CPU default); "
+                        "blocks: each variant's steps timed as one block, one sync at each end (GPU default)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-step peak memory phase")
     parser.add_argument("--large-sizes", type=int, nargs="*", default=[],
                         help="also fit these sizes for one epoch full batch and in mini-batches, reporting peak memory")
@@ -626,6 +647,7 @@ def _options(args) -> BenchOptions:
     return BenchOptions(sizes=args.sizes or [], steps=args.steps, warmup=args.warmup, image=args.image,
                         variants=variants, repeats=args.repeats, device=args.device, fast_overrides=list(args.fast),
                         overrides=list(args.overrides), batched=args.batched,
+                        timing=args.timing,
                         memory=not args.no_memory, large_sizes=list(args.large_sizes), large_batch=args.large_batch)
 
 
@@ -641,8 +663,7 @@ def run_bench(options: BenchOptions, out=None) -> dict:
     fast_label = " ".join(options.fast_overrides) or "trainer=default"
     print(f"machine: {machine}", file=out, flush=True)
     report: dict = {"machine": machine, "device": device.type, "steps": options.steps, "warmup": options.warmup,
-                    "repeats": options.repeats, "image": options.image, "timing": "lockstep" if device.type != "cuda"
-                    else "blocks", "fast_overrides": options.fast_overrides, "results": [], "large": []}
+                    "repeats": options.repeats, "image": options.image, "timing": _timing(options, device), "fast_overrides": options.fast_overrides, "results": [], "large": []}
     with tempfile.TemporaryDirectory(prefix="siren-bench-") as tmp:
         results: list[VariantResult] = []
         for size in sizes:
