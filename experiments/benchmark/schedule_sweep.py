@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the records")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = run(args.image, args.size, args.steps, args.schedules, args.every, args.target, args.seed, args.out, args.accelerator)
+    records = run(args.image, args.size, args.steps, args.schedules, args.every, args.target, args.seed, args.out,
+                  args.accelerator)
     print(table(records))
 
 

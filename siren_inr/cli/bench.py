@@ -663,7 +663,8 @@ def run_bench(options: BenchOptions, out=None) -> dict:
     fast_label = " ".join(options.fast_overrides) or "trainer=default"
     print(f"machine: {machine}", file=out, flush=True)
     report: dict = {"machine": machine, "device": device.type, "steps": options.steps, "warmup": options.warmup,
-                    "repeats": options.repeats, "image": options.image, "timing": _timing(options, device), "fast_overrides": options.fast_overrides, "results": [], "large": []}
+                    "repeats": options.repeats, "image": options.image, "timing": _timing(options, device),
+                    "fast_overrides": options.fast_overrides, "results": [], "large": []}
     with tempfile.TemporaryDirectory(prefix="siren-bench-") as tmp:
         results: list[VariantResult] = []
         for size in sizes:
