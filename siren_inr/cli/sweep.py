@@ -191,7 +191,7 @@ def _run_study(composed, base, overrides: list[str], search: dict, params: dict,
     """Ask Optuna for n_trials settings, fit and track each, tell Optuna the metric; 1 when a trial failed."""
     import optuna
 
-    from siren_inr.cli.hydra_support import record_failure, report_exception
+    from siren_inr.cli.hydra_support import report_exception
     from siren_inr.cli.train import job_from_config
     from siren_inr.tracking.jobs import run_train_job
     from siren_inr.tracking.store import resolve_tracking_uri
@@ -227,7 +227,8 @@ def _run_study(composed, base, overrides: list[str], search: dict, params: dict,
                 result = run_train_job(job)
             except (SirenInrError, MemoryError) as err:
                 failed += 1
-                record_failure(f"trial {trial.number} ({','.join(trial_overrides)}): {report_exception(err, debug)}")
+                print_error(f"trial {trial.number} ({','.join(trial_overrides)}) failed: "
+                            f"{report_exception(err, debug)}", prefix="warning")
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 continue
             value = result.final[metric.split("/", 1)[1]]
