@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,24 @@ import pytest
 from PIL import Image
 
 from testkit import run_cli, smooth_image
+
+# Tiny networks run many times faster on one thread than on two busy cores; subprocesses inherit this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread_session():
+    """Every in-process fit on one thread (see OMP_NUM_THREADS above)."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture
+def one_thread():
+    """Kept for tests that ask for it by name; the whole session already runs on one thread."""
+    yield
 
 
 @pytest.fixture

@@ -31,8 +31,27 @@ def print_error(message: str, prefix: str = "error") -> None:
     print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)
 
 
-def _hydra_flag(arg: str) -> bool:
-    return arg.startswith("-")
+# Hydra flags that take a value in the next argument, and those that choose another config (then Hydra validates).
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--experimental-rerun"}
+_OTHER_CONFIG_FLAGS = ("--config-name", "-cn", "--config-dir", "-cd", "--config-path", "-cp")
+
+
+def plain_overrides(argv: list[str]) -> list[str] | None:
+    """The key=value overrides in argv without Hydra's flags and their values; None if another config is chosen."""
+    overrides, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            if "=" not in arg or arg.split("=")[0] in ("job", "hydra", "all"):
+                continue
+        if arg.startswith(_OTHER_CONFIG_FLAGS):
+            return None
+        if arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE
+            continue
+        if not arg.startswith(("hydra.", "hydra/", "+hydra", "~hydra")):
+            overrides.append(arg)
+    return overrides
 
 
 def expand_for_validation(overrides: list[str]) -> list[list[str]]:
@@ -63,7 +82,9 @@ def validate_overrides(config_name: str, argv: list[str]) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    overrides = [a for a in argv if not _hydra_flag(a) and not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    overrides = plain_overrides(argv)
+    if overrides is None:
+        return
     try:
         combos = expand_for_validation(overrides)
     except Exception as err:  # Hydra's parser raises its own types

@@ -112,14 +112,3 @@ def test_unknown_run_id_names_the_store(capsys, tmp_path, monkeypatch):
     assert rerun_main(["0123456789abcdef"]) == 2
     err = capsys.readouterr().err
     assert "run '0123456789abcdef' is not in the store" in err and "tracking.uri" in err
-
-
-@pytest.fixture
-def one_thread():
-    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -125,14 +125,3 @@ def test_resume_refuses_overrides_that_change_the_fit():
     current = SimpleNamespace(tracking_uri=None, fit=SimpleNamespace(progress="none"), output_dir=None)
     with pytest.raises(SirenInrError, match="remove optim.lr=1e-3"):
         resume_job("abc", current, ["resume=abc", "optim.lr=1e-3", "progress=none"])
-
-
-@pytest.fixture
-def one_thread():
-    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -136,16 +136,6 @@ def test_submitit_local_sweep(tmp_path, tiny_settings):
     assert list((tmp_path / "multirun").glob("*/*/.submitit"))  # the jobs really went through submitit
 
 
-@pytest.fixture
-def one_thread():
-    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys, one_thread):
     from siren_inr.cli.train import main as train_main

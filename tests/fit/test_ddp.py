@@ -128,14 +128,3 @@ def test_pixels_in_step_counts_every_rank_batch(size, batch):
     all_coords = torch.cat([m.shard_coords for m in modules])
     assert all_coords.shape[0] == size * size
     assert torch.unique(all_coords, dim=0).shape[0] == size * size
-
-
-@pytest.fixture
-def one_thread():
-    """Fits in this process on one thread: two threads on two busy cores are many times slower for tiny nets."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
