@@ -159,9 +159,13 @@ def _read_history(path: Path | None) -> pd.DataFrame | None:
 def load_record(run: queries.RunInfo, uri: str, scratch: Path) -> RunRecord:
     """A RunRecord with the history and images of one run downloaded into `scratch` (missing parts stay None)."""
     folder = scratch / run.run_id
-    history_path = queries.download_artifact(uri, run.run_id, HISTORY_ARTIFACT, folder)
-    gt_path = queries.download_artifact(uri, run.run_id, GROUND_TRUTH_ARTIFACT, folder)
-    pred_path = queries.download_artifact(uri, run.run_id, PREDICTION_ARTIFACT, folder)
+
+    def fetch(artifact: str) -> Path | None:
+        local = queries.download_artifact(uri, run.run_id, artifact, folder)
+        return Path(local) if local else None
+
+    history_path, gt_path, pred_path = (fetch(a) for a in (HISTORY_ARTIFACT, GROUND_TRUTH_ARTIFACT,
+                                                           PREDICTION_ARTIFACT))
     history = _read_history(history_path)
     steps = run.metrics.get("final/steps")
     if steps is None and history is not None and "step" in history and len(history):
