@@ -48,6 +48,6 @@ def plot_benford(report: BenfordReport, path: str | Path, title: str | None = No
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

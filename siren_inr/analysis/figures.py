@@ -50,7 +50,7 @@ def plot_run_history(history: pd.DataFrame, path: str | Path, title: str | None 
     fig, axes = _history_axes(title)
     _plot_columns(axes, history, color="#4c72b0", linewidth=1.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
