@@ -25,6 +25,18 @@ from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
 
 
+class StopAtTarget(pl.Callback):
+    """End the fit at the first history row that reaches the target (the schedule keeps its full length)."""
+
+    def __init__(self, target_db: float):
+        self.target_db = target_db
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        history = pl_module.history
+        if history and history[-1]["train_psnr"] >= self.target_db:
+            trainer.should_stop = True
+
+
 def parse_schedule(text: str, steps: int) -> dict:
     """'1e-3:cosine:0.01' -> the FitSettings fields of that schedule over `steps` steps."""
     parts = text.split(":")
@@ -50,18 +62,20 @@ def steps_to(history: list[dict], target_db: float) -> int | None:
 
 
 def run(image: str, size: int, steps: int, schedules: list[str], every: int, target_db: float, seed: int,
-        out: Path | None = None, accelerator: str = "cpu") -> list[dict]:
+        out: Path | None = None, accelerator: str = "cpu", stop_at_target: bool = False) -> list[dict]:
     """One fit per schedule from the same initial weights; returns one record each (written to out as they come)."""
     field = PixelField.from_image(load_image(image, size))
     hparams = {"in_features": 2, "out_features": field.channels, "hidden_features": 256, "hidden_layers": 3}
     records = []
     for text in schedules:
         pl.seed_everything(seed, verbose=False)
-        settings = FitSettings(**parse_schedule(text, steps), log_every_n_steps=every, progress="none",
+        settings = FitSettings(**parse_schedule(text, steps), log_every_n_steps=every,
+                               progress="lines" if stop_at_target else "none",
                                accelerator=accelerator, last_ckpt_every_n_epochs=steps)
         start = time.perf_counter()
-        result = fit_model("siren", hparams, field, settings)
-        record = {"schedule": text, "image": image, "size": size, "steps": steps, "seed": seed, "device": result.device,
+        result = fit_model("siren", hparams, field, settings,
+                           callbacks=[StopAtTarget(target_db)] if stop_at_target else ())
+        record = {"stopped_at_target": stop_at_target, "schedule": text, "image": image, "size": size, "steps": steps, "seed": seed, "device": result.device,
                   "target_db": target_db, "steps_to_target": steps_to(result.history, target_db),
                   "final_psnr_db": result.final["psnr"], "best_psnr_db": max(r["train_psnr"] for r in result.history),
                   "seconds": time.perf_counter() - start,
@@ -95,12 +109,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--accelerator", default="cpu", help="cpu or gpu")
+    parser.add_argument("--stop-at-target", action="store_true",
+                        help="end each fit once it reaches the target (the schedule still spans --steps)")
     parser.add_argument("--schedules", nargs="+", required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the records")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     records = run(args.image, args.size, args.steps, args.schedules, args.every, args.target, args.seed, args.out,
-                  args.accelerator)
+                  args.accelerator, args.stop_at_target)
     print(table(records))
 
 
