@@ -70,14 +70,16 @@ def num_groups(shape: tuple[int, ...], per_channel: bool) -> int:
 
 
 def _fp16_down(x: np.ndarray) -> np.ndarray:
-    h = x.astype(np.float16)
+    with np.errstate(over="ignore"):  # out-of-range values become inf and are reported by the caller
+        h = x.astype(np.float16)
     over = h.astype(np.float64) > x
     h[over] = np.nextafter(h[over], np.float16(-np.inf))
     return h
 
 
 def _fp16_up(x: np.ndarray) -> np.ndarray:
-    h = x.astype(np.float16)
+    with np.errstate(over="ignore"):
+        h = x.astype(np.float16)
     under = h.astype(np.float64) < x
     h[under] = np.nextafter(h[under], np.float16(np.inf))
     return h
@@ -93,6 +95,10 @@ def grid_params(values: np.ndarray, bits: int, groups: int) -> tuple[np.ndarray,
     hi = rows.max(axis=1) if rows.size else np.zeros(groups)
     low = _fp16_down(lo)
     step = _fp16_up(np.maximum(hi - low.astype(np.float64), 0.0) / levels)
+    if not (np.isfinite(low).all() and np.isfinite(step).all()):
+        raise SirenInrError(
+            f"weights span [{lo.min():.4g}, {hi.max():.4g}], beyond float16's range; use quant.mode=fp32"
+        )
     # float32 reconstruction of the top level may still fall a hair short of max: widen by one ulp.
     for _ in range(4):
         top = low.astype(np.float32) + np.float32(levels) * step.astype(np.float32)
@@ -100,10 +106,8 @@ def grid_params(values: np.ndarray, bits: int, groups: int) -> tuple[np.ndarray,
         if not short.any():
             break
         step[short] = np.nextafter(step[short], np.float16(np.inf))
-    if not (np.isfinite(low).all() and np.isfinite(step).all()):
-        raise SirenInrError(
-            f"weights span [{lo.min():.4g}, {hi.max():.4g}], beyond float16's range; use quant.mode=fp32"
-        )
+    if not np.isfinite(step).all():
+        raise SirenInrError(f"weights span [{lo.min():.4g}, {hi.max():.4g}], beyond float16's range; use quant.mode=fp32")
     return low, step
 
 
