@@ -28,6 +28,8 @@ def settings_from(cfg) -> "RDSettings":
 
     from siren_inr.compression.rd import RDSettings
 
+    if OmegaConf.is_missing(cfg.data, "folder"):
+        raise SirenInrError("missing setting data.folder; e.g. data.folder=../shared/data/kodak")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     data = resolved["data"]
     model = dict(resolved["model"])
@@ -71,7 +73,7 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
         try:
             settings = settings_from(cfg)
         except MissingMandatoryValue as err:
-            raise SirenInrError(f"missing setting {err.full_key}; e.g. data.folder=../shared/data/kodak") from None
+            raise SirenInrError(f"missing setting {err.full_key}") from None
         tracker = (MlflowTracking(cfg.tracking.uri, str(cfg.experiment_name), {"study": "rd"})
                    if cfg.track else NoTracking())
         result = run_study(settings, tracker)

@@ -56,7 +56,7 @@ def test_rd_cli_tracks_a_parent_and_a_child_per_image_and_point(folder, tmp_path
 
 def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
     assert rd_main(["num_epochs=5"]) == 2
-    assert "data.folder" in capsys.readouterr().err
+    assert "missing setting data.folder" in capsys.readouterr().err
     assert rd_main([f"data.folder={tmp_path / 'nope'}", "track=false"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "not a folder" in err
