@@ -104,13 +104,7 @@ def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
         cfg = compose_config(argv)
         _check_types(cfg)
         debug = cfg["debug"]
-        try:
-            from siren_inr.analysis.pipeline import Selection, analyze
-        except ImportError as err:
-            if "queries" not in str(err):
-                raise
-            raise SirenInrError("this installation lacks siren_inr.tracking.queries, through which analyze "
-                                "reads runs from MLflow; update siren-inr") from None
+        from siren_inr.analysis.pipeline import Selection, analyze
 
         runs = cfg.get("runs") or []
         if isinstance(runs, str):

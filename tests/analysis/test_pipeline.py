@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-pytest.importorskip("siren_inr.tracking.queries", reason="analyze reads runs through siren_inr.tracking.queries")
-
 from siren_inr.analysis.pipeline import ANALYSIS_KIND, RUN_KIND_TAG, Selection, analyze, select_runs
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings

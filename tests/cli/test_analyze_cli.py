@@ -36,7 +36,6 @@ def test_compose_config_defaults_and_overrides():
 
 @pytest.fixture(scope="module")
 def two_model_store(tmp_path_factory):
-    pytest.importorskip("siren_inr.tracking.queries", reason="analyze reads runs through siren_inr.tracking.queries")
     root = tmp_path_factory.mktemp("cli-store")
     uri = f"sqlite:///{root}/mlruns/mlflow.db"
     ids = {}
