@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,6 @@ class EncodedInr:
     decoded: DecodedInr
     psnr_db: float | None = None
     ssim: float | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_bytes(self) -> int:

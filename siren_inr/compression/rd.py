@@ -214,7 +214,7 @@ def inr_point(image: np.ndarray, depth: int, width: int, settings: RDSettings, i
     }
 
 
-def classical_rows(image: np.ndarray, codec: str, point: str, target_bpp: float) -> dict[str, Any]:
+def classical_row(image: np.ndarray, codec: str, point: str, target_bpp: float) -> dict[str, Any]:
     """The classical codec's largest file not above the INR point's bpp (NaNs when none fits)."""
     found = at_target_bpp(image, codec, target_bpp)
     row: dict[str, Any] = {"codec": codec, "point": point, "target_bpp": target_bpp}
@@ -445,7 +445,7 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
                     inr_file = out / "inr" / f"{path.stem}_{label}.inr"
                     point_rows = [inr_point(image, depth, width_units, settings, inr_file)]
                     target = point_rows[0]["bpp"]
-                    point_rows += [classical_rows(image, codec, label, target) for codec in settings.codecs]
+                    point_rows += [classical_row(image, codec, label, target) for codec in settings.codecs]
                     metrics = {}
                     for row in point_rows:
                         row["image"] = path.name
