@@ -267,6 +267,11 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
     for run_outputs in outputs.runs.values():
         for name in run_outputs.files():
             files.setdefault(str(Path(name).parent), []).append(outputs.out_dir / name)
-    outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name="analysis", tags=tags,
-                                                       params=params, files=files)
+    try:
+        outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name="analysis", tags=tags,
+                                                           params=params, files=files)
+    except Exception as err:  # noqa: BLE001 - the report is written; a store that refuses it only costs the copy
+        outcome.warnings.append(f"the report is in {outputs.out_dir}, but logging it to MLflow failed: "
+                                f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
+        return
     outcome.analysis_experiment = experiment

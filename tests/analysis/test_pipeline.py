@@ -164,3 +164,15 @@ def test_nothing_analysable_names_the_runs(store, tmp_path):
 def test_missing_store(tmp_path):
     with pytest.raises(SirenInrError, match="no tracking store"):
         analyze(Selection(), tmp_path, tracking_uri=f"sqlite:///{tmp_path}/none/mlflow.db")
+
+
+def test_a_store_that_refuses_the_analysis_run_costs_only_a_warning(store, tmp_path, monkeypatch):
+    from siren_inr.tracking import queries
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("read-only store")
+
+    monkeypatch.setattr(queries, "log_analysis_run", refuse)
+    outcome = analyze(Selection(run_ids=[store["fits"][("siren", 0)]]), tmp_path, tracking_uri=store["uri"])
+    assert outcome.analysis_run_id is None and (tmp_path / "report.md").is_file()
+    assert any("read-only store" in w for w in outcome.warnings)
