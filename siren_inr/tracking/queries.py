@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ def download_artifact(uri: str, run_id: str, path: str, folder: str | Path) -> s
     """Download one artifact of a run into `folder`; None when the run has no such artifact."""
     from mlflow.exceptions import MlflowException
 
+    # Per-file download bars would bury the command's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     client = _client(uri)
