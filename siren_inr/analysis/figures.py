@@ -12,47 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-# (history column, axis label, log scale)
-HISTORY_PANELS = (
-    ("train_loss", "training loss (MSE on [-1, 1] values)", True),
-    ("train_psnr", "PSNR (dB)", False),
-    ("train_ssim", "SSIM", False),
-)
-
-
-def _history_axes(title: str | None):
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (_, label, log) in zip(axes, HISTORY_PANELS):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig, axes
-
-
-def _plot_columns(axes, history: pd.DataFrame, **style) -> None:
-    for ax, (column, _, log) in zip(axes, HISTORY_PANELS):
-        if column not in history:
-            continue
-        values = history[column].to_numpy(dtype=float)
-        epochs = history["epoch"].to_numpy(dtype=float)
-        keep = np.isfinite(values) & ((values > 0) if log else True)
-        ax.plot(epochs[keep], values[keep], **style)
+from siren_inr.fit.report import history_axes, plot_history, plot_history_columns  # noqa: E402
 
 
 def plot_run_history(history: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """Save one run's loss (log scale), PSNR and SSIM against epoch."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = _history_axes(title)
-    _plot_columns(axes, history, color="#4c72b0", linewidth=1.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return plot_history(history, path, title or "", dpi=80)
 
 
 def plot_history_overlay(histories: list[pd.DataFrame], labels: list[str], path: str | Path,
@@ -63,13 +28,13 @@ def plot_history_overlay(histories: list[pd.DataFrame], labels: list[str], path:
     groups = groups or labels
     order = list(dict.fromkeys(groups))
     cmap = plt.get_cmap("tab10" if len(order) <= 10 else "tab20")
-    fig, axes = _history_axes(title)
+    fig, axes = history_axes(title)
     seen: set[str] = set()
     for history, label, group in zip(histories, labels, groups):
         colour = cmap(order.index(group) % cmap.N)
         legend = group if group not in seen else None
         seen.add(group)
-        _plot_columns(axes, history, color=colour, linewidth=1.2, alpha=0.85, label=legend)
+        plot_history_columns(axes, history, color=colour, linewidth=1.2, alpha=0.85, label=legend)
     handles, names = axes[1].get_legend_handles_labels()
     if handles:
         fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=8, frameon=False)

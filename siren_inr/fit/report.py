@@ -65,28 +65,57 @@ def read_history_csv(path: str | Path) -> list[dict]:
                 for row in csv.DictReader(handle)]
 
 
-def plot_history(history: list[dict], path: str | Path, title: str = "") -> Path:
-    """MSE (log scale), PSNR and SSIM against epoch, side by side."""
+# (history column, axis label, log scale): the panels of every history figure in the project.
+HISTORY_PANELS = (
+    ("train_loss", "training loss (MSE on [-1, 1] values)", True),
+    ("train_psnr", "PSNR (dB)", False),
+    ("train_ssim", "SSIM", False),
+)
+
+
+def history_axes(title: str | None = None):
+    """A figure with the three history panels (loss on a log scale, PSNR, SSIM) against epoch."""
     plt = _matplotlib()
-    epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    series = (("train_loss", "MSE (training loss)", True), ("train_psnr", "PSNR (dB)", False),
-              ("train_ssim", "SSIM", False))
-    for ax, (key, label, log) in zip(axes, series):
-        ax.plot(epochs, [row[key] for row in history], marker="." if len(history) < 60 else None)
+    for ax, (_, label, log) in zip(axes, HISTORY_PANELS):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
+    return fig, axes
+
+
+def plot_history_columns(axes, history, **style) -> None:
+    """Draw one history (rows of dicts, or a DataFrame) on the three panels; non-finite points are skipped."""
+    rows = history.to_dict("records") if hasattr(history, "to_dict") else list(history)
+    epochs = np.array([float(row["epoch"]) for row in rows])
+    for ax, (column, _, log) in zip(axes, HISTORY_PANELS):
+        if not rows or column not in rows[0]:
+            continue
+        values = np.array([float(row[column]) for row in rows])
+        keep = np.isfinite(values) & ((values > 0) if log else True)
+        ax.plot(epochs[keep], values[keep], marker="." if len(rows) < 60 else None, **style)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write a figure (creating its folder) and free it."""
+    plt = _matplotlib()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def plot_history(history, path: str | Path, title: str = "", dpi: int = 110) -> Path:
+    """MSE (log scale), PSNR and SSIM against epoch, side by side."""
+    fig, axes = history_axes(title)
+    plot_history_columns(axes, history, color="#4c72b0", linewidth=1.5)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi)
 
 
 def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: str | Path, title: str = "") -> Path:
@@ -102,11 +131,7 @@ def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: s
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_run_outputs(folder: str | Path, ground_truth, prediction, history: list[dict],
