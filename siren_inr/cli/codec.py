@@ -87,7 +87,8 @@ def fit_settings_from(cfg) -> "FitSettings":
         weight_decay=optim["weight_decay"], log_every_n_steps=max(1, int(resolved["num_epochs"])),
         accelerator=trainer["accelerator"], devices=1, precision=str(trainer["precision"]),
         deterministic=trainer["deterministic"], matmul_precision=trainer["matmul_precision"],
-        compile=trainer["compile"], progress="none",
+        compile=trainer["compile"], compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"],
+        num_threads=trainer["num_threads"], progress="none",
     ).validate()
 
 

@@ -46,7 +46,7 @@ def job_from_config(cfg) -> "TrainJob":
         accelerator=trainer["accelerator"], devices=trainer["devices"], num_nodes=trainer["num_nodes"],
         strategy=trainer["strategy"], precision=str(trainer["precision"]), deterministic=trainer["deterministic"],
         matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
-        compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"],
+        compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"], num_threads=trainer["num_threads"],
     )
     seed = resolved["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

@@ -36,6 +36,7 @@ class FitSettings:
     matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: highest | high (TF32) | medium
     compile: bool = False  # torch.compile the network
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune | ...
+    num_threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest for tiny nets
     fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
     progress: str = "auto"  # auto | bar | lines | none
 
@@ -54,6 +55,8 @@ class FitSettings:
         positive("log_every_n_steps", self.log_every_n_steps)
         positive("last_ckpt_every_n_epochs", self.last_ckpt_every_n_epochs)
         positive("eval_chunk_size", self.eval_chunk_size)
+        if self.num_threads is not None:
+            positive("trainer.num_threads", self.num_threads)
         if self.epochs_til_ckpt is not None:
             positive("epochs_til_ckpt", self.epochs_til_ckpt)
         if self.lr_schedule not in LR_SCHEDULES:

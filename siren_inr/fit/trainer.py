@@ -71,6 +71,8 @@ def build_trainer(settings: FitSettings, *, loggers=(), callbacks=(), checkpoint
     """A Lightning Trainer for a pixel fit: no validation loop, our own progress and checkpoints."""
     quiet_lightning()
     torch.set_float32_matmul_precision(settings.matmul_precision)
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
     cbs = list(callbacks)
     progress, bar = progress_callbacks(settings.progress, settings.log_every_n_steps)
     cbs += progress
