@@ -16,10 +16,10 @@ _HELP = """usage: siren-inr rd data.folder=FOLDER [key=value ...]
 Fits the INR codec at a ladder of network sizes on every image of FOLDER, runs JPEG, JPEG 2000, WebP and
 AVIF at the same rates, and writes a report folder (curves, BD-PSNR/BD-rate, tables, report.md); tracked in
 MLflow as a parent run with a child per image and point. Common settings (conf/rd.yaml has them all):
-  data.folder=../shared/data/kodak data.crop=null|N data.max_images=null|N
+  data.folder=path/to/kodak data.crop=null|N data.max_images=null|N
   ladder=[[5,20],[5,30],[10,28],[10,40],[13,49]] num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif]
-  output_dir=rd_report reference_dir=../shared/reference/kodak track=true tracking.uri=... debug=true"""
+  output_dir=rd_report reference_dir=path/to/reference/kodak track=true tracking.uri=... debug=true"""
 
 
 def settings_from(cfg) -> "RDSettings":
@@ -29,7 +29,7 @@ def settings_from(cfg) -> "RDSettings":
     from siren_inr.compression.rd import RDSettings
 
     if OmegaConf.is_missing(cfg.data, "folder"):
-        raise SirenInrError("missing setting data.folder; e.g. data.folder=../shared/data/kodak")
+        raise SirenInrError("missing setting data.folder; e.g. data.folder=path/to/kodak")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     data = resolved["data"]
     model = dict(resolved["model"])

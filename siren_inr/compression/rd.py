@@ -43,7 +43,7 @@ INR_CODEC = "inr"
 class RDSettings:
     """Everything one rate–distortion study needs."""
 
-    folder: str  # folder of images (e.g. ../shared/data/kodak)
+    folder: str  # folder of images (e.g. path/to/kodak)
     output_dir: str = "rd_report"  # report folder (created)
     images: list[str] | None = None  # file names inside `folder` (None: all images, sorted)
     max_images: int | None = None  # only the first N images
