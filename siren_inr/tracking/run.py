@@ -55,6 +55,14 @@ def get_or_create_experiment(uri: str, name: str, artifact_location: str | None 
         return experiment.experiment_id
 
 
+def metric_points(metrics: dict[str, float], step: int | None) -> list:
+    """MLflow Metric entities for one step, stamped now."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    return [Metric(key, float(value), stamp, int(step or 0)) for key, value in metrics.items()]
+
+
 class MlflowRunLogger(Logger):
     """Lightning logger that writes metric points into one existing MLflow run (rank 0 only)."""
 
@@ -88,10 +96,7 @@ class MlflowRunLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
-        stamp = int(time.time() * 1000)
-        points = [Metric(key, float(value), stamp, int(step or 0)) for key, value in metrics.items()]
+        points = metric_points(metrics, step)
         if self._asynchronous:
             self._pending.append(self.experiment.log_batch(self._run_id, metrics=points, synchronous=False))
         else:
@@ -136,8 +141,8 @@ class TrackedRun:
             self.client.log_batch(self.run_id, tags=items[i:i + BATCH], synchronous=True)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Log metric points at one step."""
-        MlflowRunLogger(self.uri, self.run_id, self.experiment_name).log_metrics(metrics, step)
+        """Log metric points at one step (synchronously)."""
+        self.client.log_batch(self.run_id, metrics=metric_points(metrics, step), synchronous=True)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload one file into the run's artifact folder `artifact_path`."""
