@@ -192,7 +192,6 @@ class INRFitModule(pl.LightningModule):
     # --- checkpoints ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = [dict(row) for row in self.history]
-        checkpoint["field_shape"] = list(self.field_shape) if self.field_shape else None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = [dict(row) for row in checkpoint.get("history", [])]

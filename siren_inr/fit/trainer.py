@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -19,7 +19,6 @@ from siren_inr.fit.callbacks import progress_callbacks
 from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import mse_tensor, psnr_tensor, ssim_tensor
-from siren_inr.models import model_spec
 
 
 @dataclass
@@ -33,9 +32,6 @@ class FitResult:
     seconds: float
     device: str
     global_step: int
-    is_global_zero: bool = True
-    checkpoint_dir: Path | None = None
-    extra: dict = dc_field(default_factory=dict)
 
     @property
     def model(self) -> nn.Module:
@@ -138,8 +134,7 @@ def fit_module(module: INRFitModule, field: PixelField, settings: FitSettings, *
     seconds = time.perf_counter() - start
     image, final = evaluate(module)
     return FitResult(module=module, history=list(module.history), prediction=image, final=final, seconds=seconds,
-                     device=str(module.device), global_step=trainer.global_step,
-                     is_global_zero=trainer.is_global_zero, checkpoint_dir=checkpoint_dir)
+                     device=str(module.device), global_step=trainer.global_step)
 
 
 def load_module(checkpoint: str | Path | dict, field: PixelField) -> INRFitModule:
@@ -153,4 +148,4 @@ def load_module(checkpoint: str | Path | dict, field: PixelField) -> INRFitModul
     return module
 
 
-__all__ = ["FitResult", "FitSettings", "fit_model", "fit_module", "evaluate", "load_module", "model_spec"]
+__all__ = ["FitResult", "FitSettings", "fit_model", "fit_module", "evaluate", "load_module"]

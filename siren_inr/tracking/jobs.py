@@ -146,7 +146,7 @@ def run_train_job(job: TrainJob) -> JobResult:
 
     pl.seed_everything(job.seed, workers=True, verbose=False)
     if job.evaluate_only or job.ckpt_path:
-        module = _module_from_checkpoint(job.ckpt_path, field, job.model_name, hparams)
+        module = _module_from_checkpoint(job.ckpt_path, field)
         module.settings = settings
     else:
         module = INRFitModule(job.model_name, hparams, settings.as_dict(), field)
@@ -211,7 +211,7 @@ def run_train_job(job: TrainJob) -> JobResult:
     return JobResult(run_id, final, history, output_dir, uri, fitted)
 
 
-def _module_from_checkpoint(ckpt_path: str, field: PixelField, model_name: str, hparams: dict) -> INRFitModule:
+def _module_from_checkpoint(ckpt_path: str, field: PixelField) -> INRFitModule:
     try:
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         recorded = checkpoint["hyper_parameters"]["model_hparams"]
