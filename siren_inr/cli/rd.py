@@ -17,7 +17,7 @@ Fits the INR codec at a ladder of network sizes on every image of FOLDER, runs J
 AVIF at the same rates, and writes a report folder (curves, BD-PSNR/BD-rate, tables, report.md); tracked in
 MLflow as a parent run with a child per image and point. Common settings (conf/rd.yaml has them all):
   data.folder=path/to/kodak data.crop=null|N data.max_images=null|N
-  ladder=[[5,20],[5,30],[10,28],[10,40],[13,49]] num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
+  ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif]
   output_dir=rd_report reference_dir=path/to/reference/kodak track=true tracking.uri=... debug=true"""
 

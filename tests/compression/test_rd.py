@@ -5,12 +5,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
-from siren_inr.compression.codec import read_inr
+from siren_inr.cli.hydra_support import conf_dir
+from siren_inr.compression.codec import encode_inr, read_inr
 from siren_inr.compression.qat import QatSettings
 from siren_inr.compression.quantize import QuantSettings
 from siren_inr.compression.rd import (
+    COIN_LADDER,
     RDSettings,
     bd_metrics,
     centre_crop,
@@ -21,7 +24,24 @@ from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_db
+from siren_inr.models import build_model
 from testkit import smooth_image
+
+
+# COIN's published mean rates on Kodak (768x512), fp16 weights, no entropy coding (Dupont et al. 2021).
+COIN_PUBLISHED_BPP = (0.07361, 0.1604, 0.3074, 0.6109, 1.209)
+
+
+def test_default_ladder_is_coins_networks_at_coins_rates():
+    # The default ladder must be COIN's networks, not look-alikes one layer deeper: stored as COIN stores
+    # them (fp16, no entropy coding) in a real .inr file, each lands within 1 % of COIN's published bpp.
+    assert RDSettings(folder=".").ladder == [tuple(point) for point in COIN_LADDER]
+    rd_yaml = yaml.safe_load((conf_dir() / "rd.yaml").read_text())
+    assert [tuple(point) for point in rd_yaml["ladder"]] == list(COIN_LADDER)  # what `siren-inr rd` uses
+    for (depth, width), published in zip(COIN_LADDER, COIN_PUBLISHED_BPP):
+        model = build_model("siren", in_features=2, out_features=3, hidden_layers=depth, hidden_features=width)
+        encoded = encode_inr(model, 512, 768, 3, QuantSettings(mode="fp16"), "raw")
+        assert encoded.bpp == pytest.approx(published, rel=0.01), (depth, width)
 
 
 @pytest.fixture(scope="module")
