@@ -17,10 +17,12 @@ _COMPRESS_HELP = """usage: siren-inr compress IMAGE OUT.inr [key=value ...]
 
 Fits a network to IMAGE (or takes a tracked run's weights with run_id=...), quantizes and entropy-codes
 its weights and writes OUT.inr; prints bytes, bpp (whole file), PSNR and SSIM of the decoded image.
+The fit and the file are recorded in MLflow (track=false: not recorded).
 Common settings (conf/compress.yaml has them all):
-  model=siren model.hidden_layers=10 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
+  model=siren model.hidden_layers=9 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
   quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
-  qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run> tracking.uri=...
+  qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run>
+  track=true experiment_name=siren-inr-compress tracking.uri=...
   debug=true (tracebacks)"""
 
 _DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE] [debug=true]
@@ -37,6 +39,7 @@ class CodecReport:
     bpp: float
     psnr_db: float | None
     ssim: float | None
+    run_id: str | None = None  # the MLflow run that recorded it (compress with track=true)
 
     def line(self) -> str:
         """One human-readable summary line."""
@@ -73,18 +76,23 @@ def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], lis
     return positional, overrides
 
 
-def fit_settings_from(cfg) -> "FitSettings":
-    """FitSettings from the composed compress/rd config (num_epochs, optim, trainer)."""
+def fit_settings_from(cfg, log_every_n_steps: int | None = None) -> "FitSettings":
+    """FitSettings from the composed compress/rd config (num_epochs, optim, trainer).
+
+    log_every_n_steps: history rows (full-image evaluations) every this many steps; None = only at the end.
+    """
     from omegaconf import OmegaConf
 
     from siren_inr.fit.settings import FitSettings
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     optim, trainer = resolved["optim"], resolved["trainer"]
+    if log_every_n_steps is None:
+        log_every_n_steps = max(1, int(resolved["num_epochs"]))
     return FitSettings(
         num_epochs=resolved["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
         lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"], lr_step_epochs=optim["lr_step_epochs"],
-        weight_decay=optim["weight_decay"], log_every_n_steps=max(1, int(resolved["num_epochs"])),
+        weight_decay=optim["weight_decay"], log_every_n_steps=log_every_n_steps,
         accelerator=trainer["accelerator"], devices=1, precision=str(trainer["precision"]),
         deterministic=trainer["deterministic"], matmul_precision=trainer["matmul_precision"],
         compile=trainer["compile"], compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"],
@@ -133,38 +141,128 @@ def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Mo
     return module.net
 
 
+def _checked_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+    return seed
+
+
+def _checked_output(out_path: str) -> Path:
+    # Checked before a fit that may take hours, not when the file is written.
+    target = Path(out_path)
+    if target.is_dir():
+        raise SirenInrError(f"output {out_path!r} is a folder; give a file name such as photo.inr")
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise SirenInrError(f"output {out_path!r}: {parent} is not a folder")
+    return target
+
+
+def _fit_job(image_path: str, cfg, output_dir: Path) -> "TrainJob":
+    """The tracked fit of `compress` as a TrainJob: the same run `siren-inr train` would record, mode=compress."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.tracking.jobs import DataSpec, TrainJob
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    model = dict(resolved["model"])
+    name = model.pop("name")
+    return TrainJob(
+        model_name=name, model_hparams=model,
+        data=DataSpec(image=str(image_path), sidelength=resolved["sidelength"], batch_size=None),
+        fit=fit_settings_from(cfg, resolved["log_every_n_steps"]), seed=_checked_seed(resolved["seed"]),
+        experiment_name=str(resolved["experiment_name"]), tracking_uri=resolved["tracking"]["uri"],
+        run_name=f"compress {Path(image_path).name}", output_dir=output_dir, config=resolved,
+        tags={"mode": "compress"},
+    )
+
+
+def _record_encoding(uri: str, experiment_name: str, run_id: str | None, metrics: dict[str, float],
+                     files: dict[str, Path], params: dict[str, Any], tags: dict[str, Any]) -> str:
+    """Log the encoding into the fit's run (run_id) or, for run_id= weights, into a new run; its id."""
+    from siren_inr.tracking.provenance import provenance_tags
+    from siren_inr.tracking.run import tracked_run
+    from siren_inr.tracking.store import artifact_root_for, ensure_store
+
+    ensure_store(uri)
+    new_run = run_id is None
+    with tracked_run(uri, experiment_name, run_id=run_id, artifact_location=artifact_root_for(uri),
+                     run_name=tags.get("run_name"), params=params if new_run else None,
+                     tags={**provenance_tags(), **{k: v for k, v in tags.items() if k != "run_name"}}) as run:
+        run.log_metrics(metrics, step=0)
+        for folder, path in files.items():
+            run.log_artifact(path, folder)
+        return run.run_id
+
+
 def compress(image_path: str, out_path: str, cfg) -> CodecReport:
-    """Fit (or fetch) a network for the image, encode it to out_path and report the decoded quality."""
+    """Fit (or fetch) a network for the image, encode it to out_path and report the decoded quality.
+
+    With track=true the fit is one MLflow run (as `siren-inr train` records it, tagged mode=compress) that
+    also gets the file's inr/* numbers and the .inr file; with run_id= a new run records the encoding.
+    """
+    import math
+
     import torch
     from omegaconf import OmegaConf
 
     from siren_inr.compression.codec import encode_inr, write_inr
     from siren_inr.compression.qat import quantization_aware_finetune
     from siren_inr.data import PixelField, load_image
+    from siren_inr.fit.report import save_png
     from siren_inr.fit.trainer import fit_model
-    from siren_inr.tracking.jobs import prepare_model_hparams
+    from siren_inr.tracking.jobs import prepare_model_hparams, run_train_job
+    from siren_inr.tracking.store import resolve_tracking_uri
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
+    target = _checked_output(out_path)
+    track = bool(resolved.get("track", False))
+    uri = resolve_tracking_uri(resolved["tracking"]["uri"]) if track else None
     image = load_image(image_path, resolved["sidelength"])
     height, width, channels = image.shape
     field = PixelField.from_image(image)
-    if resolved["run_id"]:
-        model = model_from_run(str(resolved["run_id"]), resolved["tracking"]["uri"], field)
-    else:
-        hparams = dict(resolved["model"])
-        name = hparams.pop("name")
-        hparams = prepare_model_hparams(name, hparams, height, width, channels)
-        seed = resolved["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
-        torch.manual_seed(seed)
-        model = fit_model(name, hparams, field, fit_settings_from(cfg)).model
-    if qat.steps and quant.mode != "fp32":
-        model = quantization_aware_finetune(model, field, quant, qat).model
-    encoded = encode_inr(model.cpu(), height, width, channels, quant, coder, reference=image)
-    write_inr(out_path, encoded.data)
-    return CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim)
+    fit_run_id = None
+    with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
+        if resolved["run_id"]:
+            model = model_from_run(str(resolved["run_id"]), resolved["tracking"]["uri"], field)
+        elif track:
+            job = _fit_job(image_path, cfg, Path(scratch) / "fit")
+            result = run_train_job(job)
+            fit_run_id, model = result.run_id, result.fit.model
+        else:
+            hparams = dict(resolved["model"])
+            name = hparams.pop("name")
+            hparams = prepare_model_hparams(name, hparams, height, width, channels)
+            torch.manual_seed(_checked_seed(resolved["seed"]))
+            model = fit_model(name, hparams, field, fit_settings_from(cfg)).model
+        before = after = float("nan")
+        if qat.steps and quant.mode != "fp32":
+            tuned = quantization_aware_finetune(model, field, quant, qat)
+            model, before, after = tuned.model, tuned.psnr_before_db, tuned.psnr_after_db
+        encoded = encode_inr(model.cpu(), height, width, channels, quant, coder, reference=image)
+        write_inr(target, encoded.data)
+        report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim)
+        if track:
+            metrics = {"inr/num_bytes": encoded.num_bytes, "inr/bpp": encoded.bpp, "inr/psnr_db": encoded.psnr_db,
+                       "inr/ssim": encoded.ssim, "inr/quant_psnr_db_before_qat": before,
+                       "inr/quant_psnr_db_after_qat": after}
+            decoded_png = Path(scratch) / "decoded.png"
+            save_png(decoded_png, encoded.decoded.image)
+            arch_params = {f"model.{k}": v for k, v in encoded.decoded.hparams.items()}
+            params = {"image": str(image_path), "source_run_id": resolved["run_id"], "quant.mode": quant.mode,
+                      "quant.bits": quant.bits, "quant.per_channel": quant.per_channel,
+                      "quant.sensitive_bits": quant.sensitive_bits, "coder": coder, "qat_steps": qat.steps,
+                      "qat_lr": qat.lr, "model.name": encoded.decoded.arch, **arch_params}
+            tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve())}
+            if fit_run_id is None:
+                tags.update(run_name=f"compress {Path(image_path).name} (run {resolved['run_id']})",
+                            source_run_id=resolved["run_id"], image=str(image_path))
+            report.run_id = _record_encoding(
+                uri, str(resolved["experiment_name"]), fit_run_id,
+                {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))},
+                {"compressed": target, "images": decoded_png}, params, tags)
+    return report
 
 
 def decompress(in_path: str, out_path: str, original: str | None) -> CodecReport:
@@ -206,6 +304,8 @@ def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int
         print_error(str(err))
         return 2
     print(f"{target}: {report.line()}", flush=True)
+    if report.run_id:
+        print(f"MLflow run {report.run_id}", flush=True)
     return 0
 
 

@@ -15,7 +15,7 @@ from siren_inr.metrics.quality import psnr_db, ssim
 from testkit import run_cli, smooth_image
 
 TINY = ["model.hidden_layers=2", "model.hidden_features=16", "num_epochs=60", "optim.lr=1e-3", "trainer=cpu",
-        "qat_steps=10", "quant.bits=7"]
+        "qat_steps=10", "quant.bits=7", "track=false"]
 NUMBERS = re.compile(r"(\d+) bytes, ([\d.]+) bpp(?:, PSNR ([\d.]+) dB, SSIM ([\d.]+))?")
 
 
@@ -122,6 +122,59 @@ def test_compress_takes_a_tracked_runs_weights(photo, tmp_path, capsys):
     assert decoded.hparams["hidden_layers"] == 2
     for key, value in decoded.model.state_dict().items():
         assert torch.equal(value, expected[key]), key
-    capsys.readouterr()
+    # The encoding of those weights is a run of its own that names its source and holds the file.
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("MLflow run ")
+    encoding = client.get_run(lines[-1].split()[-1])
+    assert encoding.info.status == "FINISHED" and encoding.info.run_id != run.info.run_id
+    assert encoding.data.tags["source_run_id"] == run.info.run_id and encoding.data.tags["mode"] == "compress"
+    assert encoding.data.metrics["inr/num_bytes"] == inr.stat().st_size
+    assert encoding.data.params["model.hidden_layers"] == "2"
     assert compress_main([str(photo), str(inr), "run_id=0123456789abcdef", f"tracking.uri={uri}"]) == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_tracked_compress_is_one_run_with_the_fit_and_the_file(photo, tmp_path, capsys):
+    """track=true (the default): the fit's history, checkpoint and images, plus the file and its numbers."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    inr = tmp_path / "tracked.inr"
+    tracked = [a for a in TINY if a != "track=false"] + [f"tracking.uri={uri}", "log_every_n_steps=20"]
+    assert compress_main([str(photo), str(inr), *tracked]) == 0
+    out = capsys.readouterr().out
+    size, bpp, psnr, ssim_value = NUMBERS.search(out).groups()
+    run_id = out.strip().splitlines()[-1].split()[-1]
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["mode"] == "compress"
+    assert client.get_experiment(run.info.experiment_id).name == "siren-inr-compress"
+    metrics, params = run.data.metrics, run.data.params
+    assert metrics["inr/num_bytes"] == int(size) == inr.stat().st_size
+    assert metrics["inr/bpp"] == pytest.approx(float(bpp), abs=1e-4)
+    assert metrics["inr/psnr_db"] == pytest.approx(float(psnr), abs=1e-4)
+    assert metrics["inr/ssim"] == pytest.approx(float(ssim_value), abs=1e-4)
+    assert "final/psnr" in metrics and "inr/quant_psnr_db_after_qat" in metrics
+    assert params["quant.bits"] == "7" and params["model.hidden_features"] == "16"
+    steps = [m.step for m in client.get_metric_history(run_id, "train/psnr")]
+    assert steps == [0, 20, 40, 60]  # the initial network, then every log_every_n_steps
+    listed = {f.path for folder in ("compressed", "images", "checkpoints") for f in client.list_artifacts(run_id, folder)}
+    assert {"compressed/tracked.inr", "images/decoded.png", "checkpoints/last.ckpt"} <= listed
+    stored = client.download_artifacts(run_id, "compressed/tracked.inr", str(tmp_path))
+    assert open(stored, "rb").read() == inr.read_bytes()
+    # Tracking changes nothing in the file: the untracked fit with the same seed writes the same bytes.
+    plain = tmp_path / "plain.inr"
+    assert compress_main([str(photo), str(plain), *TINY]) == 0
+    assert plain.read_bytes() == inr.read_bytes()
+
+
+def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
+    store = tmp_path / "store"
+    for bad, named in ((["model.hidden_features=-3"], "hidden_features"), (["quant.bits=0"], "quant.bits"),
+                       (["sidelength=0"], "sidelength"), (["seed=-1"], "seed")):
+        args = [str(photo), str(tmp_path / "bad.inr"), *[a for a in TINY if a != "track=false"],
+                f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *bad]
+        assert compress_main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and named in err
+    assert not store.exists() and not (tmp_path / "bad.inr").exists()
