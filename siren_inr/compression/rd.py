@@ -336,7 +336,8 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str,
     return path
 
 
-def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A Markdown table of `frame` (NaN as –, counts as integers, other floats to `digits` places)."""
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
@@ -387,7 +388,7 @@ def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path
     result.means.to_csv(out / "mean_curves.csv", index=False)
     result.bd.to_csv(out / "bd.csv", index=False)
     shown = ["image", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
-    (out / "table.md").write_text(_markdown(result.table[shown]) + "\n")
+    (out / "table.md").write_text(markdown_table(result.table[shown]) + "\n")
     references = load_reference_curves(settings.reference_dir)
     plot_curves(result.means, out / "plots" / "mean_rd.png", "mean over images", references)
     for image_name, part in result.table.groupby("image", sort=False):
@@ -409,12 +410,12 @@ def write_report(result: RDResult, settings: RDSettings, seconds: float) -> Path
         f"- classical codecs at the bpp of each INR file (largest file not above it): {', '.join(settings.codecs)}",
         "- bpp = whole file size in bits / pixels; PSNR and SSIM of the decoded 8-bit image (data_range 1)",
         f"- wall time: {seconds:.0f} s", "",
-        "## Mean curves", "", _markdown(result.means), "",
+        "## Mean curves", "", markdown_table(result.means), "",
         f"## BD metrics of the INR codec against each codec ({settings.bd_method} interpolation)", "",
         "BD-rate < 0: the INR codec needs fewer bits for the same PSNR; BD-PSNR > 0: it is better at the same rate. "
         "– : the curves do not overlap in PSNR (BD-rate) or fewer than two points exist; a codec whose smallest "
         "file is above an INR file's rate has no point there (`images` counts the images with a point).",
-        "", _markdown(mean_bd, 3), "",
+        "", markdown_table(mean_bd, 3), "",
         "Per image: `bd.csv`. All points: `table.csv` / `table.md`.", "",
         *_qat_section(result.table),
         "## Figures", "", "![mean RD curves](plots/mean_rd.png)", "",
