@@ -163,6 +163,7 @@ def _fit_job(image_path: str, cfg, output_dir: Path) -> "TrainJob":
     from omegaconf import OmegaConf
 
     from siren_inr.tracking.jobs import DataSpec, TrainJob
+    from siren_inr.tracking.store import checked_experiment_name
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model = dict(resolved["model"])
@@ -171,7 +172,8 @@ def _fit_job(image_path: str, cfg, output_dir: Path) -> "TrainJob":
         model_name=name, model_hparams=model,
         data=DataSpec(image=str(image_path), sidelength=resolved["sidelength"], batch_size=None),
         fit=fit_settings_from(cfg, resolved["log_every_n_steps"]), seed=_checked_seed(resolved["seed"]),
-        experiment_name=str(resolved["experiment_name"]), tracking_uri=resolved["tracking"]["uri"],
+        experiment_name=checked_experiment_name(resolved["experiment_name"]),
+        tracking_uri=resolved["tracking"]["uri"],
         run_name=f"compress {Path(image_path).name}", output_dir=output_dir, config=resolved,
         tags={"mode": "compress"},
     )
@@ -212,13 +214,15 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
     from siren_inr.fit.report import save_png
     from siren_inr.fit.trainer import fit_model
     from siren_inr.tracking.jobs import prepare_model_hparams, run_train_job
-    from siren_inr.tracking.store import resolve_tracking_uri
+    from siren_inr.tracking.store import checked_experiment_name, resolve_tracking_uri
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
     target = _checked_output(out_path)
     track = bool(resolved.get("track", False))
-    uri = resolve_tracking_uri(resolved["tracking"]["uri"]) if track else None
+    if track:
+        experiment_name = checked_experiment_name(resolved["experiment_name"])
+        uri = resolve_tracking_uri(resolved["tracking"]["uri"])
     image = load_image(image_path, resolved["sidelength"])
     height, width, channels = image.shape
     field = PixelField.from_image(image)
@@ -259,7 +263,7 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
                 tags.update(run_name=f"compress {Path(image_path).name} (run {resolved['run_id']})",
                             source_run_id=resolved["run_id"], image=str(image_path))
             report.run_id = _record_encoding(
-                uri, str(resolved["experiment_name"]), fit_run_id,
+                uri, experiment_name, fit_run_id,
                 {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))},
                 {"compressed": target, "images": decoded_png}, params, tags)
     return report

@@ -74,7 +74,7 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
             settings = settings_from(cfg)
         except MissingMandatoryValue as err:
             raise SirenInrError(f"missing setting {err.full_key}") from None
-        tracker = (MlflowTracking(cfg.tracking.uri, str(cfg.experiment_name), {"study": "rd"})
+        tracker = (MlflowTracking(cfg.tracking.uri, cfg.experiment_name, {"study": "rd"})
                    if cfg.track else NoTracking())
         result = run_study(settings, tracker)
     except SirenInrError as err:

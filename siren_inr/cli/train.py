@@ -32,6 +32,7 @@ def job_from_config(cfg) -> "TrainJob":
 
     from siren_inr.fit.settings import FitSettings
     from siren_inr.tracking.jobs import DataSpec, TrainJob
+    from siren_inr.tracking.store import checked_experiment_name
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model = dict(resolved["model"])
@@ -55,7 +56,7 @@ def job_from_config(cfg) -> "TrainJob":
         raise SirenInrError(f"data.image={data['image']!r}; accepted: a scikit-image name or an image file path")
     return TrainJob(model_name=model_name, model_hparams=model,
                     data=DataSpec(image=data["image"], sidelength=data["sidelength"], batch_size=data["batch_size"]),
-                    fit=fit, seed=seed, experiment_name=str(resolved["experiment_name"]),
+                    fit=fit, seed=seed, experiment_name=checked_experiment_name(resolved["experiment_name"]),
                     tracking_uri=resolved["tracking"]["uri"], run_name=resolved["run_name"],
                     ckpt_path=resolved["ckpt_path"], evaluate_only=bool(resolved["evaluate"]), config=resolved)
 

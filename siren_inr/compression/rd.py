@@ -146,10 +146,10 @@ class MlflowTracking:
     """Parent/child MLflow runs through siren_inr.tracking (the only MLflow code)."""
 
     def __init__(self, uri: str | None, experiment_name: str, tags: dict[str, Any] | None = None) -> None:
-        from siren_inr.tracking.store import ensure_store, resolve_tracking_uri
+        from siren_inr.tracking.store import checked_experiment_name, ensure_store, resolve_tracking_uri
 
         self.uri = resolve_tracking_uri(uri)
-        self.experiment_name = experiment_name
+        self.experiment_name = checked_experiment_name(experiment_name)
         self.tags = dict(tags or {})
         ensure_store(self.uri)
 

@@ -21,7 +21,7 @@ from siren_inr.fit.module import INRFitModule
 from siren_inr.models import build_model, model_spec
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
-from siren_inr.tracking.store import artifact_root_for, ensure_store, resolve_tracking_uri
+from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store, resolve_tracking_uri
 
 GIB = 1024 ** 3
 
@@ -128,6 +128,7 @@ def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
 def run_train_job(job: TrainJob) -> JobResult:
     """Validate every input, then fit (or evaluate) one network as one MLflow run."""
     settings = job.fit.validate()
+    checked_experiment_name(job.experiment_name)
     if job.evaluate_only and not job.ckpt_path:
         raise SirenInrError("evaluate=true needs ckpt_path=<checkpoint file> to evaluate")
     if job.ckpt_path and not Path(job.ckpt_path).is_file():

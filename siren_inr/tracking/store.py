@@ -42,6 +42,13 @@ def resolve_tracking_uri(uri: str | None, root: str | Path | None = None) -> str
                         "postgresql, mysql")
 
 
+def checked_experiment_name(name) -> str:
+    """The experiment name as a string; a one-line error for an empty or missing one (before any store exists)."""
+    if isinstance(name, bool) or not isinstance(name, (str, int)) or not str(name).strip():
+        raise SirenInrError(f"experiment_name={name!r}; accepted: a non-empty name, e.g. experiment_name=my-study")
+    return str(name)
+
+
 def artifact_root_for(uri: str) -> str | None:
     """Artifact location for new experiments: <db folder>/artifacts for SQLite stores; the server's own otherwise."""
     if uri.startswith("sqlite:///"):

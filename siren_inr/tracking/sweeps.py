@@ -15,7 +15,7 @@ from pathlib import Path
 
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import _client, get_or_create_experiment
-from siren_inr.tracking.store import artifact_root_for, ensure_store
+from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store
 
 RECORD_NAME = ".siren_inr_sweep.json"
 RUN_KIND_TAG = "run_kind"
@@ -44,6 +44,7 @@ def start_sweep(uri: str, experiment_name: str, sweep_dir: str | Path, *, sweep_
                 swept_keys: list[str] | tuple = (), overrides: list[str] | tuple = (), kind: str = "grid",
                 extra_tags: dict | None = None) -> SweepRecord:
     """Create the store (once, before any parallel job), open the sweep's parent run and write its record."""
+    experiment_name = checked_experiment_name(experiment_name)
     ensure_store(uri)
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,8 @@ def test_tracked_compress_is_one_run_with_the_fit_and_the_file(photo, tmp_path, 
 def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
     store = tmp_path / "store"
     for bad, named in ((["model.hidden_features=-3"], "hidden_features"), (["quant.bits=0"], "quant.bits"),
-                       (["sidelength=0"], "sidelength"), (["seed=-1"], "seed")):
+                       (["sidelength=0"], "sidelength"), (["seed=-1"], "seed"),
+                       (["experiment_name="], "experiment_name")):
         args = [str(photo), str(tmp_path / "bad.inr"), *[a for a in TINY if a != "track=false"],
                 f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *bad]
         assert compress_main(args) == 2

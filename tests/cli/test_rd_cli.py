@@ -62,3 +62,6 @@ def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
     assert err.startswith("error:") and "not a folder" in err
     assert rd_main([f"data.folder={folder}", "ladder=[[0,8]]", "track=false"]) == 2
     assert "ladder" in capsys.readouterr().err
+    store = tmp_path / "store"
+    assert rd_main([f"data.folder={folder}", "experiment_name=", f"tracking.uri=sqlite:///{store / 'm.db'}"]) == 2
+    assert "experiment_name=''" in capsys.readouterr().err and not store.exists()

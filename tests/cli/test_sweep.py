@@ -181,6 +181,13 @@ def test_optuna_search_rejects_bad_settings(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "mlruns").exists()  # refused before any store or run was made
 
 
+def test_sweep_with_an_empty_experiment_name_is_refused_before_any_store(tmp_path):
+    done = run_cli(["train", "-m", "experiment_name=", "seed=0,1", "trainer=cpu", "data.sidelength=8",
+                    "num_epochs=1"], tmp_path)
+    assert done.returncode == 2 and "experiment_name=''" in done.stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
 def test_slurm_launcher_config_composes_into_submitits_slurm_launcher():
     from hydra import compose, initialize_config_dir
 

@@ -141,6 +141,8 @@ def _bad(argv, tmp_path, monkeypatch, capsys) -> str:
     (["no_such_setting=1"], "no_such_setting"),
     (["evaluate=true"], "ckpt_path"),
     (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt"),
+    (["experiment_name="], "experiment_name=''"),
+    (["experiment_name=null"], "experiment_name=None"),
 ])
 def test_bad_input_one_line_nonzero_nothing_written(argv, needle, tmp_path, monkeypatch, capsys):
     assert needle in _bad([*argv, "trainer=cpu"], tmp_path, monkeypatch, capsys)
