@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import conf_dir, one_line, print_error
+from siren_inr.cli.hydra_support import checked_flag, conf_dir, one_line, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "analyze"
@@ -135,8 +135,7 @@ def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
 def _check_types(cfg: dict) -> None:
     """Raise SirenInrError naming the first setting whose value has the wrong type."""
     for key in ("log_to_mlflow", "debug"):
-        if not isinstance(cfg.get(key), bool):
-            raise SirenInrError(f"{key}={cfg.get(key)!r}; accepted: true or false")
+        checked_flag(key, cfg.get(key))
     max_runs = cfg.get("max_runs")
     if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs <= 0:
         raise SirenInrError(f"max_runs={max_runs!r}; accepted: a positive integer")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siren_inr.cli.hydra_support import conf_dir, one_line, print_error
+from siren_inr.cli.hydra_support import checked_flag, conf_dir, one_line, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "compress"
@@ -219,7 +219,7 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
     target = _checked_output(out_path)
-    track = bool(resolved.get("track", False))
+    track = checked_flag("track", resolved.get("track", False))
     if track:
         experiment_name = checked_experiment_name(resolved["experiment_name"])
         uri = resolve_tracking_uri(resolved["tracking"]["uri"])
@@ -276,9 +276,8 @@ def decompress(in_path: str, out_path: str, original: str | None) -> CodecReport
     from siren_inr.fit.report import save_png
 
     decoded = read_inr(in_path)
-    save_png(out_path, decoded.image)
     psnr = ssim_value = None
-    if original:
+    if original:  # checked before OUT.png is written: a bad original= leaves nothing behind
         reference = load_image(original, None)
         if reference.shape[:2] != (decoded.height, decoded.width):
             side = decoded.height if decoded.height == decoded.width else None
@@ -287,6 +286,7 @@ def decompress(in_path: str, out_path: str, original: str | None) -> CodecReport
                                     f"the file holds {decoded.width}x{decoded.height}")
             reference = load_image(original, side)  # compressed with sidelength=side
         psnr, ssim_value = image_quality(decoded.image, reference)
+    save_png(out_path, decoded.image)
     return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value)
 
 

@@ -26,6 +26,13 @@ def one_line(message: str) -> str:
     return "; ".join(parts)
 
 
+def checked_flag(key: str, value) -> bool:
+    """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
+    if not isinstance(value, bool):
+        raise SirenInrError(f"{key}={value!r}; accepted: true or false")
+    return value
+
+
 def print_error(message: str, prefix: str = "error") -> None:
     """The project's one-line error on stderr."""
     print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)

@@ -6,7 +6,7 @@ import sys
 import traceback
 
 from siren_inr.cli.codec import codec_settings_from, compose, fit_settings_from
-from siren_inr.cli.hydra_support import print_error
+from siren_inr.cli.hydra_support import checked_flag, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "rd"
@@ -75,7 +75,7 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
         except MissingMandatoryValue as err:
             raise SirenInrError(f"missing setting {err.full_key}") from None
         tracker = (MlflowTracking(cfg.tracking.uri, cfg.experiment_name, {"study": "rd"})
-                   if cfg.track else NoTracking())
+                   if checked_flag("track", cfg.track) else NoTracking())
         result = run_study(settings, tracker)
     except SirenInrError as err:
         if debug:

@@ -82,6 +82,7 @@ class RDSettings:
         if self.max_images is not None and (not isinstance(self.max_images, int) or self.max_images < 1):
             raise SirenInrError(f"max_images={self.max_images!r}; accepted: null or a positive integer")
         self.fit.validate()
+        self.image_paths()  # names the missing images or the empty folder before anything is created
         return self
 
     def image_paths(self) -> list[Path]:
@@ -433,9 +434,9 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     """Run the whole study and write its report folder."""
     settings.validate()
     tracker = tracker or NoTracking()
+    paths = settings.image_paths()
     out = Path(settings.output_dir)
     (out / "inr").mkdir(parents=True, exist_ok=True)
-    paths = settings.image_paths()
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tracker.run("rd-study", settings.as_params()) as parent:

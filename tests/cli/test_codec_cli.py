@@ -84,6 +84,7 @@ def test_damaged_and_foreign_files_and_missing_paths(photo, tmp_path, capsys):
              ([str(tmp_path / "short.inr"), str(tmp_path / "o.png")], "damaged or truncated"),
              ([str(photo), str(tmp_path / "o.png")], "not an .inr file"),
              ([str(tmp_path / "none.inr"), str(tmp_path / "o.png")], "does not exist"),
+             ([str(inr), str(tmp_path / "o.png"), f"original={tmp_path / 'gone.png'}"], "gone.png"),
              ([str(inr)], "expected IN.inr and OUT.png")]
     for argv, message in cases:
         capsys.readouterr()
@@ -172,7 +173,7 @@ def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
     store = tmp_path / "store"
     for bad, named in ((["model.hidden_features=-3"], "hidden_features"), (["quant.bits=0"], "quant.bits"),
                        (["sidelength=0"], "sidelength"), (["seed=-1"], "seed"),
-                       (["experiment_name="], "experiment_name")):
+                       (["experiment_name="], "experiment_name"), (["track=maybe"], "track='maybe'")):
         args = [str(photo), str(tmp_path / "bad.inr"), *[a for a in TINY if a != "track=false"],
                 f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *bad]
         assert compress_main(args) == 2

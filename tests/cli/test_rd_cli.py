@@ -65,3 +65,10 @@ def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
     store = tmp_path / "store"
     assert rd_main([f"data.folder={folder}", "experiment_name=", f"tracking.uri=sqlite:///{store / 'm.db'}"]) == 2
     assert "experiment_name=''" in capsys.readouterr().err and not store.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = tmp_path / "report"
+    assert rd_main([f"data.folder={empty}", f"tracking.uri=sqlite:///{store / 'm.db'}", f"output_dir={report}"]) == 2
+    assert "holds no images" in capsys.readouterr().err and not store.exists() and not report.exists()
+    assert rd_main([f"data.folder={folder}", "track=maybe"]) == 2
+    assert "track='maybe'; accepted: true or false" in capsys.readouterr().err
