@@ -8,6 +8,8 @@
 #   ./experiments/kodak_rd/run_gpu_acceptance.sh          # all three chunks, then acceptance.md
 #   ./experiments/kodak_rd/run_gpu_acceptance.sh 2        # one chunk of 8 images (one <10 min device call)
 #   ./experiments/kodak_rd/run_gpu_acceptance.sh merge    # acceptance.md from the chunks already run
+#   ./experiments/kodak_rd/run_gpu_acceptance.sh timing   # ~1 min: ms/step here, and the STEPS that keep one
+#                                                         # chunk near 7 minutes (under the 10-minute device call)
 #
 # Environment: KODAK (images), REFERENCE (published curves), OUT (results folder), STEPS (fit steps per image),
 # TRAINER (gpu; cpu for a smoke run),
@@ -49,9 +51,27 @@ merge() {
   python "$HERE/acceptance.py" --reference "$REFERENCE" --out "$OUT" "${tables[@]}"
 }
 
+timing() {  # one image, 2 x 200 steps (the second run excludes one-off start-up), no QAT, no tracking
+  for n in 200 400; do
+    "${CLI[@]}" rd data.folder="$KODAK" 'data.images=[kodim01.png]' 'ladder=[[9,40]]' num_epochs=$n \
+      optim.lr=1e-3 optim.lr_schedule=cosine trainer="$TRAINER" qat_steps=0 'codecs=[jpeg]' track=false \
+      output_dir="$OUT/timing$n" "$@" > /dev/null
+  done
+  python - "$OUT" <<'PY'
+import sys, pandas as pd
+out = sys.argv[1]
+seconds = [pd.read_csv(f"{out}/timing{n}/table.csv").query("codec == 'inr'")["fit_seconds"].iloc[0] for n in (200, 400)]
+per_step = (seconds[1] - seconds[0]) / 200
+steps = int(400 / (8 * per_step) // 500 * 500)
+print(f"{per_step * 1e3:.2f} ms/step (9x40, 768x512, full batch); fit start-up {seconds[0] - 200 * per_step:.1f} s; "
+      f"STEPS={steps} fits 8 images in about 400 s")
+PY
+}
+
 case "$WHAT" in
   1|2|3) run_chunk "$WHAT" "$@" ;;
+  timing) timing "$@" ;;
   merge) merge ;;
   all) for k in 1 2 3; do run_chunk "$k" "$@"; done; merge ;;
-  *) echo "error: chunk $WHAT; accepted: 1, 2, 3, merge, all" >&2; exit 2 ;;
+  *) echo "error: chunk $WHAT; accepted: 1, 2, 3, merge, all, timing" >&2; exit 2 ;;
 esac

@@ -298,7 +298,7 @@ def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int
     try:
         (source, target), overrides = _split_args(argv, names)
         cfg = compose(overrides)
-        debug = bool(cfg.get("debug", False))
+        debug = checked_flag("debug", cfg.get("debug", False))
         report = action(source, target, cfg)
     except SirenInrError as err:
         if debug:

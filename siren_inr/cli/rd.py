@@ -69,7 +69,7 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
         from siren_inr.compression.rd import MlflowTracking, NoTracking, run_study
 
         cfg = compose(argv, CONFIG_NAME)
-        debug = bool(cfg.get("debug", False))
+        debug = checked_flag("debug", cfg.get("debug", False))
         try:
             settings = settings_from(cfg)
         except MissingMandatoryValue as err:

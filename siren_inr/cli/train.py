@@ -7,8 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import (FAILURES_ENV, conf_dir, print_error, record_failure, report_exception,
-                                         validate_overrides)
+from siren_inr.cli.hydra_support import (FAILURES_ENV, checked_flag, conf_dir, print_error, record_failure,
+                                         report_exception, validate_overrides)
 from siren_inr.errors import SirenInrError
 
 _HELP = """usage: siren-inr train [key=value ...] [-m]
@@ -49,6 +49,8 @@ def job_from_config(cfg) -> "TrainJob":
         matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
         compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"], num_threads=trainer["num_threads"],
     )
+    for key in ("evaluate", "show", "debug"):  # flags: refuse `evaluate=maybe` rather than read it as true
+        checked_flag(key, resolved[key])
     seed = resolved["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
@@ -58,7 +60,7 @@ def job_from_config(cfg) -> "TrainJob":
                     data=DataSpec(image=data["image"], sidelength=data["sidelength"], batch_size=data["batch_size"]),
                     fit=fit, seed=seed, experiment_name=checked_experiment_name(resolved["experiment_name"]),
                     tracking_uri=resolved["tracking"]["uri"], run_name=resolved["run_name"],
-                    ckpt_path=resolved["ckpt_path"], evaluate_only=bool(resolved["evaluate"]), config=resolved)
+                    ckpt_path=resolved["ckpt_path"], evaluate_only=resolved["evaluate"], config=resolved)
 
 
 def _hydra_context(job) -> None:

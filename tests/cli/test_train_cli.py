@@ -143,6 +143,8 @@ def _bad(argv, tmp_path, monkeypatch, capsys) -> str:
     (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt"),
     (["experiment_name="], "experiment_name=''"),
     (["experiment_name=null"], "experiment_name=None"),
+    (["evaluate=maybe"], "evaluate='maybe'; accepted: true or false"),
+    (["show=maybe"], "show='maybe'"),
 ])
 def test_bad_input_one_line_nonzero_nothing_written(argv, needle, tmp_path, monkeypatch, capsys):
     assert needle in _bad([*argv, "trainer=cpu"], tmp_path, monkeypatch, capsys)
