@@ -161,6 +161,12 @@ class TrackedRun:
         self.client.set_terminated(self.run_id, status)
 
 
+# Every SIGTERM any open run received: an outer run (a study around its point runs) ends KILLED too, even
+# when the handler that caught the signal belonged to an inner run and the exception reached it changed
+# (Lightning turns the interrupt into SystemExit).
+_SIGNALS_SEEN: list[int] = []
+
+
 @contextlib.contextmanager
 def _sigterm_as_exit(received: list) -> Iterator[None]:
     # A SIGTERM (e.g. from a scheduler) must end the run KILLED, not leave it RUNNING.
@@ -170,6 +176,7 @@ def _sigterm_as_exit(received: list) -> Iterator[None]:
 
     def handler(signum, frame):
         received.append(signum)
+        _SIGNALS_SEEN.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -200,6 +207,7 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
     tracked = TrackedRun(uri, run_id, experiment_id, experiment_name)
     status = "FAILED"
     received: list[int] = []
+    signals_before = len(_SIGNALS_SEEN)
     try:
         with _sigterm_as_exit(received):
             if params:
@@ -212,5 +220,6 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         status = "KILLED"
         raise
     finally:
-        # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED.
-        tracked.end("KILLED" if received else status)
+        # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
+        # whichever of the nested runs' handlers caught it.
+        tracked.end("KILLED" if received or len(_SIGNALS_SEEN) > signals_before else status)

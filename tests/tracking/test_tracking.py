@@ -70,6 +70,26 @@ def test_error_marks_failed_and_interrupt_marks_killed(tmp_path):
     assert client.get_run(killed.run_id).info.status == "KILLED"
 
 
+def test_sigterm_caught_inside_a_nested_run_ends_both_runs_killed(tmp_path):
+    # A study's parent run around a point run whose fit turns the interrupt into SystemExit (as Lightning
+    # does): the signal reached only the inner run's handler, yet neither run may end FAILED or RUNNING.
+    import os
+    import signal
+    import time
+
+    uri, client = _store(tmp_path)
+    with pytest.raises(SystemExit):
+        with tracked_run(uri, "exp", run_name="study") as outer:
+            with tracked_run(uri, "exp", run_name="point", parent_run_id=outer.run_id) as inner:
+                try:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(5)
+                except KeyboardInterrupt:
+                    raise SystemExit(1) from None
+    assert client.get_run(inner.run_id).info.status == "KILLED"
+    assert client.get_run(outer.run_id).info.status == "KILLED"
+
+
 def test_provenance_tags():
     tags = provenance_tags("cpu")
     assert tags["device"] == "cpu" and tags["host"]
