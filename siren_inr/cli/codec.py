@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -152,9 +153,13 @@ def _checked_output(out_path: str) -> Path:
     target = Path(out_path)
     if target.is_dir():
         raise SirenInrError(f"output {out_path!r} is a folder; give a file name such as photo.inr")
-    parent = target.parent if str(target.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise SirenInrError(f"output {out_path!r}: {parent} is not a folder")
+    existing = target.absolute().parent  # missing folders are created; the nearest existing one must be writable
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SirenInrError(f"output {out_path!r}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SirenInrError(f"output {out_path!r}: folder {existing} is not writable")
     return target
 
 

@@ -180,3 +180,6 @@ def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "\n" not in err and named in err
     assert not store.exists() and not (tmp_path / "bad.inr").exists()
+    (tmp_path / "afile").write_text("")
+    assert compress_main([str(photo), str(tmp_path / "afile" / "sub" / "x.inr"), *TINY]) == 2
+    assert "is not a folder" in capsys.readouterr().err  # refused before the fit, not when writing after it
