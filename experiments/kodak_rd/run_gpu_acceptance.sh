@@ -12,7 +12,7 @@
 #                                                         # chunk near 7 minutes (under the 10-minute device call)
 #
 # Environment: KODAK (images), REFERENCE (published curves), OUT (results folder), STEPS (fit steps per image),
-# TRAINER (gpu; cpu for a smoke run),
+# TRAINER (gpu; cpu for a smoke run), PYTHON (python3: runs the timing and merge steps),
 # SIREN_INR (how to call the CLI: `siren-inr`, or `python -m siren_inr` where the package is only on PYTHONPATH).
 # Extra arguments after the chunk go to `siren-inr rd` (e.g. qat_steps=500; TRAINER=fast for compiled TF32 fits).
 set -euo pipefail
@@ -24,6 +24,7 @@ REFERENCE="${REFERENCE:-../shared/reference/kodak}"
 OUT="${OUT:-experiments/kodak_rd/results_gpu_acceptance}"
 STEPS="${STEPS:-5000}"
 TRAINER="${TRAINER:-gpu}"
+PY="${PYTHON:-python3}"
 read -r -a CLI <<< "${SIREN_INR:-siren-inr}"
 WHAT="${1:-all}"
 shift || true
@@ -48,7 +49,7 @@ merge() {
   local tables=()
   for k in 1 2 3; do [ -f "$OUT/chunk$k/rd/table.csv" ] && tables+=("$OUT/chunk$k/rd/table.csv"); done
   [ "${#tables[@]}" -gt 0 ] || { echo "error: no chunk results under $OUT" >&2; exit 2; }
-  python "$HERE/acceptance.py" --reference "$REFERENCE" --out "$OUT" "${tables[@]}"
+  "$PY" "$HERE/acceptance.py" --reference "$REFERENCE" --out "$OUT" "${tables[@]}"
 }
 
 timing() {  # one image, 2 x 200 steps (the second run excludes one-off start-up), no QAT, no tracking
@@ -57,13 +58,13 @@ timing() {  # one image, 2 x 200 steps (the second run excludes one-off start-up
       optim.lr=1e-3 optim.lr_schedule=cosine trainer="$TRAINER" qat_steps=0 'codecs=[jpeg]' track=false \
       output_dir="$OUT/timing$n" "$@" > /dev/null
   done
-  python - "$OUT" <<'PY'
+  "$PY" - "$OUT" <<'PY'
 import sys, pandas as pd
 out = sys.argv[1]
 seconds = [pd.read_csv(f"{out}/timing{n}/table.csv").query("codec == 'inr'")["fit_seconds"].iloc[0] for n in (200, 400)]
 per_step = (seconds[1] - seconds[0]) / 200
 steps = int(400 / (8 * per_step) // 500 * 500)
-print(f"{per_step * 1e3:.2f} ms/step (9x40, 768x512, full batch); fit start-up {seconds[0] - 200 * per_step:.1f} s; "
+print(f"{per_step * 1e3:.2f} ms/step (9x40, 768x512, full batch); fit start-up {max(0.0, seconds[0] - 200 * per_step):.1f} s; "
       f"STEPS={steps} fits 8 images in about 400 s")
 PY
 }
