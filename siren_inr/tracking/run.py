@@ -161,29 +161,36 @@ class TrackedRun:
         self.client.set_terminated(self.run_id, status)
 
 
-# Every SIGTERM any open run received: an outer run (a study around its point runs) ends KILLED too, even
-# when the handler that caught the signal belonged to an inner run and the exception reached it changed
-# (Lightning turns the interrupt into SystemExit).
+# Every SIGTERM/SIGINT any open run received: an outer run (a study around its point runs) ends KILLED too,
+# even when the handler that caught the signal belonged to an inner run and the exception that reached the
+# outer run changed on the way (Lightning turns the interrupt into SystemExit).
 _SIGNALS_SEEN: list[int] = []
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def _sigterm_as_exit(received: list) -> Iterator[None]:
-    # A SIGTERM (e.g. from a scheduler) must end the run KILLED, not leave it RUNNING.
+def _interrupts_as_exit(received: list) -> Iterator[None]:
+    # A SIGTERM (a scheduler, `kill`) or Ctrl-C must end the run KILLED, never leave it RUNNING. The first
+    # signal raises KeyboardInterrupt; repeats while the run is being stopped are only recorded, so that a
+    # second `kill` or Ctrl-C cannot cut the shutdown short before the run is marked KILLED.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    start = len(_SIGNALS_SEEN)
 
     def handler(signum, frame):
+        stopping = len(_SIGNALS_SEEN) > start
         received.append(signum)
         _SIGNALS_SEEN.append(signum)
-        raise KeyboardInterrupt(f"signal {signum}")
+        if not stopping:
+            raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -208,18 +215,19 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
     status = "FAILED"
     received: list[int] = []
     signals_before = len(_SIGNALS_SEEN)
-    try:
-        with _sigterm_as_exit(received):
+    # The handlers stay installed until the run is marked ended: a repeated signal cannot interrupt that.
+    with _interrupts_as_exit(received):
+        try:
             if params:
                 tracked.log_params(params)
             if tags and run_id is not None:
                 tracked.set_tags(tags)
             yield tracked
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
-        # whichever of the nested runs' handlers caught it.
-        tracked.end("KILLED" if received or len(_SIGNALS_SEEN) > signals_before else status)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
+            # whichever of the nested runs' handlers caught it.
+            tracked.end("KILLED" if received or len(_SIGNALS_SEEN) > signals_before else status)

@@ -90,6 +90,34 @@ def test_sigterm_caught_inside_a_nested_run_ends_both_runs_killed(tmp_path):
     assert client.get_run(outer.run_id).info.status == "KILLED"
 
 
+def test_a_repeated_signal_cannot_leave_a_run_running(tmp_path):
+    # `kill` twice (or Ctrl-C twice): the second signal arrives while the fit shuts down; it must not cut
+    # that short before the runs are marked KILLED. Ctrl-C (SIGINT) is handled the same way.
+    import os
+    import signal
+    import time
+
+    uri, client = _store(tmp_path)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with pytest.raises(SystemExit):
+            with tracked_run(uri, "exp", run_name="study") as outer:
+                with tracked_run(uri, "exp", run_name="point", parent_run_id=outer.run_id) as inner:
+                    try:
+                        os.kill(os.getpid(), signum)
+                        time.sleep(5)
+                    except KeyboardInterrupt:
+                        os.kill(os.getpid(), signum)  # the repeat, during the shutdown: recorded, not raised
+                        raise SystemExit(1) from None
+        assert client.get_run(inner.run_id).info.status == "KILLED", signum
+        assert client.get_run(outer.run_id).info.status == "KILLED", signum
+    # Once the runs have ended, the next run's first signal interrupts it again.
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(uri, "exp") as later:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert client.get_run(later.run_id).info.status == "KILLED"
+
+
 def test_provenance_tags():
     tags = provenance_tags("cpu")
     assert tags["device"] == "cpu" and tags["host"]
