@@ -3,12 +3,7 @@
 # crop (about 0.3-1.6 bpp at 8 bits), 800 full-batch steps per point. A few minutes on 2 idle cores.
 # Results go to experiments/kodak_rd/results_cpu (committed); runs into ./mlruns of the repository root.
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-cd "$REPO"
-# Paths relative to the repository root, so the report names them the same on every machine.
-KODAK="${KODAK:-../shared/data/kodak}"
-REFERENCE="${REFERENCE:-../shared/reference/kodak}"
+source "$(dirname "$0")/paths.sh"  # HERE, REPO (the working directory), KODAK, REFERENCE
 OUT=experiments/kodak_rd/results_cpu
 # One thread per process: on a busy 2-core machine OpenMP's spinning threads slow small matmuls tenfold.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

@@ -6,11 +6,7 @@
 # 8 GPU hours. run_gpu_acceptance.sh measures only the ~0.3 bpp point, in under half an hour.
 # Pass extra key=value settings to change it, e.g. data.max_images=4 or quant.bits=7.
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-cd "$REPO"
-KODAK="${KODAK:-../shared/data/kodak}"
-REFERENCE="${REFERENCE:-../shared/reference/kodak}"
+source "$(dirname "$0")/paths.sh"  # HERE, REPO (the working directory), KODAK, REFERENCE
 siren-inr rd data.folder="$KODAK" num_epochs=50000 optim.lr=2e-4 trainer=gpu \
   quant.bits=8 qat_steps=300 \
   output_dir=experiments/kodak_rd/results_gpu/rd reference_dir="$REFERENCE" experiment_name=kodak-rd-gpu "$@"

@@ -16,11 +16,7 @@
 # SIREN_INR (how to call the CLI: `siren-inr`, or `python -m siren_inr` where the package is only on PYTHONPATH).
 # Extra arguments after the chunk go to `siren-inr rd` (e.g. qat_steps=500; TRAINER=fast for compiled TF32 fits).
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-cd "$REPO"
-KODAK="${KODAK:-../shared/data/kodak}"
-REFERENCE="${REFERENCE:-../shared/reference/kodak}"
+source "$(dirname "$0")/paths.sh"  # HERE, REPO (the working directory), KODAK, REFERENCE
 OUT="${OUT:-experiments/kodak_rd/results_gpu_acceptance}"
 STEPS="${STEPS:-5000}"
 TRAINER="${TRAINER:-gpu}"

@@ -9,11 +9,7 @@
 # and copy $OUT/acc/chunk1/rd/table.csv back (files under $OUT come back), likewise chunks 2 and 3, then
 #   ./experiments/kodak_rd/run_gpu_acceptance.sh merge     (here, with OUT pointing at the fetched chunks)
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-cd "$REPO"
-KODAK="${KODAK:-../shared/data/kodak}"
-REFERENCE="${REFERENCE:-../shared/reference/kodak}"
+source "$(dirname "$0")/paths.sh"  # HERE, REPO (the working directory), KODAK, REFERENCE
 mkdir -p .git/info .kodak/reference
 grep -qx '/.kodak/' .git/info/exclude 2>/dev/null || echo '/.kodak/' >> .git/info/exclude
 cp "$KODAK"/kodim*.png .kodak/
