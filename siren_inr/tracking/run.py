@@ -169,7 +169,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def _interrupts_as_exit(received: list) -> Iterator[None]:
+def _interrupts_as_exit() -> Iterator[None]:
     # A SIGTERM (a scheduler, `kill`) or Ctrl-C must end the run KILLED, never leave it RUNNING. The first
     # signal raises KeyboardInterrupt; repeats while the run is being stopped are only recorded, so that a
     # second `kill` or Ctrl-C cannot cut the shutdown short before the run is marked KILLED.
@@ -180,7 +180,6 @@ def _interrupts_as_exit(received: list) -> Iterator[None]:
 
     def handler(signum, frame):
         stopping = len(_SIGNALS_SEEN) > start
-        received.append(signum)
         _SIGNALS_SEEN.append(signum)
         if not stopping:
             raise KeyboardInterrupt(f"signal {signum}")
@@ -213,10 +212,9 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         run_id = run.info.run_id
     tracked = TrackedRun(uri, run_id, experiment_id, experiment_name)
     status = "FAILED"
-    received: list[int] = []
     signals_before = len(_SIGNALS_SEEN)
     # The handlers stay installed until the run is marked ended: a repeated signal cannot interrupt that.
-    with _interrupts_as_exit(received):
+    with _interrupts_as_exit():
         try:
             if params:
                 tracked.log_params(params)
@@ -230,4 +228,4 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         finally:
             # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
             # whichever of the nested runs' handlers caught it.
-            tracked.end("KILLED" if received or len(_SIGNALS_SEEN) > signals_before else status)
+            tracked.end("KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
