@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siren_inr.cli.hydra_support import checked_flag, conf_dir, one_line, print_error
+from siren_inr.cli.hydra_support import checked_flag, checked_seed, conf_dir, one_line, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "compress"
@@ -142,12 +142,6 @@ def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Mo
     return module.net
 
 
-def _checked_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
-    return seed
-
-
 def _checked_output(out_path: str) -> Path:
     # Checked before a fit that may take hours, not when the file is written.
     target = Path(out_path)
@@ -163,12 +157,11 @@ def _checked_output(out_path: str) -> Path:
     return target
 
 
-def _fit_job(image_path: str, cfg, output_dir: Path) -> "TrainJob":
+def _fit_job(image_path: str, cfg, experiment_name: str, output_dir: Path) -> "TrainJob":
     """The tracked fit of `compress` as a TrainJob: the same run `siren-inr train` would record, mode=compress."""
     from omegaconf import OmegaConf
 
     from siren_inr.tracking.jobs import DataSpec, TrainJob
-    from siren_inr.tracking.store import checked_experiment_name
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model = dict(resolved["model"])
@@ -176,9 +169,8 @@ def _fit_job(image_path: str, cfg, output_dir: Path) -> "TrainJob":
     return TrainJob(
         model_name=name, model_hparams=model,
         data=DataSpec(image=str(image_path), sidelength=resolved["sidelength"], batch_size=None),
-        fit=fit_settings_from(cfg, resolved["log_every_n_steps"]), seed=_checked_seed(resolved["seed"]),
-        experiment_name=checked_experiment_name(resolved["experiment_name"]),
-        tracking_uri=resolved["tracking"]["uri"],
+        fit=fit_settings_from(cfg, resolved["log_every_n_steps"]), seed=checked_seed(resolved["seed"]),
+        experiment_name=experiment_name, tracking_uri=resolved["tracking"]["uri"],
         run_name=f"compress {Path(image_path).name}", output_dir=output_dir, config=resolved,
         tags={"mode": "compress"},
     )
@@ -236,14 +228,14 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
         if resolved["run_id"]:
             model = model_from_run(str(resolved["run_id"]), resolved["tracking"]["uri"], field)
         elif track:
-            job = _fit_job(image_path, cfg, Path(scratch) / "fit")
+            job = _fit_job(image_path, cfg, experiment_name, Path(scratch) / "fit")
             result = run_train_job(job)
             fit_run_id, model = result.run_id, result.fit.model
         else:
             hparams = dict(resolved["model"])
             name = hparams.pop("name")
             hparams = prepare_model_hparams(name, hparams, height, width, channels)
-            torch.manual_seed(_checked_seed(resolved["seed"]))
+            torch.manual_seed(checked_seed(resolved["seed"]))
             model = fit_model(name, hparams, field, fit_settings_from(cfg)).model
         before = after = float("nan")
         if qat.steps and quant.mode != "fp32":

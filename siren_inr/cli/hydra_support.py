@@ -33,6 +33,13 @@ def checked_flag(key: str, value) -> bool:
     return value
 
 
+def checked_seed(value) -> int:
+    """The `seed` setting: an integer >= 0, or a one-line error naming the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SirenInrError(f"seed={value!r}; accepted: an integer >= 0")
+    return value
+
+
 def print_error(message: str, prefix: str = "error") -> None:
     """The project's one-line error on stderr."""
     print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)

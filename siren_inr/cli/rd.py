@@ -6,7 +6,7 @@ import sys
 import traceback
 
 from siren_inr.cli.codec import codec_settings_from, compose, fit_settings_from
-from siren_inr.cli.hydra_support import checked_flag, print_error
+from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "rd"
@@ -40,9 +40,7 @@ def settings_from(cfg) -> "RDSettings":
     ladder = resolved["ladder"]
     if not isinstance(ladder, list) or not all(isinstance(p, list) and len(p) == 2 for p in ladder):
         raise SirenInrError(f"ladder={ladder!r}; accepted: a list of [hidden_layers, width] pairs")
-    seed = resolved["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+    seed = checked_seed(resolved["seed"])
     codecs = resolved["codecs"]
     if isinstance(codecs, str):
         codecs = [codecs]

@@ -7,8 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import (FAILURES_ENV, checked_flag, conf_dir, print_error, record_failure,
-                                         report_exception, validate_overrides)
+from siren_inr.cli.hydra_support import (FAILURES_ENV, checked_flag, checked_seed, conf_dir, print_error,
+                                         record_failure, report_exception, validate_overrides)
 from siren_inr.errors import SirenInrError
 
 _HELP = """usage: siren-inr train [key=value ...] [-m]
@@ -51,9 +51,7 @@ def job_from_config(cfg) -> "TrainJob":
     )
     for key in ("evaluate", "show", "debug"):  # flags: refuse `evaluate=maybe` rather than read it as true
         checked_flag(key, resolved[key])
-    seed = resolved["seed"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SirenInrError(f"seed={seed!r}; accepted: an integer >= 0")
+    seed = checked_seed(resolved["seed"])
     if not isinstance(data["image"], str) or not data["image"]:
         raise SirenInrError(f"data.image={data['image']!r}; accepted: a scikit-image name or an image file path")
     return TrainJob(model_name=model_name, model_hparams=model,
