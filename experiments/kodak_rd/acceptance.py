@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from siren_inr.compression.rd import INR_CODEC, load_reference_curves, markdown_table, mean_curves
+from siren_inr.compression.rd import INR_CODEC, complete_mean_curves, load_reference_curves, markdown_table
 
 KODAK_IMAGES = 24
 
@@ -46,8 +46,7 @@ def pooled_table(paths: list[Path]) -> pd.DataFrame:
 
 def acceptance(table: pd.DataFrame, references: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
     """One row per codec and ladder point: our mean (bpp, PSNR), the published curve there, the margin."""
-    complete = table.groupby(["codec", "point"])["psnr_db"].transform(lambda s: s.notna().all()).astype(bool)
-    means = mean_curves(table[complete])
+    means = complete_mean_curves(table)
     published = {INR_CODEC: references.get("COIN"), "jpeg": references.get("JPEG")}
     rows = []
     for _, row in means.iterrows():

@@ -259,6 +259,12 @@ def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
     return mean.reset_index()
 
 
+def complete_mean_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean curves over the points present for every image (COIN's protocol: mean bpp, mean PSNR)."""
+    complete = table.groupby(["codec", "point"])["psnr_db"].transform(lambda s: s.notna().all())
+    return mean_curves(table[complete.astype(bool)])
+
+
 def bd_table(table: pd.DataFrame, codecs: Sequence[str], method: str) -> pd.DataFrame:
     """BD metrics of the INR codec against each classical codec: per image and on the mean curves."""
     rows = []
@@ -267,9 +273,7 @@ def bd_table(table: pd.DataFrame, codecs: Sequence[str], method: str) -> pd.Data
         for codec in codecs:
             rows.append({"image": image_name, "anchor": codec,
                          **bd_metrics(part[part["codec"] == codec], test, method)})
-    # The mean curve only uses points present for every image (COIN's protocol: mean bpp, mean PSNR).
-    complete = table.groupby(["codec", "point"])["psnr_db"].transform(lambda s: s.notna().all())
-    means = mean_curves(table[complete.astype(bool)])
+    means = complete_mean_curves(table)
     for codec in codecs:
         rows.append({"image": "mean", "anchor": codec, **bd_metrics(means[means["codec"] == codec],
                                                                     means[means["codec"] == INR_CODEC], method)})

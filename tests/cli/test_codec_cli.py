@@ -16,6 +16,7 @@ from testkit import run_cli, smooth_image
 
 TINY = ["model.hidden_layers=2", "model.hidden_features=16", "num_epochs=60", "optim.lr=1e-3", "trainer=cpu",
         "qat_steps=10", "quant.bits=7", "track=false"]
+TRACKED = [a for a in TINY if a != "track=false"]  # the same fit with the default track=true
 NUMBERS = re.compile(r"(\d+) bytes, ([\d.]+) bpp(?:, PSNR ([\d.]+) dB, SSIM ([\d.]+))?")
 
 
@@ -141,7 +142,7 @@ def test_tracked_compress_is_one_run_with_the_fit_and_the_file(photo, tmp_path, 
 
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     inr = tmp_path / "tracked.inr"
-    tracked = [a for a in TINY if a != "track=false"] + [f"tracking.uri={uri}", "log_every_n_steps=20"]
+    tracked = [*TRACKED, f"tracking.uri={uri}", "log_every_n_steps=20"]
     assert compress_main([str(photo), str(inr), *tracked]) == 0
     out = capsys.readouterr().out
     size, bpp, psnr, ssim_value = NUMBERS.search(out).groups()
@@ -174,7 +175,7 @@ def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
     for bad, named in ((["model.hidden_features=-3"], "hidden_features"), (["quant.bits=0"], "quant.bits"),
                        (["sidelength=0"], "sidelength"), (["seed=-1"], "seed"),
                        (["experiment_name="], "experiment_name"), (["track=maybe"], "track='maybe'")):
-        args = [str(photo), str(tmp_path / "bad.inr"), *[a for a in TINY if a != "track=false"],
+        args = [str(photo), str(tmp_path / "bad.inr"), *TRACKED,
                 f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *bad]
         assert compress_main(args) == 2
         err = capsys.readouterr().err.strip()
