@@ -176,19 +176,18 @@ def _fit_job(image_path: str, cfg, experiment_name: str, output_dir: Path) -> "T
     )
 
 
-def _record_encoding(uri: str, experiment_name: str, run_id: str | None, metrics: dict[str, float],
-                     files: dict[str, Path], params: dict[str, Any], tags: dict[str, Any]) -> str:
+def _record_encoding(uri: str, experiment_name: str, run_id: str | None, metrics: dict[str, Any],
+                     files: dict[str, Path], tags: dict[str, Any], run_name: str | None = None,
+                     params: dict[str, Any] | None = None) -> str:
     """Log the encoding into the fit's run (run_id) or, for run_id= weights, into a new run; its id."""
     from siren_inr.tracking.provenance import provenance_tags
-    from siren_inr.tracking.run import tracked_run
+    from siren_inr.tracking.run import finite_metrics, tracked_run
     from siren_inr.tracking.store import artifact_root_for, ensure_store
 
     ensure_store(uri)
-    new_run = run_id is None
     with tracked_run(uri, experiment_name, run_id=run_id, artifact_location=artifact_root_for(uri),
-                     run_name=tags.get("run_name"), params=params if new_run else None,
-                     tags={**provenance_tags(), **{k: v for k, v in tags.items() if k != "run_name"}}) as run:
-        run.log_metrics(metrics, step=0)
+                     run_name=run_name, params=params, tags={**provenance_tags(), **tags}) as run:
+        run.log_metrics(finite_metrics(metrics), step=0)
         for folder, path in files.items():
             run.log_artifact(path, folder)
         return run.run_id
@@ -200,8 +199,6 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
     With track=true the fit is one MLflow run (as `siren-inr train` records it, tagged mode=compress) that
     also gets the file's inr/* numbers and the .inr file; with run_id= a new run records the encoding.
     """
-    import math
-
     import torch
     from omegaconf import OmegaConf
 
@@ -250,19 +247,20 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
                        "inr/quant_psnr_db_after_qat": after}
             decoded_png = Path(scratch) / "decoded.png"
             save_png(decoded_png, encoded.decoded.image)
-            arch_params = {f"model.{k}": v for k, v in encoded.decoded.hparams.items()}
-            params = {"image": str(image_path), "source_run_id": resolved["run_id"], "quant.mode": quant.mode,
-                      "quant.bits": quant.bits, "quant.per_channel": quant.per_channel,
-                      "quant.sensitive_bits": quant.sensitive_bits, "coder": coder, "qat_steps": qat.steps,
-                      "qat_lr": qat.lr, "model.name": encoded.decoded.arch, **arch_params}
+            files = {"compressed": target, "images": decoded_png}
             tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve())}
-            if fit_run_id is None:
-                tags.update(run_name=f"compress {Path(image_path).name} (run {resolved['run_id']})",
-                            source_run_id=resolved["run_id"], image=str(image_path))
-            report.run_id = _record_encoding(
-                uri, experiment_name, fit_run_id,
-                {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))},
-                {"compressed": target, "images": decoded_png}, params, tags)
+            if fit_run_id is not None:  # the fit's run already holds every setting as a param
+                report.run_id = _record_encoding(uri, experiment_name, fit_run_id, metrics, files, tags)
+            else:  # run_id= weights: a new run of the encoding alone
+                params = {"image": str(image_path), "source_run_id": resolved["run_id"], "quant.mode": quant.mode,
+                          "quant.bits": quant.bits, "quant.per_channel": quant.per_channel,
+                          "quant.sensitive_bits": quant.sensitive_bits, "coder": coder, "qat_steps": qat.steps,
+                          "qat_lr": qat.lr, "model.name": encoded.decoded.arch,
+                          **{f"model.{k}": v for k, v in encoded.decoded.hparams.items()}}
+                report.run_id = _record_encoding(
+                    uri, experiment_name, None, metrics, files,
+                    {**tags, "source_run_id": resolved["run_id"], "image": str(image_path)},
+                    run_name=f"compress {Path(image_path).name} (run {resolved['run_id']})", params=params)
     return report
 
 

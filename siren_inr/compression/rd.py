@@ -167,7 +167,9 @@ class MlflowTracking:
             yield handle
 
     def log_metrics(self, handle: Any, metrics: dict[str, float]) -> None:
-        finite = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        from siren_inr.tracking.run import finite_metrics
+
+        finite = finite_metrics(metrics)
         if finite:
             handle.log_metrics(finite, step=0)
 

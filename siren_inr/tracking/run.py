@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -53,6 +54,11 @@ def get_or_create_experiment(uri: str, name: str, artifact_location: str | None 
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def finite_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics that have a finite value, as floats (a codec with no file at a rate reports NaN/None)."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 
 def metric_points(metrics: dict[str, float], step: int | None) -> list:
