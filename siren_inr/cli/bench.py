@@ -342,10 +342,10 @@ def _run_project(variant: str, options: BenchOptions, field, device: torch.devic
     """One fit of a project variant; returns (module, its timing callback, the reference run beside it)."""
     from siren_inr.fit.module import INRFitModule
     from siren_inr.fit.trainer import fit_module
-    from siren_inr.tracking.jobs import prepare_model_hparams
+    from siren_inr.models import hparams_for_image
 
     job = _settings_for(variant, options, device, options.steps)
-    hparams = prepare_model_hparams(job.model_name, job.model_hparams, field.height, field.width, field.channels)
+    hparams = hparams_for_image(job.model_name, job.model_hparams, field.height, field.width, field.channels)
     module = INRFitModule(job.model_name, hparams, job.fit.as_dict(), field)
     module.net.load_state_dict(init_state)
     reference = ReferenceSiren(2, field.channels, hparams["hidden_features"], hparams["hidden_layers"],
@@ -397,11 +397,11 @@ def bench_size(size: int, options: BenchOptions, device: torch.device, workdir: 
     """All variants at one image size."""
     from siren_inr.data import PixelField, load_image
     from siren_inr.models import build_model
-    from siren_inr.tracking.jobs import prepare_model_hparams
+    from siren_inr.models import hparams_for_image
 
     field = PixelField.from_image(load_image(options.image, size))
     base = compose_job(list(options.overrides))
-    hparams = prepare_model_hparams(base.model_name, base.model_hparams, field.height, field.width, field.channels)
+    hparams = hparams_for_image(base.model_name, base.model_hparams, field.height, field.width, field.channels)
     if base.model_name != "siren" or not hparams.get("outermost_linear", True):
         raise SirenInrError(f"model {base.model_name!r} (outermost_linear={hparams.get('outermost_linear')}): the "
                             "reference loop is a SIREN with a linear output; accepted: model.name=siren, "
@@ -528,14 +528,14 @@ def bench_large(size: int, batch_size: int | None, options: BenchOptions, device
     from siren_inr.data import PixelField, load_image
     from siren_inr.fit.module import INRFitModule
     from siren_inr.fit.trainer import fit_module
-    from siren_inr.tracking.jobs import prepare_model_hparams
+    from siren_inr.models import hparams_for_image
 
     field = PixelField.from_image(load_image(options.image, size))
     overrides = ["num_epochs=1", "progress=none", f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}"]
     if batch_size is not None:
         overrides += [f"data.batch_size={batch_size}", f"data.eval_chunk_size={batch_size}"]
     job = compose_job(overrides)
-    hparams = prepare_model_hparams(job.model_name, job.model_hparams, field.height, field.width, field.channels)
+    hparams = hparams_for_image(job.model_name, job.model_hparams, field.height, field.width, field.channels)
     module = INRFitModule(job.model_name, hparams, job.fit.as_dict(), field)
     probe = MemoryProbe(device)
     timer = Lockstep(None)

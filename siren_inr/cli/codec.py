@@ -161,7 +161,7 @@ def _fit_job(image_path: str, cfg, experiment_name: str, output_dir: Path) -> "T
     """The tracked fit of `compress` as a TrainJob: the same run `siren-inr train` would record, mode=compress."""
     from omegaconf import OmegaConf
 
-    from siren_inr.tracking.jobs import DataSpec, TrainJob
+    from siren_inr.jobs.train import DataSpec, TrainJob
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     model = dict(resolved["model"])
@@ -207,7 +207,8 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
     from siren_inr.data import PixelField, load_image
     from siren_inr.fit.report import save_png
     from siren_inr.fit.trainer import fit_model
-    from siren_inr.tracking.jobs import prepare_model_hparams, run_train_job
+    from siren_inr.jobs.train import run_train_job
+    from siren_inr.models import hparams_for_image
     from siren_inr.tracking.store import checked_experiment_name, resolve_tracking_uri
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -231,7 +232,7 @@ def compress(image_path: str, out_path: str, cfg) -> CodecReport:
         else:
             hparams = dict(resolved["model"])
             name = hparams.pop("name")
-            hparams = prepare_model_hparams(name, hparams, height, width, channels)
+            hparams = hparams_for_image(name, hparams, height, width, channels)
             torch.manual_seed(checked_seed(resolved["seed"]))
             model = fit_model(name, hparams, field, fit_settings_from(cfg)).model
         before = after = float("nan")

@@ -92,7 +92,7 @@ def resume_job(run_id: str, current, cli_overrides: list[str]):
 
 def rerun(run_id: str, options: dict[str, str]) -> int:
     """Refit the run, compare, record; returns the exit status."""
-    from siren_inr.tracking.jobs import _device_of, run_train_job
+    from siren_inr.jobs.train import run_train_job
     from siren_inr.tracking.rerun import (Tolerance, compare_runs, environment_warnings, load_run_record,
                                           record_comparison)
     from siren_inr.tracking.store import resolve_tracking_uri
@@ -115,7 +115,7 @@ def rerun(run_id: str, options: dict[str, str]) -> int:
     result = run_train_job(job)
     if result.run_id is None:
         return 0  # a DDP worker rank: rank 0 compares and reports
-    device_now = _device_of(job.fit)
+    device_now = job.fit.device()
     exact = (record.tags.get("device", "").startswith("cpu") and device_now == "cpu"
              and bool(job.fit.deterministic))
     tol = Tolerance(psnr_db=float(options["psnr_tol_db"]), rtol=float(options["rtol"]))

@@ -31,7 +31,7 @@ def job_from_config(cfg) -> "TrainJob":
     from omegaconf import OmegaConf
 
     from siren_inr.fit.settings import FitSettings
-    from siren_inr.tracking.jobs import DataSpec, TrainJob
+    from siren_inr.jobs.train import DataSpec, TrainJob
     from siren_inr.tracking.store import checked_experiment_name
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -141,7 +141,7 @@ def task(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from siren_inr.tracking.jobs import run_train_job
+    from siren_inr.jobs.train import run_train_job
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     debug = bool(cfg.get("debug", False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from siren_inr.data.datamodule import steps_per_epoch
+from siren_inr.fit.datamodule import steps_per_epoch
 from siren_inr.errors import SirenInrError
 
 LR_SCHEDULES = ("none", "cosine", "exponential", "step")
@@ -74,6 +74,14 @@ class FitSettings:
         if self.compile_mode not in COMPILE_MODES:
             raise SirenInrError(f"trainer.compile_mode={self.compile_mode!r}; accepted: {', '.join(COMPILE_MODES)}")
         return self
+
+    def device(self) -> str:
+        """The device type a fit with these settings runs on: cuda or cpu."""
+        import torch
+
+        if self.accelerator in ("gpu", "cuda") or (self.accelerator == "auto" and torch.cuda.is_available()):
+            return "cuda"
+        return "cpu"
 
     def as_dict(self) -> dict:
         """Primitive dict (for checkpoints and records)."""

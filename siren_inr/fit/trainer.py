@@ -13,7 +13,7 @@ import torch
 from pytorch_lightning.callbacks import Checkpoint
 from torch import nn
 
-from siren_inr.data.datamodule import PixelFieldDataModule
+from siren_inr.fit.datamodule import PixelFieldDataModule
 from siren_inr.data.field import PixelField
 from siren_inr.fit.callbacks import progress_callbacks
 from siren_inr.fit.module import INRFitModule

@@ -1,6 +1,6 @@
 """Coordinate networks (torch only) and the registry that builds them by name."""
 
-from siren_inr.models.registry import build_model, list_models, model_spec, register_model
+from siren_inr.models.registry import build_model, hparams_for_image, list_models, model_spec, register_model
 
 # Imported for their side effect: each module registers its family with the registry.
 from siren_inr.models import fourier, mixed, nerf, rbf, relu, siren, tanh  # noqa: E402,F401  isort: skip

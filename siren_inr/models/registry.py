@@ -76,3 +76,17 @@ def model_spec(model: nn.Module) -> tuple[str, dict[str, Any]]:
             f"{type(model).__qualname__} is not a registered model; accepted families: {', '.join(list_models())}"
         )
     return name, dict(spec)
+
+
+def hparams_for_image(model_name: str, hparams: Mapping[str, Any], height: int, width: int, channels: int) -> dict:
+    """Fill the settings that come from the image: out_features (channels) and nerf's sidelength."""
+    hp = {k: v for k, v in hparams.items() if k != "name"}
+    out = hp.get("out_features")
+    if out is None:
+        hp["out_features"] = channels
+    elif out != channels:
+        raise SirenInrError(f"model.out_features={out} but the image has {channels} channel(s); "
+                            f"accepted: null or {channels}")
+    if "sidelength" in hp and hp["sidelength"] is None and hp.get("num_frequencies") is None:
+        hp["sidelength"] = min(height, width)
+    return hp

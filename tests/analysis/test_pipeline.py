@@ -15,7 +15,7 @@ from siren_inr.analysis.pipeline import ANALYSIS_KIND, RUN_KIND_TAG, Selection, 
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.benford import benford_report, report_to_dict
-from siren_inr.tracking.jobs import DataSpec, TrainJob, run_train_job
+from siren_inr.jobs.train import DataSpec, TrainJob, run_train_job
 from siren_inr.tracking.run import tracked_run
 
 

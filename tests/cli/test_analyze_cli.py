@@ -13,7 +13,7 @@ import pytest
 
 from siren_inr.cli.analyze import compose_config, main, split_overrides
 from siren_inr.fit.settings import FitSettings
-from siren_inr.tracking.jobs import DataSpec, TrainJob, run_train_job
+from siren_inr.jobs.train import DataSpec, TrainJob, run_train_job
 
 
 def test_split_overrides_keeps_filters_and_ids_verbatim():

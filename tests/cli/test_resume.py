@@ -101,7 +101,7 @@ def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path,
 
     # The same fit, never interrupted, in this process: identical history and final metrics.
     from siren_inr.cli.train import job_from_config
-    from siren_inr.tracking.jobs import run_train_job
+    from siren_inr.jobs.train import run_train_job
 
     reference_dir = tmp_path / "reference"
     job = job_from_config(_compose(settings))

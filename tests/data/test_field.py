@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from siren_inr.data import PixelField, coordinate_grid
-from siren_inr.data.datamodule import PixelFieldDataModule, steps_per_epoch
+from siren_inr.fit.datamodule import PixelFieldDataModule, steps_per_epoch
 
 
 def test_grid_spans_minus_one_to_one_row_major():

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from siren_inr.cli.train import job_from_config
-from siren_inr.tracking.jobs import run_train_job
+from siren_inr.jobs.train import run_train_job
 from testkit import run_cli, smooth_image, store_uri
 
 KEYS = ("train/loss", "train/psnr", "train/ssim")

@@ -18,13 +18,11 @@ from siren_inr.fit.report import write_run_outputs
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import FitResult, evaluate, fit_module, load_module
 from siren_inr.fit.module import INRFitModule
-from siren_inr.models import build_model, model_spec
+from siren_inr.fit.memory import check_memory
+from siren_inr.models import build_model, hparams_for_image, model_spec
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
 from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store, resolve_tracking_uri
-
-GIB = 1024 ** 3
-
 
 @dataclass
 class DataSpec:
@@ -68,56 +66,6 @@ class JobResult:
     fit: FitResult | None = None
 
 
-def _available_bytes(device: str) -> int | None:
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.mem_get_info()[0]
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def check_memory(pixels: int, channels: int, model: torch.nn.Module, batch_size: int | None, device: str,
-                 what: str) -> None:
-    """Refuse, before any allocation, a fit whose image or full-batch step cannot fit in memory."""
-    available = _available_bytes(device)
-    if available is None:
-        return
-    field_bytes = pixels * (2 + channels) * 4 * 3  # coords + values, the shard copies, the gt image
-    widths = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    per_pixel = sum(widths) * 4 * 4  # activations, their sines/cosines and gradients, fp32
-    step_pixels = min(pixels, batch_size) if batch_size else pixels
-    need = field_bytes + step_pixels * per_pixel
-    if need > 0.9 * available:
-        hint = "a smaller data.sidelength" + ("" if batch_size else " or a data.batch_size (pixels per step)")
-        raise SirenInrError(f"{what}: needs about {need / GIB:.1f} GiB ({pixels} pixels) but {device} has "
-                            f"{available / GIB:.1f} GiB available; use {hint}")
-
-
-def prepare_model_hparams(model_name: str, hparams: dict, height: int, width: int, channels: int) -> dict:
-    """Fill the settings that come from the image: out_features (channels) and nerf's sidelength."""
-    hp = {k: v for k, v in hparams.items() if k != "name"}
-    out = hp.get("out_features")
-    if out is None:
-        hp["out_features"] = channels
-    elif out != channels:
-        raise SirenInrError(f"model.out_features={out} but the image has {channels} channel(s); "
-                            f"accepted: null or {channels}")
-    if "sidelength" in hp and hp["sidelength"] is None and hp.get("num_frequencies") is None:
-        hp["sidelength"] = min(height, width)
-    return hp
-
-
-def _device_of(settings: FitSettings) -> str:
-    if settings.accelerator in ("gpu", "cuda") or (settings.accelerator == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu"
-
-
 def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -133,17 +81,17 @@ def run_train_job(job: TrainJob) -> JobResult:
         raise SirenInrError("evaluate=true needs ckpt_path=<checkpoint file> to evaluate")
     if job.ckpt_path and not Path(job.ckpt_path).is_file():
         raise SirenInrError(f"ckpt_path={job.ckpt_path!r}: no such checkpoint file")
-    device = _device_of(settings)
+    device = settings.device()
     if job.data.sidelength is not None and isinstance(job.data.sidelength, int) and job.data.sidelength > 0:
         # Checked before loading: resizing to an impossible size would itself exhaust memory.
         side = job.data.sidelength
-        probe = build_model(job.model_name, **prepare_model_hparams(job.model_name, job.model_hparams, side, side,
+        probe = build_model(job.model_name, **hparams_for_image(job.model_name, job.model_hparams, side, side,
                                                                     int(job.model_hparams.get("out_features") or 3)))
         check_memory(side * side, 3, probe, job.data.batch_size, device, f"data.sidelength={side}")
     image = load_image(job.data.image, job.data.sidelength)
     height, width, channels = image.shape
     field = PixelField.from_image(image)
-    hparams = prepare_model_hparams(job.model_name, job.model_hparams, height, width, channels)
+    hparams = hparams_for_image(job.model_name, job.model_hparams, height, width, channels)
 
     pl.seed_everything(job.seed, workers=True, verbose=False)
     if job.evaluate_only or job.ckpt_path:
