@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are files; never open a window (headless machines, CI)
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from siren_inr.metrics.benford import BENFORD_PROBABILITIES, DIGITS, BenfordReport, DigitComparison  # noqa: E402
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from siren_inr.cli.hydra_support import checked_flag, conf_dir, one_line, print_error

@@ -245,7 +245,7 @@ def compose_job(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
     from siren_inr.cli.hydra_support import conf_dir
-    from siren_inr.cli.train import job_from_config
+    from siren_inr.cli.config import job_from_config
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         cfg = compose(config_name="train", overrides=list(overrides))

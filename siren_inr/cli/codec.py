@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siren_inr.cli.hydra_support import checked_flag, checked_seed, conf_dir, one_line, print_error
+from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
+from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "compress"
@@ -50,22 +51,6 @@ class CodecReport:
         return text
 
 
-def compose(overrides: list[str], config_name: str = CONFIG_NAME) -> Any:
-    """The composed config (a DictConfig) of `config_name` for `overrides`."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(conf_dir()), version_base=None):
-            return hydra_compose(config_name, overrides=list(overrides))
-    except Exception as err:  # Hydra's parser/composer raise their own types
-        raise SirenInrError(f"bad setting: {one_line(err)}") from None
-    finally:
-        GlobalHydra.instance().clear()
-
-
 def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], list[str]]:
     positional = [a for a in argv if "=" not in a and not a.startswith("-")]
     overrides = [a for a in argv if "=" in a]
@@ -75,48 +60,6 @@ def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], lis
     if len(positional) != 2:
         raise SirenInrError(f"expected {names[0]} and {names[1]}, got {len(positional)} path(s): {positional}")
     return positional, overrides
-
-
-def fit_settings_from(cfg, log_every_n_steps: int | None = None) -> "FitSettings":
-    """FitSettings from the composed compress/rd config (num_epochs, optim, trainer).
-
-    log_every_n_steps: history rows (full-image evaluations) every this many steps; None = only at the end.
-    """
-    from omegaconf import OmegaConf
-
-    from siren_inr.fit.settings import FitSettings
-
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    optim, trainer = resolved["optim"], resolved["trainer"]
-    if log_every_n_steps is None:
-        log_every_n_steps = max(1, int(resolved["num_epochs"]))
-    return FitSettings(
-        num_epochs=resolved["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
-        lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"], lr_step_epochs=optim["lr_step_epochs"],
-        weight_decay=optim["weight_decay"], log_every_n_steps=log_every_n_steps,
-        accelerator=trainer["accelerator"], devices=1, precision=str(trainer["precision"]),
-        deterministic=trainer["deterministic"], matmul_precision=trainer["matmul_precision"],
-        compile=trainer["compile"], compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"],
-        num_threads=trainer["num_threads"], progress="none",
-    ).validate()
-
-
-def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
-    """Quantization, entropy coder and QAT settings from a composed config."""
-    from omegaconf import OmegaConf
-
-    from siren_inr.compression.entropy import check_coder
-    from siren_inr.compression.qat import QatSettings
-    from siren_inr.compression.quantize import QuantSettings
-
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    q = resolved["quant"]
-    quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"],
-                          sensitive_bits=q["sensitive_bits"])
-    coder = resolved["coder"]
-    check_coder(coder, byte_payload=quant.mode != "uniform")
-    qat = QatSettings(steps=resolved["qat_steps"], lr=resolved["qat_lr"], eval_every=resolved["qat_eval_every"])
-    return quant, coder, qat
 
 
 def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Module":
@@ -293,7 +236,7 @@ def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int
     debug = any(a in ("debug=true", "debug=True") for a in argv)
     try:
         (source, target), overrides = _split_args(argv, names)
-        cfg = compose(overrides)
+        cfg = compose(overrides, CONFIG_NAME)
         debug = checked_flag("debug", cfg.get("debug", False))
         report = action(source, target, cfg)
     except SirenInrError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from siren_inr.cli.codec import codec_settings_from, compose, fit_settings_from
+from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
 from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
 from siren_inr.errors import SirenInrError
 

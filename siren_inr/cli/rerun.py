@@ -50,7 +50,7 @@ def job_from_record(record, uri: str, progress: str | None = None):
     """The TrainJob that fits a recorded run again: its resolved config, overrides, experiment and store."""
     from omegaconf import OmegaConf
 
-    from siren_inr.cli.train import job_from_config
+    from siren_inr.cli.config import job_from_config
 
     config = dict(record.config)
     config.setdefault("resume", None)

@@ -192,7 +192,7 @@ def _run_study(composed, base, overrides: list[str], search: dict, params: dict,
     import optuna
 
     from siren_inr.cli.hydra_support import report_exception
-    from siren_inr.cli.train import job_from_config
+    from siren_inr.cli.config import job_from_config
     from siren_inr.jobs.train import run_train_job
     from siren_inr.tracking.store import resolve_tracking_uri
     from siren_inr.tracking.run import TrackedRun

@@ -7,8 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import (FAILURES_ENV, checked_flag, checked_seed, conf_dir, print_error,
+from siren_inr.cli.hydra_support import (FAILURES_ENV, conf_dir, print_error,
                                          record_failure, report_exception, validate_overrides)
+from siren_inr.cli.config import job_from_config
 from siren_inr.errors import SirenInrError
 
 _HELP = """usage: siren-inr train [key=value ...] [-m]
@@ -24,41 +25,6 @@ Common settings (see conf/train.yaml for all):
   -m / --multirun with comma lists sweeps (e.g. -m model=siren,relu seed=0,1,2)
   -m hparams_search=siren_optuna  Optuna search of lr, omega_0 and width for the best final PSNR
 Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
-
-
-def job_from_config(cfg) -> "TrainJob":
-    """Turn the composed DictConfig into the typed TrainJob the library runs."""
-    from omegaconf import OmegaConf
-
-    from siren_inr.fit.settings import FitSettings
-    from siren_inr.jobs.train import DataSpec, TrainJob
-    from siren_inr.tracking.store import checked_experiment_name
-
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model = dict(resolved["model"])
-    model_name = model.pop("name")
-    data, trainer, optim = resolved["data"], resolved["trainer"], resolved["optim"]
-    fit = FitSettings(
-        num_epochs=resolved["num_epochs"], lr=optim["lr"], batch_size=data["batch_size"],
-        lr_schedule=optim["lr_schedule"], lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"],
-        lr_step_epochs=optim["lr_step_epochs"], weight_decay=optim["weight_decay"],
-        log_every_n_steps=resolved["log_every_n_steps"], epochs_til_ckpt=resolved["epochs_til_ckpt"],
-        last_ckpt_every_n_epochs=resolved["last_ckpt_every_n_epochs"], eval_chunk_size=data["eval_chunk_size"],
-        accelerator=trainer["accelerator"], devices=trainer["devices"], num_nodes=trainer["num_nodes"],
-        strategy=trainer["strategy"], precision=str(trainer["precision"]), deterministic=trainer["deterministic"],
-        matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
-        compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"], num_threads=trainer["num_threads"],
-    )
-    for key in ("evaluate", "show", "debug"):  # flags: refuse `evaluate=maybe` rather than read it as true
-        checked_flag(key, resolved[key])
-    seed = checked_seed(resolved["seed"])
-    if not isinstance(data["image"], str) or not data["image"]:
-        raise SirenInrError(f"data.image={data['image']!r}; accepted: a scikit-image name or an image file path")
-    return TrainJob(model_name=model_name, model_hparams=model,
-                    data=DataSpec(image=data["image"], sidelength=data["sidelength"], batch_size=data["batch_size"]),
-                    fit=fit, seed=seed, experiment_name=checked_experiment_name(resolved["experiment_name"]),
-                    tracking_uri=resolved["tracking"]["uri"], run_name=resolved["run_name"],
-                    ckpt_path=resolved["ckpt_path"], evaluate_only=resolved["evaluate"], config=resolved)
 
 
 def _hydra_context(job) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any

@@ -100,7 +100,7 @@ def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path,
     assert run.data.metrics["resume/overlap_max_abs_diff"] == 0.0
 
     # The same fit, never interrupted, in this process: identical history and final metrics.
-    from siren_inr.cli.train import job_from_config
+    from siren_inr.cli.config import job_from_config
     from siren_inr.jobs.train import run_train_job
 
     reference_dir = tmp_path / "reference"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siren_inr.cli.train import job_from_config
+from siren_inr.cli.config import job_from_config
 from siren_inr.jobs.train import run_train_job
 from testkit import run_cli, smooth_image, store_uri
 
