@@ -10,8 +10,8 @@ from siren_inr.models import build_model, list_models, model_spec, register_mode
 from siren_inr.models.registry import accepted_hparams
 
 
-def test_list_models_has_exactly_the_seven_families():
-    assert list_models() == sorted(["siren", "relu", "tanh", "nerf", "rbf", "mixed", "fourier"])
+def test_list_models_has_exactly_the_eight_families():
+    assert list_models() == sorted(["siren", "relu", "tanh", "nerf", "rbf", "mixed", "fourier", "siren_pe"])
 
 
 def test_unknown_name_lists_accepted():

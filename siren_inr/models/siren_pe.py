@@ -1,0 +1,54 @@
+"""SIREN fed by a positional (Fourier) encoding of the coordinates (Strümpler et al. 2022's INR codec network)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from siren_inr.models.base import InrModel, boolean, common_sizes, positive_float, positive_int
+from siren_inr.models.nerf import PositionalEncoding
+from siren_inr.models.registry import register_model
+from siren_inr.models.siren import SineLayer, init_sine_hidden_
+
+
+@register_model("siren_pe")
+class SirenPE(InrModel):
+    """x -> [x, sin(2^i pi x), cos(2^i pi x)]_{i<L} -> SIREN (sine layers, linear output)."""
+
+    def __init__(
+        self,
+        in_features: int = 2,
+        out_features: int = 1,
+        hidden_features: int = 64,
+        hidden_layers: int = 3,
+        num_frequencies: int = 8,
+        first_omega_0: float = 30.0,
+        hidden_omega_0: float = 30.0,
+        outermost_linear: bool = True,
+    ) -> None:
+        super().__init__()
+        name = "siren_pe"
+        in_f, out_f, width, depth = common_sizes(name, in_features, out_features, hidden_features, hidden_layers)
+        num_frequencies = positive_int("num_frequencies", num_frequencies, name, allow_zero=True)
+        first_omega_0 = positive_float("first_omega_0", first_omega_0, name)
+        hidden_omega_0 = positive_float("hidden_omega_0", hidden_omega_0, name)
+        outermost_linear = boolean("outermost_linear", outermost_linear, name)
+        self._record_spec(
+            in_features=in_f, out_features=out_f, hidden_features=width, hidden_layers=depth,
+            num_frequencies=num_frequencies, first_omega_0=first_omega_0, hidden_omega_0=hidden_omega_0,
+            outermost_linear=outermost_linear,
+        )
+        self.encoding = PositionalEncoding(in_f, num_frequencies)
+        layers: list[nn.Module] = [SineLayer(self.encoding.out_features, width, first_omega_0, is_first=True)]
+        layers += [SineLayer(width, width, hidden_omega_0, is_first=False) for _ in range(depth)]
+        if outermost_linear:
+            final = nn.Linear(width, out_f)
+            init_sine_hidden_(final, hidden_omega_0)
+            layers.append(final)
+        else:
+            layers.append(SineLayer(width, out_f, hidden_omega_0, is_first=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """Map coordinates [..., in_features] to values [..., out_features]."""
+        return self.net(self.encoding(coords))
