@@ -482,7 +482,7 @@ def bench_size(size: int, options: BenchOptions, device: torch.device, workdir: 
 def _bench_batched(field, hparams: dict, init_state: dict, options: BenchOptions, device: torch.device, lr: float,
                    reference_ms: float | None) -> VariantResult:
     """K copies of the image fitted at once; ms per image-step, timed as one block after a warm-up block."""
-    from siren_inr.fit.fast import fit_batched
+    from siren_inr.fit.batched import fit_batched
     from siren_inr.metrics.quality import psnr_db
     from siren_inr.models import build_model
 

@@ -1,4 +1,4 @@
-"""Fast fitting: fused sine layers, the training forward a fit uses, and several images fitted at once.
+"""Fast fitting: fused sine layers and the training forward a fit uses (several images at once: fit/batched.py).
 
 Everything here computes the same function as the plain network on the same weights (tests check it);
 only the kernels differ. None of it needs a GPU or Triton to import or to run.
@@ -6,8 +6,7 @@ only the kernels differ. None of it needs a GPU or Triton to import or to run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
@@ -92,96 +91,3 @@ def training_forward(net: nn.Module, *, fused_sine: bool = False, compile: bool 
     if compile:
         forward = torch.compile(forward, mode=None if compile_mode == "default" else compile_mode)
     return forward
-
-
-# --- several images at once ------------------------------------------------------------------------
-
-class BatchedSiren(nn.Module):
-    """K SIRENs of one architecture as stacked weights [K, out, in]: one bmm per layer for all K images.
-
-    Narrow networks (the compression ladder, e.g. 10 x 28) leave a GPU idle per image; stacking K of
-    them turns K small matmuls into one batched matmul. Adam is elementwise, so one Adam over the
-    stacked tensors updates each image's network exactly as its own Adam would.
-    """
-
-    def __init__(self, nets: Sequence[Siren]):
-        super().__init__()
-        if not nets:
-            raise SirenInrError("BatchedSiren needs at least one network")
-        layers0 = list(nets[0].net)
-        for net in nets:
-            if not supports_fused_sine(net) or len(net.net) != len(layers0):
-                raise SirenInrError("BatchedSiren needs SIRENs of one architecture")
-        self.omegas: list[float | None] = [float(m.omega_0) if isinstance(m, SineLayer) else None for m in layers0]
-        weights, biases = [], []
-        for i, first in enumerate(layers0):
-            lins = [net.net[i].linear if isinstance(net.net[i], SineLayer) else net.net[i] for net in nets]
-            if any(lin.weight.shape != lins[0].weight.shape for lin in lins):
-                raise SirenInrError("BatchedSiren needs SIRENs of one architecture (layer sizes differ)")
-            weights.append(nn.Parameter(torch.stack([lin.weight.detach() for lin in lins]).clone()))
-            biases.append(nn.Parameter(torch.stack([lin.bias.detach() for lin in lins]).clone()))
-        self.weights = nn.ParameterList(weights)
-        self.biases = nn.ParameterList(biases)
-
-    @property
-    def num_nets(self) -> int:
-        """How many images (networks) are stacked."""
-        return self.weights[0].shape[0]
-
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords [K, N, in] (or [N, in], shared by all K) -> values [K, N, out]."""
-        x = coords if coords.ndim == 3 else coords.expand(self.num_nets, *coords.shape)
-        for weight, bias, omega in zip(self.weights, self.biases, self.omegas):
-            if omega is None:
-                x = torch.baddbmm(bias[:, None, :], x, weight.transpose(1, 2))
-            else:
-                x = torch.sin(torch.baddbmm(bias[:, None, :], x, weight.transpose(1, 2), beta=omega, alpha=omega))
-        return x
-
-    def copy_into(self, nets: Sequence[Siren]) -> None:
-        """Write the stacked weights back into K separate SIRENs (e.g. to track or encode each one)."""
-        for k, net in enumerate(nets):
-            with torch.no_grad():
-                for i, layer in enumerate(net.net):
-                    lin = layer.linear if isinstance(layer, SineLayer) else layer
-                    lin.weight.copy_(self.weights[i][k])
-                    lin.bias.copy_(self.biases[i][k])
-
-
-@dataclass
-class BatchedFitResult:
-    """Per-image results of a batched fit."""
-
-    nets: list[Siren]
-    loss_history: list[list[float]]  # [step][image] MSE on [-1, 1] values, read every `read_every` steps
-    seconds: float
-
-
-def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tensor, *, steps: int,
-                lr: float = 1e-4, read_every: int = 100) -> BatchedFitResult:
-    """Fit K SIRENs to K pixel fields at once (full batch, Adam); coords [N, 2] or [K, N, 2], values [K, N, C].
-
-    The loss is the sum of the K per-image mean squared errors, so each network gets exactly the
-    gradient of its own fit; the host reads the losses only every `read_every` steps.
-    """
-    import time
-
-    if steps <= 0:
-        raise SirenInrError(f"steps={steps!r}; accepted: a positive integer")
-    device = values.device
-    batched = BatchedSiren(nets).to(device)
-    if values.ndim != 3 or values.shape[0] != batched.num_nets:
-        raise SirenInrError(f"values shape {tuple(values.shape)}; accepted: [K={batched.num_nets}, N, C]")
-    optimizer = torch.optim.Adam(batched.parameters(), lr=lr)
-    history: list[list[float]] = []
-    start = time.perf_counter()
-    for step in range(steps):
-        per_image = torch.mean((batched(coords) - values) ** 2, dim=(1, 2))
-        optimizer.zero_grad(set_to_none=True)
-        per_image.sum().backward()
-        optimizer.step()
-        if step % read_every == 0 or step == steps - 1:
-            history.append(per_image.detach().tolist())
-    seconds = time.perf_counter() - start
-    batched.copy_into(nets)
-    return BatchedFitResult(nets=list(nets), loss_history=history, seconds=seconds)

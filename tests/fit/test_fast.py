@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
-from siren_inr.fit.fast import BatchedSiren, fit_batched, fused_sine_layer, training_forward
+from siren_inr.fit.fast import fused_sine_layer, training_forward
 from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
@@ -112,39 +110,3 @@ def test_fast_settings_are_validated():
     with pytest.raises(SirenInrError, match="fused_sine"):
         training_forward(build_model("relu", in_features=2, out_features=1, hidden_features=8, hidden_layers=1),
                          fused_sine=True)
-
-
-def test_batched_siren_equals_each_network():
-    nets = [_siren(seed) for seed in range(3)]
-    coords = _coords(40)
-    batched = BatchedSiren(nets)
-    out = batched(coords)
-    assert out.shape == (3, 40, 1)
-    for k, net in enumerate(nets):
-        torch.testing.assert_close(out[k], net(coords), rtol=1e-5, atol=1e-6)
-
-
-def test_batched_fit_equals_separate_fits():
-    images = [smooth_image(12, seed=s)[..., :1] for s in range(2)]
-    fields = [PixelField.from_image(img) for img in images]
-    nets = [_siren(seed) for seed in range(2)]
-    separate = [copy.deepcopy(n) for n in nets]
-    steps, lr = 15, 1e-3
-    for net, field in zip(separate, fields):
-        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        for _ in range(steps):
-            loss = torch.mean((net(field.coords) - field.values) ** 2)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    values = torch.stack([f.values for f in fields])
-    result = fit_batched(nets, fields[0].coords, values, steps=steps, lr=lr, read_every=5)
-    assert len(result.loss_history) == 4 and len(result.loss_history[0]) == 2
-    for fitted, reference in zip(result.nets, separate):
-        for p, q in zip(fitted.parameters(), reference.parameters()):
-            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
-
-
-def test_batched_siren_refuses_mixed_architectures():
-    with pytest.raises(SirenInrError, match="one architecture"):
-        BatchedSiren([_siren(0), _siren(1, hidden_features=8)])

@@ -1,0 +1,103 @@
+"""Several images fitted at once give what separate fits give (within float rounding)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from siren_inr.data import PixelField
+from siren_inr.errors import SirenInrError
+from siren_inr.fit.batched import BatchedSiren, fit_batched, images_per_chunk, step_bytes_per_image
+from siren_inr.fit.settings import FitSettings
+from siren_inr.fit.trainer import fit_model
+from siren_inr.models import build_model
+from testkit import smooth_image
+
+SMALL = dict(in_features=2, out_features=1, hidden_features=16, hidden_layers=2)
+
+
+def _siren(seed: int = 0, **overrides):
+    torch.manual_seed(seed)
+    return build_model("siren", **{**SMALL, **overrides})
+
+
+def _coords(n: int = 300, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_batched_siren_equals_each_network():
+    nets = [_siren(seed) for seed in range(3)]
+    coords = _coords(40)
+    batched = BatchedSiren(nets)
+    out = batched(coords)
+    assert out.shape == (3, 40, 1)
+    for k, net in enumerate(nets):
+        torch.testing.assert_close(out[k], net(coords), rtol=1e-5, atol=1e-6)
+
+
+def test_batched_fit_equals_separate_fits():
+    images = [smooth_image(12, seed=s)[..., :1] for s in range(2)]
+    fields = [PixelField.from_image(img) for img in images]
+    nets = [_siren(seed) for seed in range(2)]
+    separate = [copy.deepcopy(n) for n in nets]
+    steps, lr = 15, 1e-3
+    for net, field in zip(separate, fields):
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        for _ in range(steps):
+            loss = torch.mean((net(field.coords) - field.values) ** 2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    values = torch.stack([f.values for f in fields])
+    result = fit_batched(nets, fields[0].coords, values, steps=steps, lr=lr, read_every=5)
+    assert len(result.loss_history) == 4 and len(result.loss_history[0]) == 2
+    for fitted, reference in zip(result.nets, separate):
+        for p, q in zip(fitted.parameters(), reference.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "step"])
+def test_batched_fit_with_fit_settings_equals_fit_model(schedule):
+    # The reference is the project's own fit (Lightning, full batch) of each image from the same initial weights.
+    settings = FitSettings(num_epochs=12, lr=2e-3, lr_schedule=schedule, lr_min=1e-5, lr_step_epochs=4,
+                           lr_gamma=0.5, weight_decay=1e-4, accelerator="cpu", progress="none", log_every_n_steps=12)
+    hparams = dict(SMALL, out_features=3)
+    fields = [PixelField.from_image(smooth_image(10, channels=3, seed=s)) for s in range(3)]
+    references = []
+    for field in fields:
+        torch.manual_seed(7)
+        references.append(fit_model("siren", hparams, field, settings).model)
+    nets = []
+    for _ in fields:
+        torch.manual_seed(7)
+        nets.append(build_model("siren", **hparams))
+    values = torch.stack([f.values for f in fields])
+    result = fit_batched(nets, fields[0].coords, values, steps=settings.num_epochs, settings=settings)
+    for fitted, reference in zip(result.nets, references):
+        for p, q in zip(fitted.parameters(), reference.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    # Not the same as a fit without the schedule: the settings were really used.
+    torch.manual_seed(7)
+    constant = [build_model("siren", **hparams) for _ in fields]
+    fit_batched(constant, fields[0].coords, values, steps=settings.num_epochs, lr=settings.lr)
+    assert not torch.allclose(constant[0].net[0].linear.weight, result.nets[0].net[0].linear.weight, atol=1e-6)
+
+
+def test_chunk_size_follows_the_memory_budget():
+    net = _siren(0, hidden_features=28, hidden_layers=9, out_features=3)
+    pixels = 256 * 256
+    # Hand count: per pixel 4 bytes x (2 x 2 coords + 4 x (9 x 28 + 28 + 3) activations + 2 x 3 values).
+    assert step_bytes_per_image(net, pixels) == pixels * 4 * (4 + 4 * (10 * 28 + 3) + 6)
+    one = step_bytes_per_image(net, pixels)
+    assert images_per_chunk(net, pixels, 8 * one) == 8
+    assert images_per_chunk(net, pixels, 8 * one - 1) == 7
+    assert images_per_chunk(net, pixels, 10) == 1
+
+
+def test_batched_siren_refuses_mixed_architectures():
+    with pytest.raises(SirenInrError, match="one architecture"):
+        BatchedSiren([_siren(0), _siren(1, hidden_features=8)])
+    with pytest.raises(SirenInrError, match="steps"):
+        fit_batched([_siren(0)], _coords(10), torch.zeros(1, 10, 1), steps=0)
