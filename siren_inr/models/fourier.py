@@ -8,7 +8,7 @@ import torch
 
 from siren_inr.models.base import InrModel, common_sizes, positive_float, positive_int
 from siren_inr.models.registry import register_model
-from siren_inr.models.relu import relu_mlp
+from siren_inr.models.mlp import relu_mlp
 
 
 @register_model("fourier")

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from siren_inr.models.base import InrModel, common_sizes, positive_float
+from siren_inr.models.mlp import init_xavier_, mlp
 from siren_inr.models.registry import register_model
 from siren_inr.models.siren import SineLayer
-from siren_inr.models.tanh import init_xavier_
 
 
 @register_model("mixed")
@@ -31,14 +31,9 @@ class MixedSineTanh(InrModel):
             in_features=in_f, out_features=out_f, hidden_features=width, hidden_layers=depth,
             first_omega_0=first_omega_0,
         )
-        layers: list[nn.Module] = [SineLayer(in_f, width, first_omega_0, is_first=True)]
-        for _ in range(depth):
-            layers += [nn.Linear(width, width), nn.Tanh()]
-        layers.append(nn.Linear(width, out_f))
-        for module in layers:
-            if isinstance(module, nn.Linear):
-                init_xavier_(module)
-        self.net = nn.Sequential(*layers)
+        first = SineLayer(in_f, width, first_omega_0, is_first=True)
+        body = mlp([*[width] * (depth + 1), out_f], nn.Tanh, init_xavier_)
+        self.net = nn.Sequential(first, *body)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """Map coordinates [..., in_features] to values [..., out_features]."""

@@ -11,7 +11,7 @@ from torch import nn
 from siren_inr.errors import SirenInrError
 from siren_inr.models.base import InrModel, common_sizes, positive_int
 from siren_inr.models.registry import register_model
-from siren_inr.models.relu import relu_mlp
+from siren_inr.models.mlp import relu_mlp
 
 
 def frequencies_for_sidelength(sidelength: int) -> int:

@@ -7,7 +7,7 @@ from torch import nn
 
 from siren_inr.models.base import InrModel, common_sizes, positive_float, positive_int
 from siren_inr.models.registry import register_model
-from siren_inr.models.relu import relu_mlp
+from siren_inr.models.mlp import relu_mlp
 
 
 class GaussianRBF(nn.Module):

@@ -1,26 +1,12 @@
-"""ReLU MLP baseline, and the ReLU head reused by the encoding-based families (nerf, fourier, rbf)."""
+"""ReLU MLP baseline on raw coordinates (its builder, `relu_mlp`, lives in mlp.py with the other heads')."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from siren_inr.models.base import InrModel, common_sizes
+from siren_inr.models.mlp import relu_mlp
 from siren_inr.models.registry import register_model
-
-
-def relu_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_features: int) -> nn.Sequential:
-    """Linear+ReLU into the width, `hidden_layers` Linear+ReLU layers, then a linear output; Kaiming-normal weights."""
-    layers: list[nn.Module] = [nn.Linear(in_features, hidden_features), nn.ReLU()]
-    for _ in range(hidden_layers):
-        layers += [nn.Linear(hidden_features, hidden_features), nn.ReLU()]
-    layers.append(nn.Linear(hidden_features, out_features))
-    for module in layers:
-        if isinstance(module, nn.Linear):
-            # Kaiming (fan_in, relu) keeps activation variance constant through ReLU layers; biases keep
-            # PyTorch's default init, as in the SIREN reference baselines.
-            nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in", nonlinearity="relu")
-    return nn.Sequential(*layers)
 
 
 @register_model("relu")

@@ -48,6 +48,25 @@ class SineLayer(nn.Module):
         return f"omega_0={self.omega_0}"
 
 
+def sine_mlp(in_features: int, hidden_features: int, hidden_layers: int, out_features: int,
+             first_omega_0: float, hidden_omega_0: float, outermost_linear: bool) -> nn.Sequential:
+    """The SIREN body (siren, siren_pe): a first sine layer, `hidden_layers` sine layers, a linear or sine output.
+
+    Layers are created and initialised in order, so a seed gives the same weights as it always has.
+    """
+    layers: list[nn.Module] = [SineLayer(in_features, hidden_features, first_omega_0, is_first=True)]
+    layers += [SineLayer(hidden_features, hidden_features, hidden_omega_0, is_first=False)
+               for _ in range(hidden_layers)]
+    if outermost_linear:
+        # Initialised like a hidden layer (with the hidden omega_0) so outputs start at a small scale.
+        final = nn.Linear(hidden_features, out_features)
+        init_sine_hidden_(final, hidden_omega_0)
+        layers.append(final)
+    else:
+        layers.append(SineLayer(hidden_features, out_features, hidden_omega_0, is_first=False))
+    return nn.Sequential(*layers)
+
+
 @register_model("siren")
 class Siren(InrModel):
     """SIREN: a first sine layer, `hidden_layers` sine layers, then a linear (or sine) output layer."""
@@ -72,16 +91,7 @@ class Siren(InrModel):
             in_features=in_f, out_features=out_f, hidden_features=width, hidden_layers=depth,
             first_omega_0=first_omega_0, hidden_omega_0=hidden_omega_0, outermost_linear=outermost_linear,
         )
-        layers: list[nn.Module] = [SineLayer(in_f, width, first_omega_0, is_first=True)]
-        layers += [SineLayer(width, width, hidden_omega_0, is_first=False) for _ in range(depth)]
-        if outermost_linear:
-            # Initialised like a hidden layer (with the hidden omega_0) so outputs start at a small scale.
-            final = nn.Linear(width, out_f)
-            init_sine_hidden_(final, hidden_omega_0)
-            layers.append(final)
-        else:
-            layers.append(SineLayer(width, out_f, hidden_omega_0, is_first=False))
-        self.net = nn.Sequential(*layers)
+        self.net = sine_mlp(in_f, width, depth, out_f, first_omega_0, hidden_omega_0, outermost_linear)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """Map coordinates [..., in_features] to values [..., out_features]."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from siren_inr.models.base import InrModel, boolean, common_sizes, positive_float, positive_int
 from siren_inr.models.nerf import PositionalEncoding
 from siren_inr.models.registry import register_model
-from siren_inr.models.siren import SineLayer, init_sine_hidden_
+from siren_inr.models.siren import sine_mlp
 
 
 @register_model("siren_pe")
@@ -39,15 +38,8 @@ class SirenPE(InrModel):
             outermost_linear=outermost_linear,
         )
         self.encoding = PositionalEncoding(in_f, num_frequencies)
-        layers: list[nn.Module] = [SineLayer(self.encoding.out_features, width, first_omega_0, is_first=True)]
-        layers += [SineLayer(width, width, hidden_omega_0, is_first=False) for _ in range(depth)]
-        if outermost_linear:
-            final = nn.Linear(width, out_f)
-            init_sine_hidden_(final, hidden_omega_0)
-            layers.append(final)
-        else:
-            layers.append(SineLayer(width, out_f, hidden_omega_0, is_first=False))
-        self.net = nn.Sequential(*layers)
+        self.net = sine_mlp(self.encoding.out_features, width, depth, out_f, first_omega_0, hidden_omega_0,
+                            outermost_linear)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """Map coordinates [..., in_features] to values [..., out_features]."""

@@ -11,7 +11,12 @@ from siren_inr.models.registry import accepted_hparams
 
 
 def test_list_models_has_exactly_the_eight_families():
-    assert list_models() == sorted(["siren", "relu", "tanh", "nerf", "rbf", "mixed", "fourier", "siren_pe"])
+    assert list_models() == sorted(["siren", "relu", "tanh", "nerf", "rbf", "mixed", "fourier", "siren_pe",
+                                    "finer", "wire", "gauss", "hash_grid"])
+
+
+def test_small_test_settings_name_only_registered_families(small_settings):
+    assert set(small_settings) <= set(list_models())
 
 
 def test_unknown_name_lists_accepted():
@@ -52,6 +57,16 @@ def test_unknown_hparam_names_it_and_the_accepted_ones():
         ("fourier", {"mapping_size": 0}, "mapping_size"),
         ("fourier", {"fourier_scale": "big"}, "fourier_scale"),
         ("mixed", {"in_features": 0}, "in_features"),
+        ("finer", {"first_bias_scale": 0.0}, "first_bias_scale"),
+        ("finer", {"hidden_omega_0": -30.0}, "hidden_omega_0"),
+        ("wire", {"scale_0": float("inf")}, "scale_0"),
+        ("wire", {"first_omega_0": "20"}, "first_omega_0"),
+        ("gauss", {"sigma": 0}, "sigma"),
+        ("hash_grid", {"num_levels": 0}, "num_levels"),
+        ("hash_grid", {"features_per_level": 1.5}, "features_per_level"),
+        ("hash_grid", {"log2_table_size": 25}, "log2_table_size"),
+        ("hash_grid", {"base_resolution": 64, "finest_resolution": 32}, "finest_resolution"),
+        ("hash_grid", {"in_features": 4}, "in_features"),
     ],
 )
 def test_invalid_values_raise_project_error_naming_the_field(name, bad, needle):
