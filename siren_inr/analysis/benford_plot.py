@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never open a window (headless machines, CI)
 import matplotlib.pyplot as plt  # noqa: E402
 
+from siren_inr.analysis.run_figures import save_figure  # noqa: E402
 from siren_inr.metrics.benford import BENFORD_PROBABILITIES, DIGITS, BenfordReport, DigitComparison  # noqa: E402
 
 
@@ -38,8 +39,6 @@ def _panel(ax, comparison: DigitComparison, title: str) -> None:
 
 def plot_benford(report: BenfordReport, path: str | Path, title: str | None = None) -> Path:
     """Save `benford.png`: pixel and block-DCT leading digits (pooled over channels) against Benford."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     _panel(axes[0], report.pixels.pooled, "8-bit pixel values")
     dct_label = "8x8 block-DCT coefficients" + ("" if report.dct_include_dc else " (AC only)")
@@ -47,6 +46,4 @@ def plot_benford(report: BenfordReport, path: str | Path, title: str | None = No
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

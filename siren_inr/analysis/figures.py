@@ -12,12 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from siren_inr.fit.report import history_axes, plot_history, plot_history_columns  # noqa: E402
+from siren_inr.analysis.run_figures import history_axes, plot_history, plot_history_columns, save_figure  # noqa: E402
 
 
 def plot_run_history(history: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """Save one run's loss (log scale), PSNR and SSIM against epoch."""
-    return plot_history(history, path, title or "", dpi=80)
+    return plot_history(history, path, title or "")
 
 
 def plot_history_overlay(histories: list[pd.DataFrame], labels: list[str], path: str | Path,
@@ -42,9 +42,7 @@ def plot_history_overlay(histories: list[pd.DataFrame], labels: list[str], path:
         fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))
     else:
         fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_gallery(tiles: list[tuple[str, np.ndarray]], path: str | Path, columns: int = 4,
@@ -66,6 +64,4 @@ def plot_gallery(tiles: list[tuple[str, np.ndarray]], path: str | Path, columns:
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=vmax, interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

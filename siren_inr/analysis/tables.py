@@ -69,14 +69,13 @@ def _natural(text: str) -> tuple:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table; pipes inside cells are escaped."""
-    def cell(text: str) -> str:
+    """Formatted cells as a GitHub Markdown table (pandas' to_markdown; pipes inside cells escaped)."""
+    def cell(text: object) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    frame = pd.DataFrame([[cell(c) for c in row] for row in rows], columns=[cell(h) for h in header])
+    # The cells are already formatted: tabulate must not re-parse "1.50" as the number 1.5.
+    return frame.to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n"
 
 
 def comparison_markdown(table: pd.DataFrame, keys: list[str]) -> str:

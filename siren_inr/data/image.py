@@ -1,14 +1,24 @@
-"""Load an image by scikit-image name or from a file, as float32 [H, W, C] in [0, 1]."""
+"""Load an image by scikit-image name or from a file, as float32 [H, W, C] in [0, 1]; write one as an 8-bit PNG."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from siren_inr.data.pixels import to_uint8_png
 from siren_inr.errors import SirenInrError
+
+# Images above this many pixels are refused before they are decoded (`data.max_pixels`): a 100-megapixel RGB
+# image is 1.2 GB as float32, before the network sees it. Raise it for larger images on a larger machine.
+DEFAULT_MAX_PIXELS = 100_000_000
+# SSIM needs a 3x3 window at least; smaller images cannot be scored.
+MIN_SIDE = 3
 
 # Names accepted for images that ship inside the scikit-image wheel (no download at run time).
 # Aliases map the names people use to the files scikit-image ships.
@@ -92,11 +102,34 @@ def _to_float_array(img: Image.Image) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
-def _read_file(path: Path, source: str) -> np.ndarray:
+def _too_big(source: str, width: int, height: int, max_pixels: int) -> SirenInrError:
+    return SirenInrError(f"data.image={source!r} is {width}x{height} = {width * height} pixels, above "
+                         f"data.max_pixels={max_pixels}; accepted: images up to that many pixels (raise "
+                         "data.max_pixels for larger ones, on a machine with the memory for them)")
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    # Pillow refuses files above 2 x MAX_IMAGE_PIXELS on its own (DecompressionBombError); our limit decides.
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(int(max_pixels), 1)
     try:
-        with Image.open(path) as img:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _read_file(path: Path, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    try:
+        with _pillow_pixel_limit(max_pixels), Image.open(path) as img:
+            width, height = img.size  # from the header: nothing is decoded yet
+            if width * height > max_pixels:
+                raise _too_big(source, width, height, max_pixels)
             img.load()
             return _to_float_array(img)
+    except Image.DecompressionBombError:
+        raise SirenInrError(f"data.image={source!r} has more pixels than data.max_pixels={max_pixels}; "
+                            "accepted: images up to that many pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         # Pillow cannot read some 16-bit RGB TIFF/PNG files; scikit-image's readers can.
         try:
@@ -132,14 +165,64 @@ def resize_square(image: np.ndarray, sidelength: int) -> np.ndarray:
     return np.clip(resized[top:top + sidelength, left:left + sidelength], 0.0, 1.0)
 
 
-def load_image(source: str, sidelength: int | None = None) -> np.ndarray:
-    """Load a scikit-image name or an image file as float32 [H, W, C] in [0, 1], optionally square-resized."""
-    if sidelength is not None and (not isinstance(sidelength, int) or isinstance(sidelength, bool) or sidelength <= 0):
-        raise SirenInrError(f"data.sidelength={sidelength!r}; accepted: a positive integer, or null for the native size")
+def checked_max_pixels(max_pixels) -> int:
+    """The `data.max_pixels` setting: a positive integer, or a one-line error naming the value."""
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
+        raise SirenInrError(f"data.max_pixels={max_pixels!r}; accepted: a positive integer number of pixels")
+    return max_pixels
+
+
+def load_image(source: str, sidelength: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Load a scikit-image name or an image file as float32 [H, W, C] in [0, 1], optionally square-resized.
+
+    Files above `max_pixels` pixels are refused from their header, before any pixel is decoded.
+    """
+    if sidelength is not None and (not isinstance(sidelength, int) or isinstance(sidelength, bool)
+                                   or sidelength < MIN_SIDE):
+        raise SirenInrError(f"data.sidelength={sidelength!r}; accepted: an integer >= {MIN_SIDE}, or null for "
+                            "the native size")
+    max_pixels = checked_max_pixels(max_pixels)
+    if sidelength is not None and sidelength * sidelength > max_pixels:
+        raise SirenInrError(f"data.sidelength={sidelength} gives {sidelength * sidelength} pixels, above "
+                            f"data.max_pixels={max_pixels}")
     path = _resolve_source(str(source))
-    image = _read_file(path, str(source))
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise SirenInrError(f"data.image={source!r} is {image.shape[1]}x{image.shape[0]} pixels; need at least 2x2")
+    image = _read_file(path, str(source), max_pixels)
+    if image.shape[0] < MIN_SIDE or image.shape[1] < MIN_SIDE:
+        raise SirenInrError(f"data.image={source!r} is {image.shape[1]}x{image.shape[0]} pixels; need at least "
+                            f"{MIN_SIDE}x{MIN_SIDE} (SSIM's smallest window)")
     if sidelength is not None and image.shape[:2] != (sidelength, sidelength):
         image = resize_square(image, sidelength)
     return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside `path` to write; renamed onto `path` only when the block succeeds.
+
+    A reader never sees a half-written file, and a failed write leaves whatever was at `path` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        os.chmod(temporary, _new_file_mode())  # mkstemp makes 0600; a written file gets the usual mode
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_png(path: str | Path, image) -> Path:
+    """Write an [H, W, C] or [H, W] image (floats in [0, 1] or uint8) as an 8-bit PNG, atomically."""
+    path = Path(path)
+    with atomic_output(path) as temporary:
+        Image.fromarray(to_uint8_png(image)).save(temporary, format="PNG")
+    return path

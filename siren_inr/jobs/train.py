@@ -13,7 +13,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from siren_inr.data import PixelField, load_image
 from siren_inr.errors import SirenInrError
-from siren_inr.fit.report import write_run_outputs
+from siren_inr.analysis.run_figures import write_run_outputs
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import FitResult, evaluate, fit_module, load_module
 from siren_inr.fit.module import INRFitModule

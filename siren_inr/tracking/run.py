@@ -17,6 +17,10 @@ from siren_inr.errors import SirenInrError
 
 MAX_PARAM_LENGTH = 6000
 BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch
+# MLflow 3's UI shows an experiment of unknown kind as a GenAI one (traces, no runs); ours hold training runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+KILLED_REASON_TAG = "killed_reason"
 
 
 def _client(uri: str):
@@ -46,9 +50,12 @@ def get_or_create_experiment(uri: str, name: str, artifact_location: str | None 
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             raise SirenInrError(f"experiment_name={name!r} is deleted in the store; restore it or pick another name")
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older version: show its runs in the UI
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         return experiment.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(name, artifact_location=artifact_location,
+                                        tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
     except MlflowException:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
@@ -203,14 +210,17 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
                 params: dict | None = None, run_id: str | None = None, parent_run_id: str | None = None,
                 artifact_location: str | None = None) -> Iterator[TrackedRun]:
     """Start (or, with run_id, reopen) a run; end it FINISHED on success, KILLED on interrupt, FAILED on error."""
+    from siren_inr.tracking.provenance import process_tags
+
     client = _client(uri)
     if run_id is not None:
         run = client.get_run(run_id)
         experiment_id = run.info.experiment_id
         client.update_run(run_id, status="RUNNING")
+        TrackedRun(uri, run_id, experiment_id, experiment_name).set_tags(process_tags())  # this process writes it now
     else:
         experiment_id = get_or_create_experiment(uri, experiment_name, artifact_location)
-        all_tags = dict(tags or {})
+        all_tags = {**process_tags(), **(tags or {})}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = client.create_run(experiment_id, run_name=run_name,
@@ -235,3 +245,30 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
             # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
             # whichever of the nested runs' handlers caught it.
             tracked.end("KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
+
+
+def mark_dead_runs_killed(uri: str) -> list[str]:
+    """Mark KILLED every RUNNING run whose process on this host no longer exists (tagged why); their ids."""
+    import datetime as dt
+
+    from mlflow.entities import ViewType
+
+    from siren_inr.tracking.provenance import HOST_TAG, PID_TAG, run_process_alive
+
+    client = _client(uri)
+    experiment_ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+    killed = []
+    for start in range(0, len(experiment_ids), 100):
+        runs = client.search_runs(experiment_ids[start:start + 100], filter_string="attributes.status = 'RUNNING'",
+                                  max_results=10000)
+        for run in runs:
+            tags = run.data.tags
+            if run_process_alive(tags) is not False:
+                continue
+            now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            client.set_tag(run.info.run_id, KILLED_REASON_TAG,
+                           f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} no longer exists "
+                           f"(found at {now})")
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    return killed

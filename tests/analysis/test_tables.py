@@ -36,8 +36,11 @@ def test_comparison_table_ranked_by_psnr(zoo_records):
         assert row["wall_seconds"] == pytest.approx(by_id[row["run_id"]].wall_seconds)
         assert row["ssim"] == by_id[row["run_id"]].final_metrics["final/ssim"]
     markdown = comparison_markdown(table, keys).splitlines()
-    assert markdown[0].startswith("| rank | run | model | seed | PSNR (dB)")
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown]
+    assert cells[0][:5] == ["rank", "run", "model", "seed", "PSNR (dB)"]
     assert len(markdown) == 2 + len(zoo_records)
+    for row, (_, expected_row) in zip(cells[2:], table.iterrows()):  # the rows in rank order, PSNR to 2 places
+        assert row[0] == str(expected_row["rank"]) and row[4] == f"{expected_row['psnr_db']:.2f}"
 
 
 def test_grouped_table_mean_and_sample_std(zoo_records):

@@ -1,4 +1,7 @@
-"""Files a fit leaves behind: PNG images, the history CSV and the standard figures."""
+"""A run's own outputs: its PNG images, the history CSV and the standard figures (comparison, history panels).
+
+The train job writes them through here (fit/ draws nothing); the study figures of `analyze` reuse the panels.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from siren_inr.data.image import atomic_output, save_png
+from siren_inr.data.pixels import to_uint8_png
+
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_psnr", "train_ssim")
+# Every figure of the project is written at this resolution or finer (legend text stays legible).
+FIGURE_DPI = 150
 
 
 def _matplotlib():
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    matplotlib.use("Agg", force=False)  # figures are files; never open a window (headless machines, CI)
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def to_uint8(image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """[H, W, C] float in [0, 1] -> uint8 [H, W] (grey) or [H, W, 3]/[H, W, C]."""
-    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    arr = np.clip(np.rint(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-    return arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
 
 
 def to_gray(image: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -35,21 +36,10 @@ def to_gray(image: np.ndarray | torch.Tensor) -> np.ndarray:
     return arr[..., 0] if arr.ndim == 3 else arr
 
 
-def save_png(path: str | Path, image: np.ndarray | torch.Tensor) -> Path:
-    """Write an [H, W, C] or [H, W] image in [0, 1] as an 8-bit PNG."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(image)).save(path)
-    return path
-
-
 def write_history_csv(path: str | Path, history: list[dict]) -> Path:
     """History rows as CSV with the columns epoch, train_loss, train_psnr, train_ssim (and step)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*HISTORY_COLUMNS, "step"])
         for row in history:
@@ -100,22 +90,24 @@ def plot_history_columns(axes, history, **style) -> None:
         ax.plot(epochs[keep], values[keep], marker="." if len(rows) < 60 else None, **style)
 
 
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Write a figure (creating its folder) and free it."""
+def save_figure(fig, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
+    """Write a figure as PNG (creating its folder, atomically) and free it; never below FIGURE_DPI."""
     plt = _matplotlib()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with atomic_output(path) as temporary:
+            fig.savefig(temporary, dpi=max(int(dpi), FIGURE_DPI), format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
-def plot_history(history, path: str | Path, title: str = "", dpi: int = 110) -> Path:
+def plot_history(history, path: str | Path, title: str = "") -> Path:
     """MSE (log scale), PSNR and SSIM against epoch, side by side."""
     fig, axes = history_axes(title)
     plot_history_columns(axes, history, color="#4c72b0", linewidth=1.5)
     fig.tight_layout()
-    return save_figure(fig, path, dpi)
+    return save_figure(fig, path)
 
 
 def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: str | Path, title: str = "") -> Path:
@@ -123,7 +115,7 @@ def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: s
     plt = _matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
     for ax, image, name in ((axes[0], ground_truth, "ground truth"), (axes[1], prediction, "prediction")):
-        arr = to_uint8(image)
+        arr = to_uint8_png(image)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
         ax.set_axis_off()
         ax.set_title(name)
