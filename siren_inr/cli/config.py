@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
-from siren_inr.cli.hydra_support import checked_flag, checked_seed, conf_dir, one_line
+from siren_inr.cli.hydra_support import conf_dir, hydra_message
+from siren_inr.cli.schema import TrainConfig, register_schemas
 from siren_inr.errors import SirenInrError
 
 
 def compose(overrides: list[str], config_name: str) -> Any:
     """The composed config (a DictConfig) of `config_name` for `overrides`."""
+    register_schemas()
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -19,7 +22,7 @@ def compose(overrides: list[str], config_name: str) -> Any:
         with initialize_config_dir(str(conf_dir()), version_base=None):
             return hydra_compose(config_name, overrides=list(overrides))
     except Exception as err:  # Hydra's parser/composer raise their own types
-        raise SirenInrError(f"bad setting: {one_line(err)}") from None
+        raise SirenInrError(f"bad setting: {hydra_message(err)}") from None
     finally:
         GlobalHydra.instance().clear()
 
@@ -67,35 +70,50 @@ def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
 
 
 def job_from_config(cfg) -> "TrainJob":
-    """Turn the composed DictConfig into the typed TrainJob the library runs."""
+    """The typed TrainJob of a composed `train` config (its groups are already the library's dataclasses)."""
     from omegaconf import OmegaConf
 
     from siren_inr.fit.settings import FitSettings
-    from siren_inr.jobs.train import DataSpec, TrainJob
-    from siren_inr.tracking.store import checked_experiment_name
+    from siren_inr.jobs.train import TrainJob
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model = dict(resolved["model"])
-    model_name = model.pop("name")
-    data, trainer, optim = resolved["data"], resolved["trainer"], resolved["optim"]
-    fit = FitSettings(
-        num_epochs=resolved["num_epochs"], lr=optim["lr"], batch_size=data["batch_size"],
-        lr_schedule=optim["lr_schedule"], lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"],
-        lr_step_epochs=optim["lr_step_epochs"], weight_decay=optim["weight_decay"],
-        log_every_n_steps=resolved["log_every_n_steps"], epochs_til_ckpt=resolved["epochs_til_ckpt"],
-        last_ckpt_every_n_epochs=resolved["last_ckpt_every_n_epochs"], eval_chunk_size=data["eval_chunk_size"],
-        accelerator=trainer["accelerator"], devices=trainer["devices"], num_nodes=trainer["num_nodes"],
-        strategy=trainer["strategy"], precision=str(trainer["precision"]), deterministic=trainer["deterministic"],
-        matmul_precision=trainer["matmul_precision"], compile=trainer["compile"], progress=resolved["progress"],
-        compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"], num_threads=trainer["num_threads"],
-    )
-    for key in ("evaluate", "show", "debug"):  # flags: refuse `evaluate=maybe` rather than read it as true
-        checked_flag(key, resolved[key])
-    seed = checked_seed(resolved["seed"])
-    if not isinstance(data["image"], str) or not data["image"]:
-        raise SirenInrError(f"data.image={data['image']!r}; accepted: a scikit-image name or an image file path")
-    return TrainJob(model_name=model_name, model_hparams=model,
-                    data=DataSpec(image=data["image"], sidelength=data["sidelength"], batch_size=data["batch_size"]),
-                    fit=fit, seed=seed, experiment_name=checked_experiment_name(resolved["experiment_name"]),
-                    tracking_uri=resolved["tracking"]["uri"], run_name=resolved["run_name"],
-                    ckpt_path=resolved["ckpt_path"], evaluate_only=resolved["evaluate"], config=resolved)
+    refuse_unknown_keys(cfg, TrainConfig)
+    typed = OmegaConf.to_object(cfg) if OmegaConf.get_type(cfg) is not dict else None
+    if typed is None:  # a plain dict config (a run recorded before the schemas): type it now
+        typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), _without_hydra(cfg)))
+    model = dict(typed.model or {})
+    model_name = model.pop("name", None)
+    fit = FitSettings.from_groups(
+        typed.optim, typed.trainer, num_epochs=typed.num_epochs, batch_size=typed.data.batch_size,
+        eval_chunk_size=typed.data.eval_chunk_size, log_every_n_steps=typed.log_every_n_steps,
+        epochs_til_ckpt=typed.epochs_til_ckpt, last_ckpt_every_n_epochs=typed.last_ckpt_every_n_epochs,
+        progress=typed.progress)
+    job = TrainJob(model_name=model_name, model_hparams=model, data=typed.data, fit=fit, seed=typed.seed,
+                   experiment_name=typed.experiment_name, tracking_uri=typed.tracking.uri, run_name=typed.run_name,
+                   ckpt_path=typed.ckpt_path, evaluate_only=typed.evaluate,
+                   config=OmegaConf.to_container(cfg, resolve=True))
+    return job.validate()
+
+
+def refuse_unknown_keys(cfg, schema, prefix: str = "") -> None:
+    """A one-line error for a key the schema does not declare (Hydra lets `+key=value` add any key)."""
+    import dataclasses
+
+    declared = {f.name: f for f in dataclasses.fields(schema)}
+    for key in cfg.keys():
+        if not prefix and key == "hydra":
+            continue
+        if key not in declared:
+            close = difflib.get_close_matches(str(key), list(declared), n=1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise SirenInrError(f"unknown setting {prefix}{key}{hint}; accepted: {', '.join(declared)}")
+        sub_schema = declared[key].default_factory if declared[key].default_factory is not dataclasses.MISSING else None
+        if sub_schema is not None and dataclasses.is_dataclass(sub_schema) and cfg[key] is not None:
+            refuse_unknown_keys(cfg[key], sub_schema, f"{prefix}{key}.")
+
+
+def _without_hydra(cfg):
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    return plain

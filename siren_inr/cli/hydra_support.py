@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
+from siren_inr.seeding import checked_seed  # noqa: F401  (re-exported for the codec and rd commands)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 FAILURES_ENV = "SIREN_INR_FAILURES"
@@ -26,17 +27,22 @@ def one_line(message: str) -> str:
     return "; ".join(parts)
 
 
+def hydra_message(err: BaseException) -> str:
+    """Hydra's error and the OmegaConf error it wraps (which names the key and why), as one line."""
+    parts, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = one_line(str(err))
+        if text and text not in parts and "$VALUE" not in text and not text.startswith("invalid literal"):
+            parts.append(text)
+        err = err.__cause__ or err.__context__
+    return "; ".join(parts)
+
+
 def checked_flag(key: str, value) -> bool:
     """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
     if not isinstance(value, bool):
         raise SirenInrError(f"{key}={value!r}; accepted: true or false")
-    return value
-
-
-def checked_seed(value) -> int:
-    """The `seed` setting: an integer >= 0, or a one-line error naming the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SirenInrError(f"seed={value!r}; accepted: an integer >= 0")
     return value
 
 
@@ -91,11 +97,15 @@ def expand_for_validation(overrides: list[str]) -> list[list[str]]:
     return combos
 
 
-def validate_overrides(config_name: str, argv: list[str]) -> None:
-    """Compose the config for every swept value before any job starts; raise SirenInrError on the first problem."""
+def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
+    """Compose the config for every swept value before any job starts (and folder is made), and pass each to
+    `check` (which raises SirenInrError on a bad value); raise SirenInrError on the first problem."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from siren_inr.cli.schema import register_schemas
+
+    register_schemas()
     overrides = plain_overrides(argv)
     if overrides is None:
         return
@@ -108,9 +118,11 @@ def validate_overrides(config_name: str, argv: list[str]) -> None:
         with initialize_config_dir(str(conf_dir()), version_base=None):
             for combo in combos:
                 try:
-                    compose(config_name, overrides=combo)
+                    cfg = compose(config_name, overrides=combo)
                 except Exception as err:
-                    raise SirenInrError(one_line(err)) from None
+                    raise SirenInrError(hydra_message(err)) from None
+                if check is not None:
+                    check(cfg)
     finally:
         GlobalHydra.instance().clear()
 

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}; accepted: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     module_name, func_name, _ = SUBCOMMANDS[name]
+    from siren_inr.fit.cpu import tune_allocator
+
+    tune_allocator()  # before the command's tensors: large activations stay in the heap (siren_inr/fit/cpu.py)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

@@ -27,6 +27,12 @@ Common settings (see conf/train.yaml for all):
 Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
 
 
+def _check_job(cfg) -> None:
+    """Every value of a composed config checked, before Hydra creates the run's output folder."""
+    if cfg.get("hparams_search") is None and not cfg.get("resume"):
+        job_from_config(cfg)
+
+
 def _hydra_context(job) -> None:
     """Fill output dir, overrides, run name and sweep tags from the running Hydra job."""
     from hydra.core.hydra_config import HydraConfig
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
         print(_HELP)
         return 0
     try:
-        validate_overrides("train", argv)
+        validate_overrides("train", argv, check=_check_job)
     except SirenInrError as err:
         print_error(str(err))
         return 2

@@ -1,48 +1,157 @@
-"""`siren-inr ui [tracking.uri=...] [port=5000]`: the MLflow UI on the project's store."""
+"""`siren-inr ui [tracking.uri=...] [port=5000] [host=127.0.0.1] [browser=true]`: the MLflow UI on the runs.
+
+It serves the project's SQLite store with one worker and no job runner (the fewest processes MLflow allows),
+prints the URL of the runs view of the latest experiment (MLflow 3 opens on GenAI traces otherwise), and
+refuses a port in use, a folder without a store and a bad setting with one line and a non-zero exit.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 from siren_inr.cli.hydra_support import print_error
 from siren_inr.errors import SirenInrError
 
+SETTINGS = {"tracking.uri": None, "port": "5000", "host": "127.0.0.1", "browser": "true"}
+# MLflow 3's UI: the "Model training" view (query parameter read by its workflow switch) on the runs tab.
+RUNS_VIEW = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+EXPERIMENTS_VIEW = "#/experiments?workflowType=machine_learning"
+START_TIMEOUT_SECONDS = 120.0
+USAGE = "usage: {prog} [tracking.uri=sqlite:///mlruns/mlflow.db] [port=5000] [host=127.0.0.1] [browser=true]"
+
 
 def ui_command(uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The `mlflow ui` command line that serves the given store."""
-    from siren_inr.tracking.store import sqlite_path
+    """The `mlflow ui` command line that serves the given store with a single worker."""
+    from siren_inr.tracking.store import artifact_root_for
 
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    db = sqlite_path(uri)
-    if db is not None:
-        command += ["--default-artifact-root", (db.parent / "artifacts").resolve().as_uri()]
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port),
+               "--workers", "1"]
+    root = artifact_root_for(uri)
+    if root is not None:
+        command += ["--default-artifact-root", root]
     return command
 
 
-def main(argv: list[str], prog: str = "siren-inr ui") -> int:
-    """Run the MLflow UI until interrupted."""
-    from siren_inr.tracking.store import resolve_tracking_uri
+def checked_port(text: str) -> int:
+    """The `port` setting: an integer 1..65535, or a one-line error naming it."""
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 < port < 65536 or str(text).strip() != str(port):
+        raise SirenInrError(f"port={text!r}; accepted: an integer from 1 to 65535, e.g. port=5000")
+    return port
 
-    settings = {"tracking.uri": None, "port": "5000", "host": "127.0.0.1"}
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on (MLflow would print an error among its logs and exit 0)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise SirenInrError(f"host={host!r} cannot be resolved ({err.strerror}); accepted: an address of this "
+                            "machine such as 127.0.0.1 or 0.0.0.0") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise SirenInrError(f"port={port} is already in use on {host}; choose another, e.g. "
+                                    f"port={port + 1 if port < 65535 else 5000}") from None
+            raise SirenInrError(f"host={host!r} port={port}: cannot listen there ({err.strerror})") from None
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    """The URL that opens the runs view of an experiment (or the experiment list) in the Model training view."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}/"
+    return base + (RUNS_VIEW.format(experiment_id=experiment_id) if experiment_id else EXPERIMENTS_VIEW)
+
+
+def _parse(argv: list[str]) -> dict[str, str | None]:
+    settings = dict(SETTINGS)
     for arg in argv:
-        if arg in ("-h", "--help"):
-            print(f"usage: {prog} [tracking.uri=sqlite:///mlruns/mlflow.db] [port=5000] [host=127.0.0.1]")
-            return 0
         key, sep, value = arg.partition("=")
         if not sep or key not in settings:
-            print_error(f"unknown setting {arg!r}; accepted: tracking.uri=..., port=..., host=...")
-            return 2
+            raise SirenInrError(f"unknown setting {arg!r}; accepted: tracking.uri=..., port=..., host=..., "
+                                "browser=true|false")
         settings[key] = value
+    if settings["browser"] not in ("true", "false"):
+        raise SirenInrError(f"browser={settings['browser']!r}; accepted: true or false")
+    return settings
+
+
+def _wait_until_up(process: subprocess.Popen, host: str, port: int) -> bool:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{shown}:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str], prog: str = "siren-inr ui") -> int:
+    """Serve the MLflow UI on the store until interrupted."""
+    from siren_inr.tracking import queries
+    from siren_inr.tracking.store import check_store, resolve_tracking_uri, sqlite_path
+
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE.format(prog=prog))
+        print("Serves the store with one worker; prints and opens the URL of the latest experiment's runs.")
+        return 0
     try:
+        settings = _parse(argv)
+        port = checked_port(settings["port"])
         uri = resolve_tracking_uri(settings["tracking.uri"])
-        port = int(settings["port"])
-    except (SirenInrError, ValueError) as err:
+        if sqlite_path(uri) is None:
+            raise SirenInrError(f"tracking.uri={uri!r}: `siren-inr ui` serves a local SQLite store; a tracking "
+                                "server has its own UI at its address")
+        check_store(uri, write=False)  # a folder without a store is refused, never given an empty one
+        check_port_free(settings["host"], port)
+        if os.access(sqlite_path(uri), os.W_OK):
+            queries.mark_training_experiments(uri)
+        experiment_id = queries.latest_experiment_id(uri)
+    except SirenInrError as err:
         print_error(str(err))
         return 2
-    command = ui_command(uri, port, settings["host"])
-    print("serving", uri, "at", f"http://{settings['host']}:{port}", flush=True)
+    url = runs_url(settings["host"], port, experiment_id)
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    process = subprocess.Popen(ui_command(uri, port, settings["host"]), env=env)
     try:
-        return subprocess.call(command)
+        if not _wait_until_up(process, settings["host"], port):
+            _stop(process)
+            print_error(f"the MLflow UI did not start on {settings['host']}:{port} (exit code {process.returncode}); "
+                        "see the lines above")
+            return 1
+        print(f"MLflow UI for {uri}: {url}", flush=True)
+        print("(the runs of the latest experiment, 'Model training' view; Ctrl-C stops the server)", flush=True)
+        if settings["browser"] == "true":
+            import webbrowser
+
+            webbrowser.open(url)
+        return process.wait()
     except KeyboardInterrupt:
+        _stop(process)
         return 0

@@ -29,6 +29,7 @@ CLASSICAL_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "jxl", "heic")
 SETTING_NAMES = {"jpeg": "quality", "jpeg2000": "compression ratio", "webp": "quality", "avif": "quality",
                  "jxl": "distance", "heic": "quality"}
 HEIC_CHROMA = "420"  # chroma subsampling of HEIC files: 420 (as phones write them), 422 or 444 (as BPG's curve)
+HEIC_TUNE: str | None = None  # x265 tuning through libheif: None (libheif's default, ssim), psnr, ...
 _QUALITY_RANGE = {"jpeg": (1, 100), "webp": (0, 100), "avif": (0, 100), "heic": (0, 100)}
 _J2K_RATIO_RANGE = (2.0, 2000.0)
 _JXL_DISTANCE_RANGE = (0.1, 25.0)  # libjxl: 1.0 is "visually lossless", 25 its largest distance
@@ -111,7 +112,8 @@ def encode_classical(image_u8: np.ndarray, codec: str, quality: float) -> bytes:
         import pillow_heif
 
         heif = pillow_heif.from_bytes(mode=img.mode, size=img.size, data=img.tobytes())
-        heif.save(buffer, quality=int(quality), chroma=HEIC_CHROMA)
+        options = {"tune": HEIC_TUNE} if HEIC_TUNE else {}
+        heif.save(buffer, quality=int(quality), chroma=HEIC_CHROMA, enc_params=options)
     elif codec == "jpeg":
         img.save(buffer, "JPEG", quality=int(quality))
     elif codec == "jpeg2000":

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from siren_inr.compression import container, entropy
+from siren_inr.compression.latent.codec import DecodedLatent, decode_latent
 from siren_inr.compression.quantize import QuantSettings, dequantize, num_groups, quantize_uniform
 from siren_inr.data import PixelField, coordinate_grid
 from siren_inr.errors import SirenInrError
@@ -34,6 +35,8 @@ from siren_inr.models import build_model, list_models, model_spec
 
 MAX_SIDE_PX = 1 << 15
 MAX_CHANNELS = 4
+# Peak bytes per decoded pixel of `render`: coordinates, outputs, the [0,1] image and its copies, uint8.
+RENDER_BYTES_PER_PIXEL = 8 + 16 * MAX_CHANNELS + MAX_CHANNELS
 MAX_HPARAM_INT = 1 << 16
 RENDER_CHUNK_ROWS = 1 << 16
 
@@ -52,6 +55,7 @@ class DecodedInr:
     quant: QuantSettings
     method: str  # entropy coding method of the weights block
     num_bytes: int
+    codec: str = "coin"  # the container's codec id (coin or siren_pe for a network's weights)
 
     @property
     def image(self) -> np.ndarray:
@@ -215,6 +219,7 @@ def _read_header(header: dict[str, Any]) -> tuple[str, dict[str, Any], int, int,
         raise SirenInrError(f".inr file is damaged: its header lacks or garbles {err}") from None
     if not (1 <= height <= MAX_SIDE_PX and 1 <= width <= MAX_SIDE_PX and 1 <= channels <= MAX_CHANNELS):
         raise SirenInrError(f".inr file gives an image size {height}x{width}x{channels} outside what is accepted")
+    container.check_decode_memory(height, width, channels, RENDER_BYTES_PER_PIXEL)
     if not isinstance(arch, str) or arch not in list_models():
         raise SirenInrError(f".inr file names model {arch!r}; accepted: {', '.join(list_models())}")
     if not isinstance(layout, int):
@@ -230,8 +235,14 @@ def encode_inr(
     quant: QuantSettings = QuantSettings(),
     coder: str = "auto",
     reference: np.ndarray | None = None,
+    codec: str = "coin",
 ) -> EncodedInr:
-    """Encode a fitted registered model as .inr bytes; PSNR/SSIM against `reference` ([H,W,C] in [0,1])."""
+    """Encode a fitted registered model as .inr bytes; PSNR/SSIM against `reference` ([H,W,C] in [0,1]).
+
+    codec="coin" writes format version 1 (as always); "siren_pe" the same payload in version 2.
+    """
+    if codec not in ("coin", "siren_pe"):
+        raise SirenInrError(f"codec {codec!r} does not store a network's weights; accepted: coin, siren_pe")
     arch, hparams = model_spec(model)
     if hparams.get("out_features") not in (None, channels):
         raise SirenInrError(f"model has out_features={hparams.get('out_features')} but the image has {channels} channels")
@@ -243,7 +254,8 @@ def encode_inr(
         "quant": _quant_header(quant),
         "layout": _layout_fingerprint(state),
     }
-    data = container.pack(header, _encode_payload(state, quant, coder))
+    version = 1 if codec == "coin" else 2
+    data = container.pack(header, _encode_payload(state, quant, coder), version=version, codec=codec)
     decoded = decode_inr(data)
     result = EncodedInr(data=data, decoded=decoded)
     if reference is not None:
@@ -261,9 +273,14 @@ def image_quality(decoded: np.ndarray, reference: np.ndarray) -> tuple[float, fl
     return psnr_db(decoded, ref), ssim(decoded, ref)
 
 
-def decode_inr(data: bytes) -> DecodedInr:
-    """Rebuild the network and its 8-bit image from .inr bytes alone; damage raises SirenInrError."""
+def decode_inr(data: bytes) -> DecodedInr | DecodedLatent:
+    """Rebuild the network and its 8-bit image from .inr bytes alone; damage raises SirenInrError.
+
+    A file of the latent codec decodes to a `latent.DecodedLatent` (the same image fields, no network).
+    """
     parsed = container.unpack(data)
+    if parsed.codec == "latent":
+        return decode_latent(parsed, len(data))
     arch, hparams, height, width, channels, quant, layout = _read_header(parsed.header)
     if hparams.get("out_features") != channels:
         raise SirenInrError(f".inr file is inconsistent: out_features={hparams.get('out_features')} for {channels} channels")
@@ -285,7 +302,7 @@ def decode_inr(data: bytes) -> DecodedInr:
     state, method = _decode_payload(parsed.payload, template, quant)
     model.load_state_dict(state, strict=True)
     image_u8 = render(model, height, width, channels)
-    return DecodedInr(model, image_u8, arch, hparams, height, width, channels, quant, method, len(data))
+    return DecodedInr(model, image_u8, arch, hparams, height, width, channels, quant, method, len(data), parsed.codec)
 
 
 def write_inr(path: str | Path, data: bytes) -> None:
@@ -295,7 +312,7 @@ def write_inr(path: str | Path, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def read_inr(path: str | Path) -> DecodedInr:
+def read_inr(path: str | Path) -> DecodedInr | DecodedLatent:
     """Decode an .inr file from disk."""
     source = Path(path)
     if not source.is_file():

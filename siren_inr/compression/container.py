@@ -3,11 +3,16 @@
 Layout (all integers unsigned; varint = LEB128):
 
     magic      4 bytes   b"\\x89INR"  (a high byte first, as in PNG, so text-mode damage is caught)
-    version    1 byte    FORMAT_VERSION
+    version    1 byte    1 or 2 (FORMAT_VERSION is the newest)
+    codec      1 byte    version 2 only: the codec id (CODEC_IDS: coin, siren_pe, latent); version 1 is coin
     header     varint length + compact JSON (architecture, hyperparameters, image size, quantization
-                         settings, layout fingerprint), raw deflate with the preset HEADER_DICTIONARY
-    payload    the rest up to the checksum (weights, see siren_inr.compression.codec)
+                         settings, layout fingerprint), raw deflate with the version's preset dictionary
+    payload    the rest up to the checksum (weights, see siren_inr.compression.codec; latents, see
+                         siren_inr.compression.latent)
     crc32      4 bytes   big-endian CRC32 of everything before it
+
+Version 1 is what the coin codec has always written (and still writes); version 2 adds the codec id
+byte and a dictionary that also knows the latent codec's keys.
 
 Parsing checks the size, magic, version and checksum before anything else is interpreted, so a
 truncated, bit-flipped or foreign file is rejected with SirenInrError before any decoding happens.
@@ -23,8 +28,11 @@ from typing import Any
 from siren_inr.errors import SirenInrError
 
 MAGIC = b"\x89INR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+VERSIONS = (1, 2)
+CODEC_IDS = ("coin", "siren_pe", "latent")
 CHECKSUM_BYTES = 4
+GIB = 1024**3
 MAX_HEADER_BYTES = 1 << 16
 # Preset deflate dictionary for the header: the JSON keys and typical values every header repeats, so a
 # ~260-byte header costs ~40 bytes (a lot at 0.05 bpp). Part of format version 1: never change it.
@@ -37,6 +45,15 @@ HEADER_DICTIONARY = (
     b'{"arch":"siren","hparams":{"first_omega_0":30.0,"hidden_features":28,"hidden_layers":10,'
     b'"hidden_omega_0":30.0,"in_features":2,"out_features":3,"outermost_linear":true},"layout":'
 )
+# Version 2's dictionary: version 1's plus the keys of the siren_pe and latent headers.
+HEADER_DICTIONARY_V2 = HEADER_DICTIONARY + (
+    b'"arch":"siren_pe","hparams":{"first_omega_0":30.0,"hidden_features":32,"hidden_layers":3,'
+    b'"hidden_omega_0":30.0,"in_features":2,"num_frequencies":8,"out_features":3,"outermost_linear":true},'
+    b'{"entropy":{"hidden":8},"latent_range":[-8,8],"levels":7,"refine":8,"size":[256,256,3],'
+    b'"synthesis":{"arch":"relu","hparams":{"hidden_features":16,"hidden_layers":1,"in_features":7,'
+    b'"out_features":3}},"weights":'
+)
+_DICTIONARIES = {1: HEADER_DICTIONARY, 2: HEADER_DICTIONARY_V2}
 
 
 @dataclass
@@ -46,6 +63,7 @@ class Container:
     header: dict[str, Any]
     payload: bytes
     version: int = FORMAT_VERSION
+    codec: str = "coin"
 
 
 def write_varint(value: int) -> bytes:
@@ -100,13 +118,18 @@ class ByteReader:
         return self.take(self.remaining(), "the remaining bytes")
 
 
-def pack(header: dict[str, Any], payload: bytes) -> bytes:
-    """Serialise a header and payload into .inr bytes."""
+def pack(header: dict[str, Any], payload: bytes, version: int = 1, codec: str = "coin") -> bytes:
+    """Serialise a header and payload into .inr bytes (version 1: coin only; version 2: any codec)."""
+    if version not in VERSIONS:
+        raise ValueError(f"format version {version} is not one of {VERSIONS}")
+    if codec not in CODEC_IDS or (version == 1 and codec != "coin"):
+        raise ValueError(f"codec {codec!r} cannot be written in format version {version}")
     text = json.dumps(header, separators=(",", ":"), sort_keys=True, allow_nan=False).encode("utf-8")
     # raw deflate (no zlib header/adler bytes) primed with the header dictionary
-    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=HEADER_DICTIONARY)
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=_DICTIONARIES[version])
     packed_header = squeezer.compress(text) + squeezer.flush()
-    body = MAGIC + bytes([FORMAT_VERSION]) + write_varint(len(packed_header)) + packed_header + payload
+    prefix = MAGIC + bytes([version]) + (bytes([CODEC_IDS.index(codec)]) if version >= 2 else b"")
+    body = prefix + write_varint(len(packed_header)) + packed_header + payload
     return body + zlib.crc32(body).to_bytes(CHECKSUM_BYTES, "big")
 
 
@@ -120,19 +143,27 @@ def unpack(data: bytes) -> Container:
     if data[: len(MAGIC)] != MAGIC:
         raise SirenInrError(f"not an .inr file: it starts with {data[:len(MAGIC)]!r}, expected {MAGIC!r}")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
+    if version not in VERSIONS:
         raise SirenInrError(
-            f".inr format version {version} is not supported; this installation reads version {FORMAT_VERSION}"
+            f".inr format version {version} is not supported; this installation reads versions "
+            f"{', '.join(map(str, VERSIONS))}"
         )
     body, stored = data[:-CHECKSUM_BYTES], int.from_bytes(data[-CHECKSUM_BYTES:], "big")
     if zlib.crc32(body) != stored:
         raise SirenInrError(".inr file is damaged or truncated: its CRC32 checksum does not match")
     reader = ByteReader(body, ".inr file")
     reader.take(len(MAGIC) + 1, "magic and version")
+    codec = "coin"
+    if version >= 2:
+        codec_id = reader.take(1, "codec id")[0]
+        if codec_id >= len(CODEC_IDS):
+            raise SirenInrError(f".inr file names codec id {codec_id}; accepted: 0-{len(CODEC_IDS) - 1} "
+                                f"({', '.join(CODEC_IDS)})")
+        codec = CODEC_IDS[codec_id]
     header_len = reader.varint("header length", MAX_HEADER_BYTES)
     packed_header = reader.take(header_len, "header")
     try:
-        inflater = zlib.decompressobj(-15, zdict=HEADER_DICTIONARY)
+        inflater = zlib.decompressobj(-15, zdict=_DICTIONARIES[version])
         text = inflater.decompress(packed_header, MAX_HEADER_BYTES) + inflater.flush()
         if not inflater.eof or inflater.unconsumed_tail:
             raise ValueError("header stream incomplete or too long")
@@ -141,4 +172,27 @@ def unpack(data: bytes) -> Container:
         raise SirenInrError(f".inr file is damaged: its header cannot be read ({err})") from None
     if not isinstance(header, dict):
         raise SirenInrError(".inr file is damaged: its header is not a JSON object")
-    return Container(header=header, payload=reader.rest(), version=version)
+    return Container(header=header, payload=reader.rest(), version=version, codec=codec)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of this machine (None where /proc/meminfo cannot be read)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_decode_memory(height: int, width: int, channels: int, bytes_per_pixel: int) -> None:
+    """Refuse, before anything is allocated, a file whose claimed image cannot be decoded in this memory."""
+    available = available_memory_bytes()
+    need = int(height) * int(width) * int(bytes_per_pixel)
+    if available is not None and need > 0.8 * available:
+        raise SirenInrError(
+            f".inr file claims a {width}x{height}x{channels} image, which needs about {need / GIB:.1f} GiB to "
+            f"decode; this machine has {available / GIB:.1f} GiB available"
+        )

@@ -74,12 +74,12 @@ class PlainProgress(pl.Callback):
         self.on_train_batch_end(trainer, pl_module, None, None, 0)
 
 
-def progress_callbacks(mode: str, log_every_n_steps: int) -> tuple[list[pl.Callback], bool]:
-    """Callbacks for the progress mode, and whether Lightning's own bar is enabled."""
+def progress_callbacks(mode: str) -> list[pl.Callback]:
+    """The progress callbacks of a progress mode (Lightning's own bar is always off)."""
     if mode == "auto":
         mode = "bar" if sys.stdout.isatty() else "lines"
     if mode == "bar":
-        return [StepProgressBar()], False
+        return [StepProgressBar()]
     if mode == "lines":
-        return [PlainProgress()], False
-    return [], False
+        return [PlainProgress()]
+    return []

@@ -131,7 +131,7 @@ class INRFitModule(pl.LightningModule):
         output = self(coords)
         loss = self._shard_mse(output, values, int(batch_idx))
         step = self.global_step
-        if step % self.settings.log_every_n_steps == 0:
+        if step % self.settings.history_every(self.total_steps) == 0:
             single_full = whole and self.trainer.world_size == 1
             self._record(step, loss.detach(), output.detach() if single_full else None)
         return loss

@@ -1,14 +1,55 @@
-"""Typed settings of one fit."""
+"""Typed settings of one fit: the optimiser and trainer groups of the config, and the flat FitSettings a fit runs on.
+
+`OptimSettings` and `TrainerSettings` are also the Hydra schemas of `conf/optim/` and `conf/trainer/`: a value of
+the wrong type is refused by Hydra naming the key; ranges are checked by `FitSettings.validate()`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from siren_inr.fit.datamodule import steps_per_epoch
 from siren_inr.errors import SirenInrError
 
 LR_SCHEDULES = ("none", "cosine", "exponential", "step")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "bf16", "16",
+              "transformer-engine", "transformer-engine-float16")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+PROGRESS_MODES = ("auto", "bar", "lines", "none")
+HISTORY_POINTS = 100  # history rows of a fit when log_every_n_steps is not set
+MAX_COUNT = 10 ** 9  # epochs, steps, pixels per batch: beyond this a value is a typo, not a plan
+
+
+@dataclass
+class OptimSettings:
+    """`optim`: Adam and its learning-rate schedule."""
+
+    lr: float = 1e-4  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    lr_schedule: str = "none"  # none | cosine | exponential | step (stepped every optimizer step)
+    lr_min: float = 0.0  # cosine: the learning rate at the end
+    lr_gamma: float = 0.1  # exponential: total decay factor over the fit; step: factor per lr_step_epochs
+    lr_step_epochs: int = 1000  # step: epochs between decays
+
+
+@dataclass
+class TrainerSettings:
+    """`trainer`: where and how the fit runs (Lightning's Trainer arguments and the speed switches)."""
+
+    accelerator: str = "auto"  # auto (the GPU when there is one) | cpu | gpu
+    devices: Any = 1  # devices (processes) per node: a positive count, -1 (every GPU) or "auto"
+    num_nodes: int = 1  # nodes; each runs `devices` processes
+    strategy: str = "auto"  # auto | ddp | ...
+    precision: str = "32-true"  # Lightning precision: 32-true, bf16-mixed, 16-mixed, ...
+    deterministic: bool = True  # deterministic algorithms: bit-exact reruns on CPU
+    matmul_precision: str = "highest"  # highest (fp32) | high (TF32 on Ampere+) | medium
+    compile: bool = False  # torch.compile the network
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
+    fused_sine: bool = False  # SIREN only: omega folded into the matmul, hand-written sine backward
+    num_threads: int | None = None  # CPU threads for torch (None: torch's default)
 
 
 @dataclass
@@ -23,7 +64,8 @@ class FitSettings:
     lr_gamma: float = 0.1  # exponential: factor over the whole fit; step: factor per lr_step_epochs
     lr_step_epochs: int = 1000  # step: epochs between decays
     weight_decay: float = 0.0  # Adam weight decay
-    log_every_n_steps: int = 25  # full-image PSNR/SSIM + history row every this many optimizer steps
+    log_every_n_steps: int | None = None  # full-image PSNR/SSIM + history row every this many optimizer steps;
+    # None: every total_steps / HISTORY_POINTS steps, so that every fit has a readable history
     epochs_til_ckpt: int | None = None  # keep a numbered checkpoint every this many epochs (None: only last)
     last_ckpt_every_n_epochs: int = 100  # refresh last.ckpt this often (what a killed fit resumes from)
     eval_chunk_size: int = 262144  # pixels per forward pass when predicting the full image
@@ -40,19 +82,31 @@ class FitSettings:
     fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
     progress: str = "auto"  # auto | bar | lines | none
 
+    @classmethod
+    def from_groups(cls, optim: OptimSettings, trainer: TrainerSettings, **rest: Any) -> "FitSettings":
+        """FitSettings from the config's optim and trainer groups plus the top-level fit keys in `rest`."""
+        merged = {**asdict(optim), **asdict(trainer), **rest}
+        merged["precision"] = str(merged["precision"])
+        own = {f.name for f in fields(cls)}
+        unknown = sorted(set(merged) - own)
+        if unknown:
+            raise TypeError(f"not fit settings: {', '.join(unknown)}")
+        return cls(**merged)
+
     def validate(self) -> "FitSettings":
         """Raise SirenInrError naming the first bad value."""
         def positive(name: str, value, kind=int) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-                    kind is int and int(value) != value):
-                what = "a positive integer" if kind is int else "a positive number"
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                    value <= 0) or (kind is int and (not isinstance(value, int) or value > MAX_COUNT)):
+                what = f"a positive integer up to {MAX_COUNT}" if kind is int else "a positive finite number"
                 raise SirenInrError(f"{name}={value!r}; accepted: {what}")
 
         positive("num_epochs", self.num_epochs)
         positive("optim.lr", self.lr, float)
         if self.batch_size is not None:
             positive("data.batch_size", self.batch_size)
-        positive("log_every_n_steps", self.log_every_n_steps)
+        if self.log_every_n_steps is not None:
+            positive("log_every_n_steps", self.log_every_n_steps)
         positive("last_ckpt_every_n_epochs", self.last_ckpt_every_n_epochs)
         positive("eval_chunk_size", self.eval_chunk_size)
         if self.num_threads is not None:
@@ -65,15 +119,33 @@ class FitSettings:
             positive("optim.lr_step_epochs", self.lr_step_epochs)
         if self.lr_schedule in ("exponential", "step"):
             positive("optim.lr_gamma", self.lr_gamma, float)
-        if self.lr_min < 0:
-            raise SirenInrError(f"optim.lr_min={self.lr_min!r}; accepted: a number >= 0")
-        if self.progress not in ("auto", "bar", "lines", "none"):
-            raise SirenInrError(f"progress={self.progress!r}; accepted: auto, bar, lines, none")
+        if not (isinstance(self.lr_min, (int, float)) and math.isfinite(self.lr_min) and self.lr_min >= 0):
+            raise SirenInrError(f"optim.lr_min={self.lr_min!r}; accepted: a finite number >= 0")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise SirenInrError(f"optim.weight_decay={self.weight_decay!r}; accepted: a finite number >= 0")
+        if self.progress not in PROGRESS_MODES:
+            raise SirenInrError(f"progress={self.progress!r}; accepted: {', '.join(PROGRESS_MODES)}")
+        if self.accelerator not in ACCELERATORS:
+            raise SirenInrError(f"trainer.accelerator={self.accelerator!r}; accepted: {', '.join(ACCELERATORS)}")
+        if str(self.precision) not in PRECISIONS:
+            raise SirenInrError(f"trainer.precision={self.precision!r}; accepted: {', '.join(PRECISIONS)}")
+        devices = self.devices
+        if not (devices == "auto" or devices == -1 or (isinstance(devices, int) and not isinstance(devices, bool)
+                                                       and 0 < devices <= 4096)):
+            raise SirenInrError(f"trainer.devices={devices!r}; accepted: a positive integer, -1 (every GPU) or auto")
+        positive("trainer.num_nodes", self.num_nodes)
         if self.matmul_precision not in ("highest", "high", "medium"):
             raise SirenInrError(f"trainer.matmul_precision={self.matmul_precision!r}; accepted: highest, high, medium")
         if self.compile_mode not in COMPILE_MODES:
             raise SirenInrError(f"trainer.compile_mode={self.compile_mode!r}; accepted: {', '.join(COMPILE_MODES)}")
         return self
+
+    def history_every(self, total_steps: int) -> int:
+        """Steps between history rows: log_every_n_steps, or about HISTORY_POINTS rows over the whole fit."""
+        if self.log_every_n_steps is not None:
+            return int(self.log_every_n_steps)
+        return max(1, math.ceil(total_steps / HISTORY_POINTS))
 
     def device(self) -> str:
         """The device type a fit with these settings runs on: cuda or cpu."""

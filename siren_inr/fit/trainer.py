@@ -16,6 +16,7 @@ from torch import nn
 from siren_inr.fit.datamodule import PixelFieldDataModule
 from siren_inr.data.field import PixelField
 from siren_inr.fit.callbacks import progress_callbacks
+from siren_inr.fit.cpu import fit_threads
 from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import mse_tensor, psnr_tensor, ssim_tensor
@@ -70,7 +71,7 @@ def build_trainer(settings: FitSettings, *, loggers=(), callbacks=(), checkpoint
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     cbs = list(callbacks)
-    progress, bar = progress_callbacks(settings.progress, settings.log_every_n_steps)
+    progress = progress_callbacks(settings.progress)
     cbs += progress
     if checkpoint_dir is not None:
         cbs.append(EpochCheckpoint(checkpoint_dir, settings.last_ckpt_every_n_epochs, settings.epochs_til_ckpt))
@@ -79,7 +80,7 @@ def build_trainer(settings: FitSettings, *, loggers=(), callbacks=(), checkpoint
         accelerator=settings.accelerator, devices=settings.devices, num_nodes=settings.num_nodes,
         strategy=strategy, precision=settings.precision, deterministic=settings.deterministic,
         max_epochs=settings.num_epochs, logger=list(loggers) if loggers else False, callbacks=cbs,
-        enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=bar, enable_model_summary=False,
+        enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(default_root_dir) if default_root_dir else None, benchmark=False,
     )
@@ -129,10 +130,11 @@ def fit_module(module: INRFitModule, field: PixelField, settings: FitSettings, *
     trainer = build_trainer(settings, loggers=loggers, callbacks=callbacks, checkpoint_dir=checkpoint_dir,
                             default_root_dir=default_root_dir)
     datamodule = PixelFieldDataModule(field, settings.batch_size)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    seconds = time.perf_counter() - start
-    image, final = evaluate(module)
+    with fit_threads(settings, settings.batch_size or field.num_pixels, module.net):
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        seconds = time.perf_counter() - start
+        image, final = evaluate(module)
     return FitResult(module=module, history=list(module.history), prediction=image, final=final, seconds=seconds,
                      device=str(module.device), global_step=trainer.global_step)
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import yaml
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from siren_inr.data import PixelField, load_image
+from siren_inr.data.settings import DataSpec
 from siren_inr.errors import SirenInrError
 from siren_inr.analysis.run_figures import write_run_outputs
 from siren_inr.fit.settings import FitSettings
@@ -19,18 +19,11 @@ from siren_inr.fit.trainer import FitResult, evaluate, fit_module, load_module
 from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.memory import check_memory
 from siren_inr.models import build_model, hparams_for_image, model_spec
+from siren_inr.models.registry import accepted_hparams
+from siren_inr.seeding import checked_seed, seed_all
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
 from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store, resolve_tracking_uri
-
-@dataclass
-class DataSpec:
-    """Which image, at which size, in which batches."""
-
-    image: str = "cameraman"  # scikit-image name or file path
-    sidelength: int | None = 256  # square side in pixels; None keeps the native H x W
-    batch_size: int | None = None  # pixels per step; None = whole image
-
 
 @dataclass
 class TrainJob:
@@ -51,6 +44,19 @@ class TrainJob:
     overrides: list[str] = dc_field(default_factory=list)
     tags: dict[str, Any] = dc_field(default_factory=dict)
     resume_run_id: str | None = None  # continue this run (same MLflow run) from ckpt_path
+
+    def validate(self) -> "TrainJob":
+        """Check every value that can be checked before an image is loaded or a store or folder is created."""
+        self.fit.validate()
+        self.data.validate()
+        checked_seed(self.seed)
+        checked_experiment_name(self.experiment_name)
+        accepted_hparams(self.model_name)  # an unknown family: one line naming the accepted ones
+        if self.evaluate_only and not self.ckpt_path:
+            raise SirenInrError("evaluate=true needs ckpt_path=<checkpoint file> to evaluate")
+        if self.ckpt_path and not Path(self.ckpt_path).is_file():
+            raise SirenInrError(f"ckpt_path={self.ckpt_path!r}: no such checkpoint file")
+        return self
 
 
 @dataclass
@@ -74,14 +80,9 @@ def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
 
 def run_train_job(job: TrainJob) -> JobResult:
     """Validate every input, then fit (or evaluate) one network as one MLflow run."""
-    settings = job.fit.validate()
-    checked_experiment_name(job.experiment_name)
-    if job.evaluate_only and not job.ckpt_path:
-        raise SirenInrError("evaluate=true needs ckpt_path=<checkpoint file> to evaluate")
-    if job.ckpt_path and not Path(job.ckpt_path).is_file():
-        raise SirenInrError(f"ckpt_path={job.ckpt_path!r}: no such checkpoint file")
+    settings = job.validate().fit
     device = settings.device()
-    if job.data.sidelength is not None and isinstance(job.data.sidelength, int) and job.data.sidelength > 0:
+    if job.data.sidelength is not None:
         # Checked before loading: resizing to an impossible size would itself exhaust memory.
         side = job.data.sidelength
         probe = build_model(job.model_name, **hparams_for_image(job.model_name, job.model_hparams, side, side,
@@ -92,7 +93,7 @@ def run_train_job(job: TrainJob) -> JobResult:
     field = PixelField.from_image(image)
     hparams = hparams_for_image(job.model_name, job.model_hparams, height, width, channels)
 
-    pl.seed_everything(job.seed, workers=True, verbose=False)
+    seed_all(job.seed)
     if job.evaluate_only or job.ckpt_path:
         module = _module_from_checkpoint(job.ckpt_path, field)
         module.settings = settings

@@ -146,3 +146,28 @@ def log_analysis_run(uri: str, experiment: str, *, run_name: str, tags: dict[str
         for artifact_dir, paths in files.items():
             log_files(uri, run.run_id, paths, artifact_dir or None)
     return run.run_id
+
+
+def latest_experiment_id(uri: str) -> str | None:
+    """The active experiment of the most recently started run (None for a store without runs)."""
+    if not _store_exists(uri):
+        return None
+    client = _client(uri)
+    ids = list(_experiment_names(client))
+    if not ids:
+        return None
+    runs = client.search_runs(ids, max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0].info.experiment_id if runs else None
+
+
+def mark_training_experiments(uri: str) -> list[str]:
+    """Tag every experiment without a kind as a training one, so MLflow 3's UI shows its runs; their ids."""
+    from siren_inr.tracking.run import EXPERIMENT_KIND_TAG, TRAINING_KIND
+
+    client = _client(uri)
+    marked = []
+    for experiment in client.search_experiments():
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+            marked.append(experiment.experiment_id)
+    return marked

@@ -1,0 +1,7 @@
+"""The latent-grid codec: a pyramid of learned latent grids, a small synthesis network, a learned entropy model.
+
+model.py     the decoder's networks: latent pyramid, upsampling, synthesis (from the model registry), refinement
+entropy.py   the context entropy model (coarse-to-fine, checkerboard), its rate, its range coding passes
+train.py     the per-image rate-distortion training loop (plain torch)
+codec.py     weight quantization with an R-D step search, the .inr payload, encode and decode
+"""

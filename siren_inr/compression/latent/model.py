@@ -1,0 +1,124 @@
+"""The latent codec's decoder networks: latent grids -> upsampled per-pixel features -> synthesis -> refinement."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from siren_inr.compression.latent.entropy import ContextEntropyModel
+from siren_inr.errors import SirenInrError
+from siren_inr.models import build_model
+
+UPSAMPLING_MODES = ("bilinear", "bicubic")
+MAX_LEVELS = 10
+SYNTHESIS_ARCHS = ("relu", "siren", "tanh")
+
+
+@dataclass(frozen=True)
+class LatentArchitecture:
+    """Everything a decoder needs to rebuild the networks (it all goes in the file's header)."""
+
+    height: int
+    width: int
+    channels: int
+    levels: int = 7  # grids at 1, 1/2, ..., 1/2**(levels-1) of the image side (7: down to 1/64)
+    synthesis_arch: str = "relu"  # a registry model mapping `levels` features per pixel to the colour
+    hidden_features: int = 16
+    hidden_layers: int = 1
+    refine: int = 8  # channels of the residual 3x3 conv refinement (0: none)
+    entropy_hidden: int = 8  # width of the context entropy model's hidden layer
+    upsampling: str = "bicubic"
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "channels", "levels", "hidden_features", "hidden_layers", "entropy_hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive integer")
+        if self.levels > MAX_LEVELS:
+            raise SirenInrError(f"latent levels={self.levels}; accepted: 1 to {MAX_LEVELS}")
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= 64:
+            raise SirenInrError(f"latent refine={self.refine!r}; accepted: an integer in [0, 64]")
+        if self.upsampling not in UPSAMPLING_MODES:
+            raise SirenInrError(f"latent upsampling={self.upsampling!r}; accepted: {', '.join(UPSAMPLING_MODES)}")
+        if self.synthesis_arch not in SYNTHESIS_ARCHS:
+            raise SirenInrError(f"latent synthesis={self.synthesis_arch!r}; accepted: {', '.join(SYNTHESIS_ARCHS)}")
+
+    def level_shapes(self) -> list[tuple[int, int]]:
+        """(rows, columns) of each latent grid, finest first."""
+        return [(math.ceil(self.height / 2**k), math.ceil(self.width / 2**k)) for k in range(self.levels)]
+
+    def synthesis_hparams(self) -> dict:
+        """Registry hyperparameters of the synthesis network."""
+        return {"in_features": self.levels, "out_features": self.channels,
+                "hidden_features": self.hidden_features, "hidden_layers": self.hidden_layers}
+
+
+class Refinement(nn.Module):
+    """x + conv3x3(relu(conv3x3(x))): a small residual clean-up in image space."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1, padding_mode="replicate")
+        self.conv2 = nn.Conv2d(hidden, channels, 3, padding=1, padding_mode="replicate")
+        with torch.no_grad():  # start as the identity
+            self.conv2.weight.zero_()
+            self.conv2.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+class LatentDecoder(nn.Module):
+    """The networks of one latent-codec image: synthesis, optional refinement, context entropy model."""
+
+    def __init__(self, arch: LatentArchitecture) -> None:
+        super().__init__()
+        self.arch = arch
+        self.synthesis = build_model(arch.synthesis_arch, arch.synthesis_hparams())
+        self.refine = Refinement(arch.channels, arch.refine) if arch.refine else None
+        self.entropy = ContextEntropyModel(arch.levels, arch.entropy_hidden)
+
+    def modules_to_store(self) -> dict[str, nn.Module]:
+        """The networks whose weights the file stores, in the file's order."""
+        out = {"synthesis": self.synthesis, "entropy": self.entropy}
+        if self.refine is not None:
+            out["refine"] = self.refine
+        return out
+
+    def upsample(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """[levels, H, W]: every grid interpolated to the image size."""
+        size = (self.arch.height, self.arch.width)
+        ups = []
+        for grid in latents:
+            if tuple(grid.shape) == size:
+                ups.append(grid[None, None])
+            else:
+                ups.append(F.interpolate(grid[None, None], size=size, mode=self.arch.upsampling, align_corners=False))
+        return torch.cat(ups, dim=1)[0]
+
+    def forward(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """The decoded image [C, H, W] in [0, 1] (unclamped) from (quantized) latents."""
+        features = self.upsample(latents)  # [L, H, W]
+        values = self.synthesis(features.flatten(1).T)  # [H*W, C]
+        image = values.T.reshape(1, self.arch.channels, self.arch.height, self.arch.width)
+        if self.refine is not None:
+            image = self.refine(image)
+        return image[0]
+
+    def multiplications_per_pixel(self) -> float:
+        """Multiplications per decoded pixel: upsampling, synthesis, refinement and the entropy model."""
+        arch = self.arch
+        taps = 16 if arch.upsampling == "bicubic" else 4
+        upsampling = taps * (arch.levels - 1)
+        synthesis = sum(m.in_features * m.out_features for m in self.synthesis.modules() if isinstance(m, nn.Linear))
+        refine = 0
+        if self.refine is not None:
+            refine = sum(m.weight.numel() for m in (self.refine.conv1, self.refine.conv2))
+        latents = sum(h * w for h, w in arch.level_shapes()) / (arch.height * arch.width)
+        # The entropy model runs on every position of a level in each of its two passes.
+        entropy = 2 * latents * self.entropy.multiplications_per_position()
+        return float(upsampling + synthesis + refine + entropy)

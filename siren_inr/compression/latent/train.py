@@ -1,0 +1,95 @@
+"""Per-image rate-distortion training of the latent codec (plain torch): loss = MSE + lambda * bits per pixel.
+
+The first `noise_fraction` of the steps replace rounding by additive uniform noise (a differentiable proxy
+of quantization, for the synthesis and the rate alike); the rest round the latents with a straight-through
+gradient, so the networks finish tuned to the integer latents the file will hold.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from siren_inr.compression.latent.entropy import rate_bits
+from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
+from siren_inr.errors import SirenInrError
+
+
+@dataclass(frozen=True)
+class LatentTrainSettings:
+    """How one image's latents and networks are trained."""
+
+    lam: float = 0.004  # the rate knob: loss = MSE (on [0, 1]) + lam * bits per pixel
+    steps: int = 2000
+    lr: float = 0.01  # Adam, cosine-decayed to 1 % over the steps (latents and networks alike)
+    noise_fraction: float = 0.7  # share of the steps with additive-noise latents, then straight-through rounding
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("lam", "lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive number")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise SirenInrError(f"latent steps={self.steps!r}; accepted: a positive integer")
+        nf = self.noise_fraction
+        if isinstance(nf, bool) or not isinstance(nf, (int, float)) or not 0 <= nf <= 1:
+            raise SirenInrError(f"latent noise_fraction={nf!r}; accepted: a number in [0, 1]")
+
+
+@dataclass
+class TrainedLatents:
+    """Float latents (finest first) and the trained networks."""
+
+    latents: list[torch.Tensor]
+    decoder: LatentDecoder
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def straight_through_round(x: torch.Tensor) -> torch.Tensor:
+    """round(x) forward, identity gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+def rd_loss(decoder: LatentDecoder, latents: list[torch.Tensor], target: torch.Tensor,
+            lam: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, mse, bits) of given (noisy or rounded) latents against the target [C, H, W]."""
+    mse = torch.mean((decoder(latents) - target) ** 2)
+    bits = rate_bits(decoder.entropy, latents)
+    return mse + lam * bits / (target.shape[1] * target.shape[2]), mse, bits
+
+
+def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentTrainSettings,
+                  log_every: int = 0) -> TrainedLatents:
+    """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss."""
+    started = time.perf_counter()
+    target = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        decoder = LatentDecoder(arch)
+        latents = [nn.Parameter(torch.zeros(shape)) for shape in arch.level_shapes()]
+        optimizer = torch.optim.Adam([{"params": latents}, {"params": decoder.parameters()}], lr=settings.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, settings.steps) / settings.steps)))
+        noisy_steps = int(round(settings.noise_fraction * settings.steps))
+        history = []
+        for step in range(settings.steps):
+            if step < noisy_steps:
+                quantized = [y + torch.empty_like(y).uniform_(-0.5, 0.5) for y in latents]
+            else:
+                quantized = [straight_through_round(y) for y in latents]
+            loss, mse, bits = rd_loss(decoder, quantized, target, settings.lam)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if log_every and (step % log_every == 0 or step == settings.steps - 1):
+                history.append({"step": step, "loss": float(loss), "psnr_db": -10 * math.log10(max(float(mse), 1e-12)),
+                                "bpp": float(bits) / (arch.height * arch.width)})
+    return TrainedLatents([y.detach() for y in latents], decoder, time.perf_counter() - started, history)

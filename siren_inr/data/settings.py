@@ -1,0 +1,35 @@
+"""The `data` group of a fit: which image, at which size, in which batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from siren_inr.errors import SirenInrError
+
+MIN_SIDE = 3  # SSIM's smallest window is 3 x 3
+MAX_BATCH = 10 ** 9
+
+
+@dataclass
+class DataSpec:
+    """Which image, at which size, in which batches (also the Hydra schema of `conf/data/`)."""
+
+    image: str = "cameraman"  # a scikit-image name (cameraman, astronaut, ...) or an image file path
+    sidelength: int | None = 256  # resize the shorter edge and centre-crop to a square; None keeps native H x W
+    batch_size: int | None = None  # pixels per optimizer step (random mini-batches); None = the whole image
+    eval_chunk_size: int = 262144  # pixels per forward pass when predicting the whole image (bounds memory)
+
+    def validate(self) -> "DataSpec":
+        """Raise SirenInrError naming the first bad value."""
+        if not isinstance(self.image, str) or not self.image.strip():
+            raise SirenInrError(f"data.image={self.image!r}; accepted: a scikit-image name or an image file path")
+        side = self.sidelength
+        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < MIN_SIDE):
+            raise SirenInrError(f"data.sidelength={side!r}; accepted: an integer >= {MIN_SIDE}, or null "
+                                "(the image's own size)")
+        for key, value in (("data.batch_size", self.batch_size), ("data.eval_chunk_size", self.eval_chunk_size)):
+            if value is None and key == "data.batch_size":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BATCH:
+                raise SirenInrError(f"{key}={value!r}; accepted: a positive integer up to {MAX_BATCH}")
+        return self

@@ -1,0 +1,246 @@
+"""The compress and decompress jobs: fit (or fetch) a network, QAT, encode, track; decode with its quality.
+
+No job writes over one of its own inputs, an existing output is replaced only with overwrite=true, and every
+file is written to a temporary name in its folder and renamed into place, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+from siren_inr.errors import SirenInrError
+
+DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
+
+
+@dataclass
+class CodecReport:
+    """What compress/decompress print."""
+
+    num_bytes: int
+    bpp: float
+    psnr_db: float | None
+    ssim: float | None
+    run_id: str | None = None  # the MLflow run that recorded it (compress with track=true)
+
+    def line(self) -> str:
+        """One human-readable summary line."""
+        text = f"{self.num_bytes} bytes, {self.bpp:.4f} bpp"
+        if self.psnr_db is not None:
+            text += f", PSNR {self.psnr_db:.4f} dB, SSIM {self.ssim:.4f}"
+        return text
+
+
+@dataclass
+class CompressJob:
+    """Everything `compress` needs, as typed values (the CLI builds it from conf/compress.yaml)."""
+
+    image: str
+    out: str
+    model_name: str
+    model_hparams: dict
+    fit: Any  # FitSettings of the fit (history rows every log_every_n_steps when tracked)
+    quant: Any  # QuantSettings
+    coder: str
+    qat: Any  # QatSettings
+    seed: int = 0
+    sidelength: int | None = None
+    max_pixels: int | None = None  # refuse larger images (data.image's limit); None = the loader's default
+    run_id: str | None = None  # take this tracked fit's weights instead of fitting
+    track: bool = True
+    experiment_name: str = "siren-inr-compress"
+    tracking_uri: str | None = None
+    overwrite: bool = False
+    config: dict = dc_field(default_factory=dict)  # the resolved config: the fit run's params
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def checked_output(out: str | Path, inputs: dict[str, str | Path | None], overwrite: bool,
+                   suffixes: tuple[str, ...] | None = None) -> Path:
+    """The output path, refused (one line) when it is one of `inputs`, a folder, an unwritable place, has a
+    suffix outside `suffixes`, or exists without overwrite. Checked before any work, not when writing."""
+    target = Path(out)
+    if not str(out) or target.is_dir() or str(out).endswith(os.sep):
+        example = f"out{suffixes[0]}" if suffixes else "photo.inr"
+        raise SirenInrError(f"output {str(out)!r} is a folder; give a file name such as {example}")
+    for name, source in inputs.items():
+        if source and (_same_file(target, Path(source)) or target.absolute() == Path(source).absolute()):
+            raise SirenInrError(f"output {str(out)!r} is the {name} itself; give another file name "
+                                "(an input is never written over)")
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise SirenInrError(f"output {str(out)!r}: unknown extension {target.suffix or '(none)'!r}; accepted: "
+                            + ", ".join(suffixes))
+    if not isinstance(overwrite, bool):
+        raise SirenInrError(f"overwrite={overwrite!r}; accepted: true or false")
+    if target.exists() and not overwrite:
+        raise SirenInrError(f"output {str(out)!r} exists; pass overwrite=true to replace it")
+    existing = target.absolute().parent  # missing folders are created; the nearest existing one must be writable
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SirenInrError(f"output {str(out)!r}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SirenInrError(f"output {str(out)!r}: folder {existing} is not writable")
+    return target
+
+
+def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Module":
+    """The trained network of a tracked fit, from its checkpoints/last.ckpt artifact."""
+    from siren_inr.fit.trainer import load_module
+    from siren_inr.names import LAST_CKPT_ARTIFACT
+    from siren_inr.tracking import queries
+    from siren_inr.tracking.store import check_store, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri, write=False)
+    with tempfile.TemporaryDirectory(prefix="siren-inr-run-") as scratch:
+        path = queries.download_artifact(uri, run_id, LAST_CKPT_ARTIFACT, scratch)
+        if path is None or not Path(path).is_file():
+            raise SirenInrError(f"run_id={run_id!r} has no {LAST_CKPT_ARTIFACT} artifact in {uri}")
+        try:
+            module = load_module(path, field)
+        except (RuntimeError, KeyError, EOFError, OSError, ValueError) as err:
+            raise SirenInrError(f"run_id={run_id!r}: its last.ckpt cannot be loaded ({type(err).__name__})") from None
+    return module.net
+
+
+def _fit_job(job: CompressJob, output_dir: Path) -> "TrainJob":
+    """The tracked fit of `compress` as a TrainJob: the same run `siren-inr train` would record, mode=compress."""
+    from siren_inr.jobs.train import DataSpec, TrainJob
+
+    return TrainJob(
+        model_name=job.model_name, model_hparams=dict(job.model_hparams),
+        data=DataSpec(image=str(job.image), sidelength=job.sidelength, batch_size=None),
+        fit=job.fit, seed=job.seed, experiment_name=job.experiment_name, tracking_uri=job.tracking_uri,
+        run_name=f"compress {Path(job.image).name}", output_dir=output_dir, config=dict(job.config),
+        tags={"mode": "compress"},
+    )
+
+
+def _record_encoding(uri: str, experiment_name: str, run_id: str | None, metrics: dict[str, Any],
+                     files: dict[str, Path], tags: dict[str, Any], run_name: str | None = None,
+                     params: dict[str, Any] | None = None) -> str:
+    """Log the encoding into the fit's run (run_id) or, for run_id= weights, into a new run; its id."""
+    from siren_inr.tracking.provenance import provenance_tags
+    from siren_inr.tracking.run import finite_metrics, tracked_run
+    from siren_inr.tracking.store import artifact_root_for, ensure_store
+
+    ensure_store(uri)
+    with tracked_run(uri, experiment_name, run_id=run_id, artifact_location=artifact_root_for(uri),
+                     run_name=run_name, params=params, tags={**provenance_tags(), **tags}) as run:
+        run.log_metrics(finite_metrics(metrics), step=0)
+        for folder, path in files.items():
+            run.log_artifact(path, folder)
+        return run.run_id
+
+
+def _load_kwargs(job: CompressJob) -> dict:
+    return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
+
+
+def run_compress_job(job: CompressJob) -> CodecReport:
+    """Fit (or fetch) a network for the image, encode it to job.out and report the decoded quality.
+
+    With track=true the fit is one MLflow run (as `siren-inr train` records it, tagged mode=compress) that
+    also gets the file's inr/* numbers and the .inr file; with run_id= a new run records the encoding.
+    """
+    import torch
+
+    from siren_inr.compression.codec import encode_inr, write_inr
+    from siren_inr.compression.qat import quantization_aware_finetune
+    from siren_inr.data import PixelField, load_image
+    from siren_inr.data.image import atomic_output, save_png
+    from siren_inr.fit.trainer import fit_model
+    from siren_inr.jobs.train import run_train_job
+    from siren_inr.models import hparams_for_image
+    from siren_inr.tracking.store import check_store, checked_experiment_name, ensure_store, resolve_tracking_uri
+
+    target = checked_output(job.out, {"input image": job.image}, job.overwrite)
+    uri = None
+    if job.track:
+        checked_experiment_name(job.experiment_name)
+        uri = resolve_tracking_uri(job.tracking_uri)
+    image = load_image(job.image, job.sidelength, **_load_kwargs(job))
+    if uri is not None:  # a store fault is one line now, not after a fit that may take hours
+        ensure_store(uri)
+    elif job.run_id:
+        check_store(resolve_tracking_uri(job.tracking_uri), write=False)
+    height, width, channels = image.shape
+    field = PixelField.from_image(image)
+    fit_run_id = None
+    with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
+        if job.run_id:
+            model = model_from_run(str(job.run_id), job.tracking_uri, field)
+        elif job.track:
+            result = run_train_job(_fit_job(job, Path(scratch) / "fit"))
+            fit_run_id, model = result.run_id, result.fit.model
+        else:
+            hparams = hparams_for_image(job.model_name, dict(job.model_hparams), height, width, channels)
+            torch.manual_seed(job.seed)
+            model = fit_model(job.model_name, hparams, field, job.fit).model
+        before = after = float("nan")
+        if job.qat.steps and job.quant.mode != "fp32":
+            tuned = quantization_aware_finetune(model, field, job.quant, job.qat)
+            model, before, after = tuned.model, tuned.psnr_before_db, tuned.psnr_after_db
+        encoded = encode_inr(model.cpu(), height, width, channels, job.quant, job.coder, reference=image)
+        # Checked again: another process may have made the file during the fit.
+        checked_output(job.out, {"input image": job.image}, job.overwrite)
+        with atomic_output(target) as temporary:
+            write_inr(temporary, encoded.data)
+        report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim)
+        if job.track:
+            metrics = {"inr/num_bytes": encoded.num_bytes, "inr/bpp": encoded.bpp, "inr/psnr_db": encoded.psnr_db,
+                       "inr/ssim": encoded.ssim, "inr/quant_psnr_db_before_qat": before,
+                       "inr/quant_psnr_db_after_qat": after}
+            decoded_png = save_png(Path(scratch) / "decoded.png", encoded.decoded.image)
+            files = {"compressed": target, "images": decoded_png}
+            tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve())}
+            if fit_run_id is not None:  # the fit's run already holds every setting as a param
+                report.run_id = _record_encoding(uri, job.experiment_name, fit_run_id, metrics, files, tags)
+            else:  # run_id= weights: a new run of the encoding alone
+                quant = job.quant
+                params = {"image": str(job.image), "source_run_id": job.run_id, "quant.mode": quant.mode,
+                          "quant.bits": quant.bits, "quant.per_channel": quant.per_channel,
+                          "quant.sensitive_bits": quant.sensitive_bits, "coder": job.coder,
+                          "qat_steps": job.qat.steps, "qat_lr": job.qat.lr, "model.name": encoded.decoded.arch,
+                          **{f"model.{k}": v for k, v in encoded.decoded.hparams.items()}}
+                report.run_id = _record_encoding(
+                    uri, job.experiment_name, None, metrics, files,
+                    {**tags, "source_run_id": job.run_id, "image": str(job.image)},
+                    run_name=f"compress {Path(job.image).name} (run {job.run_id})", params=params)
+    return report
+
+
+def run_decompress_job(in_path: str, out_path: str, original: str | None = None, overwrite: bool = False,
+                       max_pixels: int | None = None) -> CodecReport:
+    """Decode in_path to an 8-bit PNG at out_path; quality against `original` when given."""
+    from siren_inr.compression.codec import image_quality, read_inr
+    from siren_inr.data import load_image
+    from siren_inr.data.image import save_png
+
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    checked_output(out_path, {"input .inr file": in_path, "original image": original}, overwrite,
+                   DECODED_SUFFIXES)
+    decoded = read_inr(in_path)
+    psnr = ssim_value = None
+    if original:  # checked before OUT.png is written: a bad original= leaves nothing behind
+        reference = load_image(original, None, **kwargs)
+        if reference.shape[:2] != (decoded.height, decoded.width):
+            side = decoded.height if decoded.height == decoded.width else None
+            if side is None:
+                raise SirenInrError(f"original={original!r} is {reference.shape[1]}x{reference.shape[0]}, "
+                                    f"the file holds {decoded.width}x{decoded.height}")
+            reference = load_image(original, side, **kwargs)  # compressed with sidelength=side
+        psnr, ssim_value = image_quality(decoded.image, reference)
+    save_png(out_path, decoded.image)
+    return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value)
