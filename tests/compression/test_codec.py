@@ -1,5 +1,7 @@
 """The INR codec: exact round trips for every quantization mode and rejection of damaged files."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,34 @@ def test_encode_validates_inputs(model, tmp_path):
         read_inr(tmp_path / "missing.inr")
     with pytest.raises(SirenInrError, match="not a registered model"):
         encode_inr(torch.nn.Linear(2, 3), H, W, C)
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["v1_siren_12x10", "v1_nerf_9x7_fp16"])
+def test_version_1_files_written_before_version_2_still_decode_to_the_same_pixels(name):
+    data = (DATA / f"{name}.inr").read_bytes()
+    assert data[4] == 1
+    decoded = decode_inr(data)
+    assert decoded.codec == "coin"
+    assert np.array_equal(decoded.image_u8, np.load(DATA / f"{name}_decoded.npy"))
+
+
+def test_coin_still_writes_version_1_and_siren_pe_writes_version_2(model, reference):
+    coin = encode_inr(model, H, W, C, QuantSettings(bits=8))
+    assert coin.data == (DATA / "v1_siren_12x10.inr").read_bytes()  # byte for byte what it always wrote
+    pe = encode_inr(model, H, W, C, QuantSettings(bits=8), codec="siren_pe")
+    assert pe.data[4] == 2 and container.unpack(pe.data).codec == "siren_pe"
+    assert np.array_equal(decode_inr(pe.data).image_u8, coin.decoded.image_u8)
+    with pytest.raises(SirenInrError, match="accepted: coin, siren_pe"):
+        encode_inr(model, H, W, C, codec="latent")
+
+
+def test_a_small_file_claiming_a_huge_image_is_refused_before_allocating(model, monkeypatch):
+    monkeypatch.setattr(container, "available_memory_bytes", lambda: 16 * container.GIB)
+    data = _forge(encode_inr(model, H, W, C, QuantSettings(bits=8)).data, size=[32768, 32768, C])
+    assert len(data) < 8000
+    with pytest.raises(SirenInrError, match="32768x32768x3 image, which needs about") as err:
+        decode_inr(data)
+    assert "\n" not in str(err.value)

@@ -187,7 +187,10 @@ def _is_int(value: Any) -> bool:
 
 def _read_header(header: dict[str, Any]) -> tuple[LatentArchitecture, int, int]:
     try:
-        size, synthesis, (low, high) = header["size"], header["synthesis"], header["latent_range"]
+        size, synthesis, span = header["size"], header["synthesis"], header["latent_range"]
+        if not (isinstance(span, list) and len(span) == 2):
+            raise TypeError("latent_range")
+        low, high = span
         if not (isinstance(size, list) and len(size) == 3 and all(_is_int(v) for v in size)):
             raise TypeError("size")
         height, width, channels = size
