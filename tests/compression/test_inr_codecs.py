@@ -1,0 +1,87 @@
+"""The INR codec registry: settings by name, each codec's round trip through its own file, the cost counts."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from pathlib import Path
+
+from siren_inr.compression import container, inr_codecs
+from siren_inr.compression.codec import decode_inr
+from siren_inr.data import PixelField
+from siren_inr.errors import SirenInrError
+from siren_inr.models import build_model
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "inr_codec"
+TINY = {
+    "coin": {"hidden_features": 8, "hidden_layers": 1, "steps": 20, "qat": {"steps": 5, "eval_every": 5}},
+    "siren_pe": {"hidden_features": 8, "hidden_layers": 1, "num_frequencies": 2, "steps": 20,
+                 "qat": {"steps": 5, "eval_every": 5}},
+    "latent": {"levels": 3, "hidden_features": 6, "refine": 2, "entropy_hidden": 4, "train": {"steps": 15}},
+}
+
+
+@pytest.fixture(scope="module")
+def image():
+    y, x = np.mgrid[0:14, 0:17] / 17.0
+    return np.stack([x, y, (x + y) / 2], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", inr_codecs.INR_CODECS)
+def test_each_codec_round_trips_through_its_own_file(name, image):
+    data, reconstruction, info = inr_codecs.encode(name, image, inr_codecs.settings_for(name, TINY[name]))
+    decoded = decode_inr(data)
+    assert np.array_equal(decoded.image_u8, reconstruction)
+    assert info["bpp"] == 8 * len(data) / (14 * 17) and info["num_bytes"] == len(data)
+    assert info["psnr_db"] == pytest.approx(-10 * np.log10(np.mean((decoded.image - image) ** 2)), abs=1e-3)
+    parsed = container.unpack(data)
+    assert parsed.codec == name and parsed.version == (1 if name == "coin" else 2)
+    assert info["multiplications_per_pixel"] > 0
+
+
+def test_settings_by_name_refuse_unknown_values():
+    latent = inr_codecs.settings_for("latent", {"refine": 0, "train": {"lam": 0.01}})
+    assert latent.refine == 0 and latent.train.lam == 0.01 and latent.train.steps == inr_codecs.DEFAULTS["latent"].train.steps
+    with pytest.raises(SirenInrError, match="inr_codec='jpeg' is not known; accepted: coin, siren_pe, latent"):
+        inr_codecs.settings_for("jpeg")
+    with pytest.raises(SirenInrError, match="unknown setting.*bogus"):
+        inr_codecs.settings_for("coin", {"bogus": 1})
+    with pytest.raises(SirenInrError, match="unknown train setting.*lamda"):
+        inr_codecs.settings_for("latent", {"train": {"lamda": 1}})
+    with pytest.raises(SirenInrError, match="lam"):
+        inr_codecs.settings_for("latent", {"train": {"lam": -1.0}})
+    with pytest.raises(SirenInrError, match="num_frequencies"):
+        inr_codecs.settings_for("coin", {"num_frequencies": 4})
+    with pytest.raises(SirenInrError, match="lr_schedule"):
+        inr_codecs.settings_for("siren_pe", {"lr_schedule": "warp"})
+    with pytest.raises(SirenInrError, match="takes LatentCodecSettings"):
+        inr_codecs.encode("latent", np.zeros((4, 4, 3)), inr_codecs.DEFAULTS["coin"])
+
+
+@pytest.mark.parametrize("name", inr_codecs.INR_CODECS)
+def test_the_config_group_states_the_defaults(name):
+    cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    assert cfg.pop("name") == name
+    assert inr_codecs.settings_for(name, cfg) == inr_codecs.DEFAULTS[name]
+
+
+def test_network_multiplications_by_hand():
+    siren = build_model("siren", in_features=2, out_features=3, hidden_features=10, hidden_layers=2)
+    assert inr_codecs.network_multiplications_per_pixel(siren) == 2 * 10 + 2 * 100 + 10 * 3 + 3 * 10
+    pe = build_model("siren_pe", in_features=2, out_features=3, hidden_features=10, hidden_layers=1, num_frequencies=4)
+    assert inr_codecs.network_multiplications_per_pixel(pe) == 2 * 4 + 18 * 10 + 100 + 30 + 2 * 10
+
+
+def test_l1_penalty_shrinks_the_weights(image):
+    field = PixelField.from_image(image)
+    norms = []
+    for l1 in (0.0, 1e-2):
+        torch.manual_seed(0)
+        model = build_model("siren_pe", in_features=2, out_features=3, hidden_features=8, hidden_layers=1,
+                            num_frequencies=2)
+        settings = dataclasses.replace(inr_codecs.DEFAULTS["siren_pe"], steps=60, l1=l1)
+        inr_codecs.fit_network(model, field, settings)
+        norms.append(sum(float(p.detach().abs().sum()) for p in model.parameters() if p.ndim >= 2))
+    assert norms[1] < 0.8 * norms[0]
