@@ -10,15 +10,21 @@ from pathlib import Path
 from siren_inr.errors import SirenInrError
 from siren_inr.seeding import checked_seed  # noqa: F401  (re-exported for the codec and rd commands)
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
 
 
 def conf_dir() -> Path:
-    """The project's conf/ folder (the package is installed from its checkout)."""
-    if not (CONF_DIR / "train.yaml").is_file():
-        raise SirenInrError(f"config folder {CONF_DIR} is missing; install siren-inr from its checkout (pip install -e .)")
-    return CONF_DIR
+    """The configs' folder: the installed package siren_inr.conf (the checkout's conf/ for an editable install)."""
+    try:
+        import siren_inr.conf as installed
+
+        folder = Path(installed.__file__).resolve().parent
+    except ImportError:
+        folder = CHECKOUT_CONF_DIR
+    if not (folder / "train.yaml").is_file():
+        raise SirenInrError(f"config folder {folder} has no train.yaml; reinstall siren-inr (pip install .)")
+    return folder
 
 
 def one_line(message: str) -> str:
@@ -37,6 +43,12 @@ def hydra_message(err: BaseException) -> str:
             parts.append(text)
         err = err.__cause__ or err.__context__
     return "; ".join(parts)
+
+
+def debug_requested(argv: list[str]) -> bool:
+    """Whether the command line asks for full tracebacks (`debug=true`), read before any config is composed."""
+    return any(arg.split("=", 1)[0].lstrip("+") == "debug" and arg.split("=", 1)[1].lower() in ("true", "yes", "1")
+               for arg in argv if "=" in arg)
 
 
 def checked_flag(key: str, value) -> bool:

@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 
 from siren_inr.data.settings import DataSpec
 from siren_inr.fit.settings import OptimSettings, TrainerSettings
+from siren_inr.jobs.sweep import OptunaSearch
 from siren_inr.tracking.settings import TrackingSettings
 
 
@@ -26,7 +27,7 @@ class TrainConfig:
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    hparams_search: Any = None  # an Optuna search (conf/hparams_search/)
+    hparams_search: OptunaSearch | None = None  # an Optuna search (conf/hparams_search/)
     seed: int = 0
     num_epochs: int = 500
     log_every_n_steps: int | None = None

@@ -10,6 +10,9 @@ from pathlib import Path
 from siren_inr.cli.hydra_support import (FAILURES_ENV, conf_dir, print_error,
                                          record_failure, report_exception, validate_overrides)
 from siren_inr.cli.config import job_from_config
+from siren_inr.jobs.sweep import apply_sweep_context, run_name_for
+from siren_inr.names import HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG, SWEEP_ID_TAG
+from siren_inr.tracking.sweeps import sweep_id_for
 from siren_inr.errors import SirenInrError
 
 _HELP = """usage: siren-inr train [key=value ...] [-m]
@@ -25,6 +28,12 @@ Common settings (see conf/train.yaml for all):
   -m / --multirun with comma lists sweeps (e.g. -m model=siren,relu seed=0,1,2)
   -m hparams_search=siren_optuna  Optuna search of lr, omega_0 and width for the best final PSNR
 Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
+
+
+def _job_from_record(config: dict):
+    from omegaconf import OmegaConf
+
+    return job_from_config(OmegaConf.create(config))
 
 
 def _check_job(cfg) -> None:
@@ -43,15 +52,12 @@ def _hydra_context(job) -> None:
     job.overrides = list(hc.overrides.task)
     if hc.mode == RunMode.MULTIRUN:
         sweep_dir = Path(hc.sweep.dir)
-        job.tags["sweep_id"] = "_".join(sweep_dir.resolve().parts[-2:])
-        job.tags["sweep_dir"] = str(sweep_dir.resolve())
-        job.tags["hydra_job_num"] = hc.job.num
-        from siren_inr.cli.sweep import apply_sweep_context
-
-        apply_sweep_context(job, sweep_dir)  # parent run of the sweep; run name = the swept values
+        job.tags[SWEEP_ID_TAG] = sweep_id_for(sweep_dir)
+        job.tags[SWEEP_DIR_TAG] = str(sweep_dir.resolve())
+        job.tags[HYDRA_JOB_NUM_TAG] = hc.job.num
+        apply_sweep_context(job, sweep_dir)  # parent run of the sweep; run name = the model and swept values
     if not job.run_name:
-        shown = [o for o in job.overrides if not o.startswith(("experiment_name=", "tracking.", "progress="))]
-        job.run_name = ",".join(shown) if shown else job.model_name
+        job.run_name = run_name_for(job.model_name, job.overrides)
 
 
 def _show(figure: Path) -> None:
@@ -121,9 +127,9 @@ def task(cfg) -> float | None:
         job = job_from_config(cfg)
         _hydra_context(job)
         if cfg.get("resume"):
-            from siren_inr.cli.rerun import resume_job
+            from siren_inr.jobs.rerun import resume_job
 
-            job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task))
+            job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task), _job_from_record)
         _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
     except (SirenInrError, MemoryError, Exception) as err:  # noqa: B014 - one line for user errors, trace for bugs

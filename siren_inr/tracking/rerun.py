@@ -12,16 +12,17 @@ from pathlib import Path
 import yaml
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import FINAL_METRICS, FINAL_PSNR, HISTORY_METRICS, RUN_KIND_TAG
 from siren_inr.tracking.provenance import git_state, package_versions
 from siren_inr.tracking.run import _client
 from siren_inr.tracking.store import sqlite_path
 
-HISTORY_KEYS = ("train/loss", "train/psnr", "train/ssim")
-FINAL_KEYS = ("final/psnr", "final/ssim", "final/mse")
+HISTORY_KEYS = HISTORY_METRICS
+FINAL_KEYS = FINAL_METRICS
 
 
 @dataclass
-class RunRecord:
+class FitRecord:
     """What a tracked fit recorded about itself: enough to fit it again."""
 
     run_id: str
@@ -33,7 +34,7 @@ class RunRecord:
     tags: dict[str, str]
 
 
-def load_run_record(uri: str, run_id: str) -> RunRecord:
+def load_run_record(uri: str, run_id: str) -> FitRecord:
     """Fetch a run's resolved config, overrides and tags from the store; SirenInrError when it cannot be redone."""
     from mlflow.exceptions import MlflowException
 
@@ -48,8 +49,8 @@ def load_run_record(uri: str, run_id: str) -> RunRecord:
     except MlflowException:
         raise SirenInrError(f"run {run_id!r} is not in the store {uri}; give tracking.uri=<the store it was "
                             "recorded in>") from None
-    if run.data.tags.get("run_kind") in ("sweep", "analysis"):
-        raise SirenInrError(f"run {run_id!r} is a {run.data.tags['run_kind']} run, not a fit; rerun one of its fits")
+    if run.data.tags.get(RUN_KIND_TAG) in ("sweep", "analysis"):
+        raise SirenInrError(f"run {run_id!r} is a {run.data.tags[RUN_KIND_TAG]} run, not a fit; rerun one of its fits")
     with tempfile.TemporaryDirectory(prefix="siren-inr-rerun-") as tmp:
         try:
             folder = Path(client.download_artifacts(run_id, "config", tmp))
@@ -62,7 +63,7 @@ def load_run_record(uri: str, run_id: str) -> RunRecord:
     if not isinstance(config, dict) or "model" not in config:
         raise SirenInrError(f"run {run_id!r}: config/config.yaml is missing or is not a siren-inr train config")
     experiment = client.get_experiment(run.info.experiment_id)
-    return RunRecord(run_id, run.info.run_name or "", experiment.name, run.info.status, config, list(overrides),
+    return FitRecord(run_id, run.info.run_name or "", experiment.name, run.info.status, config, list(overrides),
                      dict(run.data.tags))
 
 
@@ -167,3 +168,8 @@ def record_comparison(uri: str, rerun_id: str, comparison: Comparison, warnings:
     stamp = int(time.time() * 1000)
     metrics = [Metric(f"rerun/max_abs_diff/{key}", value, stamp, 0) for key, value in comparison.max_abs_diff.items()]
     _client(uri).log_batch(rerun_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
+
+
+def recorded_final_psnr(uri: str, run_id: str) -> float:
+    """The final PSNR a run recorded (nan when it has none)."""
+    return _client(uri).get_run(run_id).data.metrics.get(FINAL_PSNR, float("nan"))
