@@ -18,6 +18,7 @@ run: setup
 	$(PYTHON) -m siren_inr train $(ARGS)
 
 test: setup
+	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports_command; sys.argv = ['lint-imports']; lint_imports_command()"
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 ui: setup

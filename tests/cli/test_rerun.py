@@ -10,7 +10,8 @@ import pytest
 from mlflow.entities import Metric
 from PIL import Image
 
-from siren_inr.cli.rerun import DIR_ENV, main as rerun_main
+from siren_inr.cli.rerun import main as rerun_main
+from siren_inr.jobs.rerun import DIR_ENV
 from siren_inr.tracking.rerun import HISTORY_KEYS, Tolerance, compare_runs
 from siren_inr.tracking.store import ensure_store
 from testkit import run_cli, smooth_image, store_uri

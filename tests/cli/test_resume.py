@@ -120,8 +120,8 @@ def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path,
 def test_resume_refuses_overrides_that_change_the_fit():
     from types import SimpleNamespace
 
-    from siren_inr.cli.rerun import resume_job
+    from siren_inr.jobs.rerun import resume_job
 
     current = SimpleNamespace(tracking_uri=None, fit=SimpleNamespace(progress="none"), output_dir=None)
     with pytest.raises(SirenInrError, match="remove optim.lr=1e-3"):
-        resume_job("abc", current, ["resume=abc", "optim.lr=1e-3", "progress=none"])
+        resume_job("abc", current, ["resume=abc", "optim.lr=1e-3", "progress=none"], make_job=None)
