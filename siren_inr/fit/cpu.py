@@ -19,12 +19,10 @@ import torch
 
 # mallopt parameters (glibc malloc.h)
 M_TRIM_THRESHOLD = -1
-M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 
 MMAP_THRESHOLD_BYTES = 1 << 30  # blocks below 1 GiB come from the heap and go back to it
 TRIM_THRESHOLD_BYTES = (1 << 31) - 1  # never shrink the heap top during a fit (mallopt takes an int)
-TOP_PAD_BYTES = 64 << 20  # grow the heap 64 MiB at a time: fewer brk calls
 
 # Setting this environment variable to 0 leaves the allocator as glibc starts it (e.g. to measure the gain).
 ENV_SWITCH = "SIREN_INR_MALLOC_TUNING"
@@ -56,8 +54,7 @@ def tune_allocator() -> dict[str, int]:
         return {}
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     for key, param, value in (("M_MMAP_THRESHOLD", M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
-                              ("M_TRIM_THRESHOLD", M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
-                              ("M_TOP_PAD", M_TOP_PAD, TOP_PAD_BYTES)):
+                              ("M_TRIM_THRESHOLD", M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)):
         if mallopt(param, value) == 1:
             _applied[key] = value
     return dict(_applied)

@@ -110,3 +110,83 @@ def test_fast_settings_are_validated():
     with pytest.raises(SirenInrError, match="fused_sine"):
         training_forward(build_model("relu", in_features=2, out_features=1, hidden_features=8, hidden_layers=1),
                          fused_sine=True)
+
+
+# --- process settings of a CPU fit (siren_inr/fit/cpu.py) --------------------------------------------
+
+_ALLOCATOR_PROBE = r"""
+import json, resource, sys
+from siren_inr.fit.cpu import tune_allocator
+applied = tune_allocator()
+import torch
+torch.set_num_threads(1)
+base = torch.rand(16 * 1024 * 1024)  # 64 MiB: one layer's activation
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for step in range(6):  # a forward pass's pattern: two fresh activations per layer, all freed at the step's end
+    acts, x = [], base
+    for layer in range(4):
+        x = torch.sin(x * 30.0)
+        acts.append(x)
+    del acts, x
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+from siren_inr.bench.plain_loop import PlainFit
+torch.manual_seed(0)
+sizes = {"in": 2, "out": 1, "width": 32, "hidden_layers": 2, "omega_0": 30.0, "first_omega_0": 30.0}
+linears = [(torch.randn(32, 2) * 0.5, torch.randn(32) * 0.1), (torch.randn(32, 32) * 0.05, torch.randn(32) * 0.1),
+           (torch.randn(32, 32) * 0.05, torch.randn(32) * 0.1), (torch.randn(1, 32) * 0.05, torch.randn(1) * 0.1)]
+fit = PlainFit({"sizes": sizes, "linears": linears, "coords": torch.rand(4096, 2) * 2 - 1,
+                "values": torch.rand(4096, 1) * 2 - 1, "lr": 1e-3})
+losses = [fit.step()["loss"].hex() for _ in range(5)]
+print(json.dumps({"applied": applied, "faults": faults, "losses": losses}))
+"""
+
+
+def _allocator_probe(tuned: bool) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from siren_inr.fit.cpu import ENV_SWITCH
+
+    env = {**os.environ, ENV_SWITCH: "1" if tuned else "0"}
+    done = subprocess.run([sys.executable, "-c", _ALLOCATOR_PROBE], capture_output=True, text=True, env=env,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_tuned_allocator_keeps_activations_mapped_and_changes_no_number():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt tuning is glibc's")
+    plain, tuned = _allocator_probe(False), _allocator_probe(True)
+    assert plain["applied"] == {} and set(tuned["applied"]) == {"M_MMAP_THRESHOLD", "M_TRIM_THRESHOLD"}
+    # Untuned, each of the 48 blocks of 64 MiB is a fresh mmap: 16384 4-KiB pages faulted in per block.
+    # Tuned, freed blocks stay in the heap: after the first step's blocks, (almost) nothing new is faulted in.
+    assert plain["faults"] > 0.9 * 48 * 16384
+    assert tuned["faults"] < 16 * 16384
+    assert tuned["losses"] == plain["losses"]  # bit for bit: the allocator decides where, never what
+
+
+def test_threads_follow_the_size_of_the_work():
+    from siren_inr.fit.cpu import ELEMENTS_PER_EXTRA_THREAD, default_threads, threads_for
+
+    assert threads_for(16 * 16 * 8, cores=2) == 1
+    assert threads_for(ELEMENTS_PER_EXTRA_THREAD - 1, cores=8) == 1
+    assert threads_for(3 * ELEMENTS_PER_EXTRA_THREAD, cores=8) == 3
+    assert threads_for(768 * 512 * 28, cores=2) == 2
+    net = _siren(hidden_features=256)
+    assert default_threads(256 * 256, net) == threads_for(256 * 256 * 256)
+
+
+def test_fit_threads_sets_and_restores_the_thread_count():
+    from siren_inr.fit.cpu import default_threads, fit_threads
+
+    net = _siren()
+    before = torch.get_num_threads()
+    with fit_threads(FitSettings(accelerator="cpu"), 16, net):
+        assert torch.get_num_threads() == default_threads(16, net) == 1
+    assert torch.get_num_threads() == before
+    with fit_threads(FitSettings(accelerator="cpu", num_threads=2), 10 ** 7, net):
+        assert torch.get_num_threads() == before  # an explicit trainer.num_threads is build_trainer's to apply
