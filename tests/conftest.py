@@ -25,12 +25,6 @@ def one_thread_session():
 
 
 @pytest.fixture
-def one_thread():
-    """Kept for tests that ask for it by name; the whole session already runs on one thread."""
-    yield
-
-
-@pytest.fixture
 def tiny_png(tmp_path: Path) -> Path:
     """A 24x24 greyscale PNG file."""
     path = tmp_path / "tiny.png"

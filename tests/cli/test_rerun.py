@@ -21,8 +21,7 @@ def _history(client, run_id):
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in HISTORY_KEYS}
 
 
-def test_rerun_of_a_cpu_run_is_bit_for_bit_equal_and_warns_about_the_environment(tmp_path, monkeypatch, capsys,
-                                                                                  one_thread):
+def test_rerun_of_a_cpu_run_is_bit_for_bit_equal_and_warns_about_the_environment(tmp_path, monkeypatch, capsys):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16, channels=3) * 255).round().astype(np.uint8)).save(image)
     train = run_cli(["train", f"data.image={image}", "data.sidelength=null", "model.hidden_features=16",

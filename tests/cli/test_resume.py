@@ -36,7 +36,7 @@ def _compose(overrides):
         return compose("train", overrides=overrides)
 
 
-def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path, one_thread):
+def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16) * 255).round().astype(np.uint8)[..., 0]).save(image)
     settings = [f"data.image={image}", "data.sidelength=null", "model.hidden_features=16", "model.hidden_layers=2",

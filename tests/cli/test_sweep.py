@@ -137,7 +137,7 @@ def test_submitit_local_sweep(tmp_path, tiny_settings):
 
 
 
-def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys, one_thread):
+def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys):
     from siren_inr.cli.train import main as train_main
 
     monkeypatch.chdir(tmp_path)

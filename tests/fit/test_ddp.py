@@ -29,7 +29,7 @@ def _history(client, run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in KEYS}
 
 
-def test_two_process_ddp_matches_single_process_fit(tmp_path, one_thread):
+def test_two_process_ddp_matches_single_process_fit(tmp_path):
     # 15x15 = 225 pixels: the two interleaved shards hold 113 and 112 pixels, so an unweighted average of
     # the two shard losses would differ from the full-image loss; the fit must still match.
     path = tmp_path / "odd.png"

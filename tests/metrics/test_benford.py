@@ -195,7 +195,9 @@ def test_report_colour_channels_pooled_and_json(tmp_path):
     data = json.loads(path.read_text())
     assert data["benford"] == pytest.approx(bf.BENFORD_PROBABILITIES.tolist())
     assert data["pixels"]["pooled"]["ground_truth"]["counts"] == report.pixels.pooled.ground_truth.counts
-    assert data["dct"]["pooled"]["prediction"]["conformity"] in {"close", "acceptable", "marginal", "nonconformity"}
+    written = data["dct"]["pooled"]["prediction"]
+    assert written["conformity"] == bf.conformity_class(written["mad"])  # the class of its own MAD, exactly
+    assert written["conformity"] == comparison.prediction.conformity
     with pytest.raises(SirenInrError, match="does not match"):
         bf.benford_report(gt, pred[:16])
 
