@@ -163,7 +163,7 @@ def run_compress_job(job: CompressJob) -> CodecReport:
     from siren_inr.fit.trainer import fit_model
     from siren_inr.jobs.train import run_train_job
     from siren_inr.models import hparams_for_image
-    from siren_inr.tracking.store import check_store, checked_experiment_name, ensure_store, resolve_tracking_uri
+    from siren_inr.tracking.store import check_store, checked_experiment_name, resolve_tracking_uri
 
     target = checked_output(job.out, {"input image": job.image}, job.overwrite)
     uri = None
@@ -171,9 +171,8 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         checked_experiment_name(job.experiment_name)
         uri = resolve_tracking_uri(job.tracking_uri)
     image = load_image(job.image, job.sidelength, **_load_kwargs(job))
-    if uri is not None:  # a store fault is one line now, not after a fit that may take hours
-        ensure_store(uri)
-    elif job.run_id:
+    # A tracked fit opens its store (one line on a fault) after checking the model and before fitting.
+    if job.run_id:
         check_store(resolve_tracking_uri(job.tracking_uri), write=False)
     height, width, channels = image.shape
     field = PixelField.from_image(image)

@@ -1,0 +1,142 @@
+"""`siren-inr ui` as a user runs it: the runs view's URL, one worker, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from siren_inr.cli.ui import checked_port, runs_url, ui_command
+from siren_inr.errors import SirenInrError
+from testkit import run_cli, store_uri
+
+
+def _one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from siren_inr.tracking.run import tracked_run
+    from siren_inr.tracking.store import ensure_store
+
+    folder = tmp_path_factory.mktemp("ui")
+    uri = store_uri(folder)
+    ensure_store(uri)
+    with tracked_run(uri, "first", run_name="old"):
+        pass
+    with tracked_run(uri, "zoo", run_name="siren") as run:
+        run.log_metrics({"final/psnr": 30.0}, step=0)
+    return folder
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "70000", "5000.0", ""])
+def test_port_must_be_an_integer_in_range(port):
+    with pytest.raises(SirenInrError, match=r"port="):
+        checked_port(port)
+    assert checked_port("5001") == 5001
+
+
+def test_command_uses_one_worker_and_the_store_artifact_root(tmp_path):
+    command = ui_command(store_uri(tmp_path), 5000)
+    assert command[command.index("--workers") + 1] == "1"
+    assert command[command.index("--default-artifact-root") + 1] == (tmp_path / "mlruns" / "artifacts").as_uri()
+    assert runs_url("0.0.0.0", 5000, "7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+
+
+def test_bad_port_is_one_line_naming_the_setting(store):
+    message = _one_line_error(run_cli(["ui", "port=abc"], store, timeout=120))
+    assert "port='abc'" in message and "1 to 65535" in message
+
+
+def test_folder_without_a_store_is_refused_and_none_is_created(tmp_path):
+    message = _one_line_error(run_cli(["ui", "browser=false"], tmp_path, timeout=120))
+    assert "no tracking store" in message
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_busy_port_is_refused(store):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        message = _one_line_error(run_cli(["ui", f"port={port}", "browser=false"], store, timeout=120))
+    assert f"port={port} is already in use" in message
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _tree(pid: int) -> list[int]:
+    members = [pid]
+    for child in _children(pid):
+        members += _tree(child)
+    return members
+
+
+def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store):
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "siren_inr", "ui", f"port={port}", "browser=false"], cwd=store,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = None
+        deadline = time.monotonic() + 240
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("MLflow UI for"):
+                url = line.rsplit(" ", 1)[-1].strip()
+        assert url is not None, "no URL printed"
+        from siren_inr.tracking import queries
+
+        zoo = queries.get_experiment(store_uri(store), "zoo")
+        assert url == f"http://127.0.0.1:{port}/#/experiments/{zoo.experiment_id}/runs?workflowType=machine_learning"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200
+        # The experiment is a training one, so MLflow 3 lists it in the Model training view.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search",
+                                         data=json.dumps({"max_results": 10}).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=20) as response:
+            experiments = json.loads(response.read())["experiments"]
+        kinds = {e["name"]: {t["key"]: t["value"] for t in e.get("tags", [])}.get("mlflow.experimentKind")
+                 for e in experiments}
+        assert kinds["zoo"] == kinds["first"] == "custom_model_development"
+        # siren-inr ui, mlflow ui, one uvicorn worker: no job runner, no worker pool.
+        assert len(_tree(process.pid)) <= 3, _tree(process.pid)
+    finally:
+        members = _tree(process.pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    time.sleep(1)
+    assert not [pid for pid in members if Path(f"/proc/{pid}").exists() and pid != process.pid
+                and (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX")], "server left running"
