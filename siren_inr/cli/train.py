@@ -132,7 +132,7 @@ def task(cfg) -> float | None:
             job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task), _job_from_record)
         _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
-    except (SirenInrError, MemoryError, Exception) as err:  # noqa: B014 - one line for user errors, trace for bugs
+    except Exception as err:  # one line for user and resource errors, the traceback for bugs
         import torch
 
         if not isinstance(err, (SirenInrError, torch.OutOfMemoryError, MemoryError)) and multirun:

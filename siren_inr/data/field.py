@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from siren_inr.data.pixels import signed_to_unit, unit_to_signed
+
 
 def coordinate_grid(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Pixel-centre-free grid [H*W, 2] in [-1, 1], row-major; column 0 is x (width), column 1 is y (height)."""
@@ -33,7 +35,7 @@ class PixelField:
         if img.ndim == 2:
             img = img[..., None]
         height, width, channels = img.shape
-        values = (img.reshape(-1, channels) * 2.0 - 1.0).contiguous()
+        values = unit_to_signed(img.reshape(-1, channels)).contiguous()
         return cls(coordinate_grid(height, width), values, height, width, channels)
 
     @property
@@ -47,7 +49,7 @@ class PixelField:
 
     def to_image(self, values: torch.Tensor) -> torch.Tensor:
         """Network output [H*W, C] in [-1, 1] -> image [H, W, C] in [0, 1], clamped."""
-        return ((values.reshape(self.height, self.width, self.channels) + 1.0) * 0.5).clamp(0.0, 1.0)
+        return signed_to_unit(values.reshape(self.height, self.width, self.channels))
 
     def image(self) -> torch.Tensor:
         """The field's own image [H, W, C] in [0, 1]."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from siren_inr.data.image import DEFAULT_MAX_PIXELS, MIN_SIDE, checked_max_pixels
 from siren_inr.errors import SirenInrError
 
-MIN_SIDE = 3  # SSIM's smallest window is 3 x 3
 MAX_BATCH = 10 ** 9
 
 
@@ -18,6 +18,7 @@ class DataSpec:
     sidelength: int | None = 256  # resize the shorter edge and centre-crop to a square; None keeps native H x W
     batch_size: int | None = None  # pixels per optimizer step (random mini-batches); None = the whole image
     eval_chunk_size: int = 262144  # pixels per forward pass when predicting the whole image (bounds memory)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header, before decoding
 
     def validate(self) -> "DataSpec":
         """Raise SirenInrError naming the first bad value."""
@@ -32,4 +33,5 @@ class DataSpec:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BATCH:
                 raise SirenInrError(f"{key}={value!r}; accepted: a positive integer up to {MAX_BATCH}")
+        checked_max_pixels(self.max_pixels)
         return self

@@ -88,7 +88,7 @@ def run_train_job(job: TrainJob) -> JobResult:
         probe = build_model(job.model_name, **hparams_for_image(job.model_name, job.model_hparams, side, side,
                                                                     int(job.model_hparams.get("out_features") or 3)))
         check_memory(side * side, 3, probe, job.data.batch_size, device, f"data.sidelength={side}")
-    image = load_image(job.data.image, job.data.sidelength)
+    image = load_image(job.data.image, job.data.sidelength, job.data.max_pixels)
     height, width, channels = image.shape
     field = PixelField.from_image(image)
     hparams = hparams_for_image(job.model_name, job.model_hparams, height, width, channels)
