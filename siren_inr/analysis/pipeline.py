@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +17,12 @@ from PIL import Image
 from siren_inr.analysis.records import RunRecord
 from siren_inr.analysis.report import RUNS_FOLDER, AnalysisOutputs, analyze_records, missing_parts
 from siren_inr.errors import SirenInrError
+from siren_inr.names import PARENT_TAG
 from siren_inr.tracking import queries
+
+REPORT_NAME = "report.md"
+ANALYSES_SUFFIX = " analyses"  # experiment of analysis runs that have no common parent run
+MAX_RUN_NAME = 100
 
 # Tag that marks the run an analysis logs for itself, so that later selections never analyse an analysis.
 RUN_KIND_TAG = "run_kind"
@@ -197,13 +204,11 @@ def _clear_previous_outputs(out_dir: Path) -> None:
 def analyze(selection: Selection, out_dir: str | Path, tracking_uri: str | None = None, log_to_mlflow: bool = True,
             title: str | None = None, default_experiment: str = "siren-inr") -> AnalysisOutcome:
     """Analyse the selected runs into `out_dir`; raise SirenInrError only when no run could be analysed."""
-    from siren_inr.tracking.store import resolve_tracking_uri, sqlite_path
+    from siren_inr.tracking.store import check_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
-        raise SirenInrError(f"tracking.uri: no tracking store at {db}; fit a run with `siren-inr train` first "
-                            "or point tracking.uri= at an existing store")
+    # One line naming the URI for a missing, damaged or unreachable store; never creates one.
+    check_store(uri, write=log_to_mlflow)
     runs, skipped = select_runs(selection, uri, default_experiment)
     description = selection.describe(default_experiment)
     records: list[RunRecord] = []
@@ -254,7 +259,7 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
             queries.log_files(uri, record.run_id, files, ANALYSIS_ARTIFACT_DIR)
         except SirenInrError as err:
             outcome.warnings.append(f"could not log analysis/ to run {record.run_id}: {err}")
-    experiment = selection.experiment_name or records[0].experiment_name
+    experiment, parent = analysis_home(records, selection)
     tags = {RUN_KIND_TAG: ANALYSIS_KIND, "analysed_runs": ",".join(outputs.run_ids),
             "selection": _plain(description)}
     if selection.sweep_id:
@@ -263,15 +268,62 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
               "settings_that_differ": ",".join(outputs.settings) or "-"}
     files: dict[str, list[Path]] = {}
     for name in outputs.files:
+        if name == REPORT_NAME:  # logged by finish() with links the MLflow UI resolves
+            continue
         files.setdefault(str(Path(name).parent) if "/" in name else "", []).append(outputs.out_dir / name)
     for run_outputs in outputs.runs.values():
         for name in run_outputs.files():
             files.setdefault(str(Path(name).parent), []).append(outputs.out_dir / name)
+    scratch = tempfile.TemporaryDirectory(prefix="siren-inr-report-")
+
+    def finish(run_id: str) -> dict[str, list[Path]]:
+        shown = Path(scratch.name) / REPORT_NAME
+        shown.write_text(ui_markdown((outputs.out_dir / REPORT_NAME).read_text(), run_id))
+        return {"": [shown]}
+
     try:
-        outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name="analysis", tags=tags,
-                                                           params=params, files=files)
+        outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name=analysis_run_name(description),
+                                                           tags=tags, params=params, files=files,
+                                                           parent_run_id=parent, finish=finish)
     except Exception as err:  # noqa: BLE001 - the report is written; a store that refuses it only costs the copy
         outcome.warnings.append(f"the report is in {outputs.out_dir}, but logging it to MLflow failed: "
                                 f"{type(err).__name__}: {' '.join(str(err).split())[:300]}")
         return
+    finally:
+        scratch.cleanup()
     outcome.analysis_experiment = experiment
+
+
+def analysis_home(records: list[RunRecord], selection: Selection) -> tuple[str, str | None]:
+    """(experiment, parent run) of an analysis run: a child of the runs' common parent (a sweep's parent run),
+    else a run of the experiment `<experiment> analyses`, so that it never sits among the fits it compares."""
+    parents = {r.tags.get(PARENT_TAG) for r in records}
+    experiments = {r.experiment_name for r in records}
+    if len(parents) == 1 and None not in parents and len(experiments) == 1:
+        return records[0].experiment_name, parents.pop()
+    return f"{selection.experiment_name or records[0].experiment_name}{ANALYSES_SUFFIX}", None
+
+
+def analysis_run_name(description: str) -> str:
+    """The analysis run's name: what it analysed, e.g. `analysis of sweep 1a2b` (cut to a readable length)."""
+    name = f"analysis of {_plain(description)}"
+    return name if len(name) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - 1] + "…"
+
+
+_LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
+
+
+def ui_markdown(markdown: str, run_id: str) -> str:
+    """report.md with its relative links pointing at the run's artifacts as the MLflow UI serves them.
+
+    The UI renders a Markdown artifact inside its own page, where `gallery.png` would resolve against the
+    UI's address; `get-artifact?path=...&run_uuid=...` is the server's artifact route, relative to the same
+    base, so the images show (under a --static-prefix too).
+    """
+    def rewrite(match: re.Match) -> str:
+        label, target = match.groups()
+        if "://" in target or target.startswith(("#", "/", "mailto:", "get-artifact")):
+            return match.group(0)
+        return f"{label}(get-artifact?path={urllib.parse.quote(target)}&run_uuid={run_id})"
+
+    return _LINK.sub(rewrite, markdown)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -114,7 +115,9 @@ def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max(int(max_pixels), 1)
     try:
-        yield
+        with warnings.catch_warnings():  # a file above the limit is refused with our own line, not warned about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
 

@@ -16,7 +16,7 @@ from siren_inr.tracking.queries import get_run
 from siren_inr.tracking.rerun import (FitRecord, Tolerance, compare_runs, environment_warnings, load_run_record,
                                       record_comparison, recorded_final_psnr)
 from siren_inr.tracking.resume import find_resume_point
-from siren_inr.tracking.store import resolve_tracking_uri
+from siren_inr.tracking.store import check_store, resolve_tracking_uri
 
 DIR_ENV = "SIREN_INR_RERUN_DIR"  # the rerun's output folder, shared with DDP ranks 1..N-1
 # Overrides that may accompany resume=<run_id>: they do not change the numbers of the fit.
@@ -45,6 +45,7 @@ def resume_job(run_id: str, current: TrainJob, cli_overrides: list[str], make_jo
         raise SirenInrError(f"resume={run_id} continues the run with its recorded settings; remove "
                             f"{' '.join(extra)} (accepted with resume: {', '.join(RESUME_COMPATIBLE)})")
     uri = resolve_tracking_uri(current.tracking_uri)
+    check_store(uri, missing_ok=True)  # damaged or unreachable: one line naming the URI
     record = load_run_record(uri, run_id)
     info = get_run(uri, run_id)
     if info is not None and info.status == "RUNNING" and run_process_alive(info.tags) is not False:
@@ -76,6 +77,7 @@ def rerun(run_id: str, tracking_uri: str | None, make_job: JobMaker, *, progress
           tolerance: Tolerance | None = None, on_warning: Callable[[str], None] = lambda _: None) -> RerunResult:
     """Refit a recorded run into a new run tagged rerun_of, compare every history point and the final metrics."""
     uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri, missing_ok=True)  # damaged or unreachable: one line naming the URI
     record = load_run_record(uri, run_id)
     rank_zero = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
     warnings = environment_warnings(record.tags)

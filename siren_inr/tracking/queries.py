@@ -139,11 +139,14 @@ def log_files(uri: str, run_id: str, files: list[str | Path], artifact_dir: str 
 
 
 def log_analysis_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, Any], params: dict[str, Any],
-                     files: dict[str, list[Path]]) -> str:
-    """A run of its own holding an analysis's files (artifact folder -> files); returns its id."""
-    with tracked_run(uri, experiment, run_name=run_name, tags=tags, params=params,
+                     files: dict[str, list[Path]], parent_run_id: str | None = None, finish=None) -> str:
+    """A run of its own holding an analysis's files (artifact folder -> files), nested under parent_run_id
+    when given; `finish(run_id)` may return more {artifact folder: files} that need the run's id; its id."""
+    with tracked_run(uri, experiment, run_name=run_name, tags=tags, params=params, parent_run_id=parent_run_id,
                      artifact_location=artifact_root_for(uri)) as run:
         for artifact_dir, paths in files.items():
+            log_files(uri, run.run_id, paths, artifact_dir or None)
+        for artifact_dir, paths in (finish(run.run_id) if finish else {}).items():
             log_files(uri, run.run_id, paths, artifact_dir or None)
     return run.run_id
 

@@ -269,6 +269,12 @@ def ensure_store(uri: str) -> None:
     open_store(uri, create=True, write=True)
 
 
-def check_store(uri: str, write: bool = True) -> None:
-    """Check that an existing store opens (and, with write, accepts writes) before any work; never creates one."""
+def check_store(uri: str, write: bool = True, missing_ok: bool = False) -> None:
+    """Check that an existing store opens (and, with write, accepts writes) before any work; never creates one.
+
+    missing_ok: a SQLite store that does not exist passes (the caller explains what it looked for there).
+    """
+    db = sqlite_path(uri)
+    if missing_ok and db is not None and not db.exists():
+        return
     open_store(uri, create=False, write=write)

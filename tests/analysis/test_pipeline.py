@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -104,6 +105,19 @@ def test_results_are_logged_back(store, zoo_analysis):
     assert set(analysis.data.tags["analysed_runs"].split(",")) == set(store["fits"].values())
     top = {a.path for a in client.list_artifacts(outcome.analysis_run_id)}
     assert {"report.md", "comparison.csv", "gallery.png", "history_overlay.png"} <= top
+    # Filed apart from the fits it compares, named after its selection.
+    assert outcome.analysis_experiment == "zoo analyses"
+    assert client.get_experiment(analysis.info.experiment_id).name == "zoo analyses"
+    assert analysis.info.run_name == "analysis of experiment zoo"
+    # The logged report.md links every picture through the server's artifact route, to a file the run holds.
+    logged = Path(mlflow.artifacts.download_artifacts(run_id=outcome.analysis_run_id, artifact_path="report.md",
+                                                      tracking_uri=store["uri"])).read_text()
+    images = re.findall(r"!\[[^\]]*\]\(get-artifact\?path=([^&)]+)&run_uuid=([0-9a-f]+)\)", logged)
+    assert len(images) == len(re.findall(r"!\[", logged)) >= 3
+    for path, run in images:
+        assert run == outcome.analysis_run_id
+        folder = str(Path(path).parent) if "/" in path else None
+        assert path in {a.path for a in client.list_artifacts(run, folder)}
     # Selecting the experiment again never picks the analysis run itself.
     runs, _ = select_runs(Selection(experiment_name="zoo"), store["uri"], "zoo")
     assert outcome.analysis_run_id not in [r.run_id for r in runs]
@@ -176,3 +190,25 @@ def test_a_store_that_refuses_the_analysis_run_costs_only_a_warning(store, tmp_p
     outcome = analyze(Selection(run_ids=[store["fits"][("siren", 0)]]), tmp_path, tracking_uri=store["uri"])
     assert outcome.analysis_run_id is None and (tmp_path / "report.md").is_file()
     assert any("read-only store" in w for w in outcome.warnings)
+
+
+def test_analysis_nests_under_the_common_parent_of_its_runs(zoo_records):
+    from siren_inr.analysis.pipeline import analysis_home, analysis_run_name
+
+    for record in zoo_records:
+        record.tags["mlflow.parentRunId"] = "p" * 32
+    assert analysis_home(zoo_records, Selection(sweep_id="s")) == ("zoo", "p" * 32)
+    zoo_records[0].tags["mlflow.parentRunId"] = "q" * 32  # two parents: a run of its own experiment
+    assert analysis_home(zoo_records, Selection(sweep_id="s")) == ("zoo analyses", None)
+    assert analysis_run_name("sweep `1a2b`") == "analysis of sweep 1a2b"
+    assert len(analysis_run_name("runs " + ", ".join(["x" * 32] * 9))) == 100
+
+
+def test_figures_are_saved_at_150_dpi_or_more(zoo_analysis):
+    out, outcome = zoo_analysis
+    figures = ["gallery.png", "history_overlay.png"] + [
+        name for run in outcome.outputs.runs.values() for name in (run.history_plot, run.benford_plot)]
+    for name in figures:
+        with Image.open(out / name) as image:
+            dpi = image.info["dpi"]
+            assert min(dpi) >= 149.9, (name, dpi)  # PNG stores dots per metre: 150 dpi reads back as 149.99
