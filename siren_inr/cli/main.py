@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 
 # subcommand -> (module, function, one-line help). Modules are imported lazily so that
@@ -28,8 +30,16 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _interrupted_while_importing(signum, frame) -> None:
+    # A KeyboardInterrupt inside `import torch` leaves half-imported modules whose next import recurses; nothing
+    # has been opened or written yet, so leave at once with one line.
+    os.write(2, b"error: interrupted while starting; nothing was recorded\n")
+    os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the subcommand named first in argv."""
+    previous = signal.signal(signal.SIGINT, _interrupted_while_importing)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(_usage())
@@ -39,17 +49,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}; accepted: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     module_name, func_name, _ = SUBCOMMANDS[name]
-    from siren_inr.fit.cpu import tune_allocator
+    from siren_inr.fit.cpu import tune_allocator  # imports torch: under the interrupt handler above
 
     tune_allocator()  # before the command's tensors: large activations stay in the heap (siren_inr/fit/cpu.py)
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name == module_name:
-            print(f"error: command {name!r} is not available in this installation", file=sys.stderr)
-            return 2
-        raise
-    code = getattr(module, func_name)(rest, prog=f"siren-inr {name}")
+        try:
+            module = importlib.import_module(module_name)
+            import pytorch_lightning  # noqa: F401  (every command's heavy import, done while interrupts exit)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                print(f"error: command {name!r} is not available in this installation", file=sys.stderr)
+                return 2
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        code = getattr(module, func_name)(rest, prog=f"siren-inr {name}")
+    except KeyboardInterrupt:
+        # Ctrl-C while setting up (imports, composing, opening the store): runs that had started were already
+        # marked KILLED by their own handler; say so in one line instead of a traceback.
+        print(f"error: siren-inr {name} interrupted", file=sys.stderr)
+        return 130
     return int(code or 0)
 
 

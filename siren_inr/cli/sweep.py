@@ -25,6 +25,13 @@ class SweepTracking(Callback):
 
     def __init__(self) -> None:
         self._record = None
+        self._job_failed = False
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        if job_return.status == JobStatus.FAILED:
+            self._job_failed = True  # a job raised: the sweep ends FAILED, not KILLED
 
     def on_multirun_start(self, config, **kwargs) -> None:
         from omegaconf import OmegaConf
@@ -65,7 +72,9 @@ class SweepTracking(Callback):
 
         if self._record is not None:
             try:
-                abandon_sweep(self._record)
+                failures = os.environ.get(FAILURES_ENV)
+                recorded = bool(failures and Path(failures).is_file() and Path(failures).read_text().strip())
+                abandon_sweep(self._record, job_failed=self._job_failed or recorded)
             except Exception:  # noqa: BLE001 - best effort at interpreter exit
                 pass
 

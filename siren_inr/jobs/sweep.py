@@ -174,8 +174,8 @@ def run_optuna_study(search: OptunaSearch, base: TrainJob, make_trial_job: Calla
             say(f"trial {trial.number}: {search.metric} {value:.4f} with {' '.join(trial_overrides)} "
                 f"(run {result.run_id})")
             parent.log_metrics({"optuna/best_value": study.best_value, "optuna/value": value}, step=trial.number)
-    except BaseException:
-        abandon_sweep(record)
+    except BaseException as err:
+        abandon_sweep(record, job_failed=not isinstance(err, (KeyboardInterrupt, SystemExit)))
         raise
     summary = finish_sweep(record, failed)
     outcome = StudyOutcome(sweep_id, failed)

@@ -131,8 +131,13 @@ def finish_sweep(record: SweepRecord, failed_jobs: int = 0) -> SweepSummary:
     return summary
 
 
-def abandon_sweep(record: SweepRecord) -> None:
-    """Mark a parent run that never reached finish_sweep() (the sweep crashed or was interrupted) KILLED."""
+def abandon_sweep(record: SweepRecord, job_failed: bool = False) -> str | None:
+    """End a parent run that never reached finish_sweep(): FAILED when a job failed (job_failed, or a FAILED child
+    run), KILLED when the sweep was interrupted. Returns the status set (None if the run had already ended)."""
     client = _client(record.tracking_uri)
-    if client.get_run(record.parent_run_id).info.status == "RUNNING":
-        client.set_terminated(record.parent_run_id, "KILLED")
+    if client.get_run(record.parent_run_id).info.status != "RUNNING":
+        return None
+    failed = job_failed or any(r.info.status == "FAILED" for r in child_runs(record.tracking_uri, record))
+    status = "FAILED" if failed else "KILLED"
+    client.set_terminated(record.parent_run_id, status)
+    return status

@@ -28,12 +28,9 @@ def _history(client, run_id):
 
 
 def _compose(overrides):
-    from hydra import compose, initialize_config_dir
+    from siren_inr.cli.config import compose
 
-    from siren_inr.cli.hydra_support import conf_dir
-
-    with initialize_config_dir(str(conf_dir()), version_base=None):
-        return compose("train", overrides=overrides)
+    return compose(overrides, "train")
 
 
 def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path):

@@ -192,7 +192,9 @@ def test_slurm_launcher_config_composes_into_submitits_slurm_launcher():
     from hydra import compose, initialize_config_dir
 
     from siren_inr.cli.hydra_support import conf_dir
+    from siren_inr.cli.schema import register_schemas
 
+    register_schemas()
     with initialize_config_dir(str(conf_dir()), version_base=None):
         cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu",
                                           "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4"],

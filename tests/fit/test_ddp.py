@@ -17,12 +17,9 @@ KEYS = ("train/loss", "train/psnr", "train/ssim")
 
 
 def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
+    from siren_inr.cli.config import compose
 
-    from siren_inr.cli.hydra_support import conf_dir
-
-    with initialize_config_dir(str(conf_dir()), version_base=None):
-        return compose("train", overrides=overrides)
+    return compose(overrides, "train")
 
 
 def _history(client, run_id: str) -> dict[str, list[tuple[int, float]]]:
