@@ -2,8 +2,8 @@
 
 Reads one or more `siren-inr rd` tables (e.g. the chunks of run_gpu_acceptance.sh), pools their rows, and
 for every INR ladder point present for all images compares the mean (bpp, PSNR) with COIN's published curve
-interpolated at that mean bpp (linear in log bpp between published points), and our JPEG at the same files'
-rates with the published Pillow JPEG curve. Writes acceptance.md / acceptance.csv next to --out.
+interpolated at that mean bpp (linear in log bpp between published points), and our JPEG mean curve (every image at each
+quality) with the published Pillow JPEG curve. Writes acceptance.md / acceptance.csv next to --out.
 
     python experiments/kodak_rd/acceptance.py --out experiments/kodak_rd/results_gpu_acceptance \
         experiments/kodak_rd/results_gpu_acceptance/chunk*/rd/table.csv
@@ -18,7 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from siren_inr.compression.rd import INR_CODEC, complete_mean_curves, load_reference_curves, markdown_table
+from siren_inr.analysis.rd_figures import load_reference_curves
+from siren_inr.compression.bd import mean_curves
+
+INR_CODEC = "coin"  # the INR codec measured (rows of table.csv with codec=coin)
 
 KODAK_IMAGES = 24
 
@@ -46,7 +49,7 @@ def pooled_table(paths: list[Path]) -> pd.DataFrame:
 
 def acceptance(table: pd.DataFrame, references: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
     """One row per codec and ladder point: our mean (bpp, PSNR), the published curve there, the margin."""
-    means = complete_mean_curves(table)
+    means = mean_curves(table)
     published = {INR_CODEC: references.get("COIN"), "jpeg": references.get("JPEG")}
     rows = []
     for _, row in means.iterrows():
@@ -86,7 +89,7 @@ def main(argv: list[str]) -> int:
              f"- images: {images} (the published curves are means over all {KODAK_IMAGES})",
              f"- tables: {', '.join(str(p) for p in args.tables)}",
              "- published PSNR interpolated at our mean bpp, linear in log bpp", "",
-             markdown_table(result) if len(result) else "(no comparable points)", ""]
+             result.to_markdown(index=False, floatfmt=".4f") if len(result) else "(no comparable points)", ""]
     for _, row in near.iterrows():
         verdict = "met" if row["margin_db"] >= 0 and images == KODAK_IMAGES else "NOT met"
         lines.append(f"**At about 0.3 bpp ({row['point']}, {row['mean_bpp']:.4f} bpp): {row['mean_psnr_db']:.2f} dB "

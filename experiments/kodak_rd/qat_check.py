@@ -21,7 +21,7 @@ import torch
 from siren_inr.compression.codec import encode_inr
 from siren_inr.compression.qat import QatSettings, quantization_aware_finetune
 from siren_inr.compression.quantize import QuantSettings
-from siren_inr.compression.rd import centre_crop
+from siren_inr.jobs.rd import centre_crop
 from siren_inr.data import PixelField, load_image
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model

@@ -1,9 +1,11 @@
-"""`siren-inr rd data.folder=FOLDER [key=value ...]`: rate–distortion study of the INR codec."""
+"""`siren-inr rd data.folder=FOLDER [key=value ...]`: rate–distortion study of the INR codec (jobs/rd.py)."""
 
 from __future__ import annotations
 
 import sys
 import traceback
+
+import numpy as np
 
 from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
 from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
@@ -13,20 +15,22 @@ CONFIG_NAME = "rd"
 
 _HELP = """usage: siren-inr rd data.folder=FOLDER [key=value ...]
 
-Fits the INR codec at a ladder of network sizes on every image of FOLDER, runs JPEG, JPEG 2000, WebP and
-AVIF at the same rates, and writes a report folder (curves, BD-PSNR/BD-rate, tables, report.md); tracked in
-MLflow as a parent run with a child per image and point. Common settings (conf/rd.yaml has them all):
+Fits the INR codec at a ladder of network sizes on every image of FOLDER, sweeps JPEG, JPEG 2000, WebP,
+AVIF, JPEG XL and HEIC over their settings across the same rates, and writes a report folder (curves,
+BD-PSNR/BD-rate, tables, report.md); tracked in MLflow as a parent run with a child per image and point.
+Common settings (conf/rd.yaml has them all):
   data.folder=path/to/kodak data.crop=null|N data.max_images=null|N
   ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
-  quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif]
-  output_dir=rd_report reference_dir=path/to/reference/kodak track=true tracking.uri=... debug=true"""
+  quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif,jxl,heic]
+  batch_images=true batch_memory_mb=2048 output_dir=rd_report reference_dir=path/to/reference/kodak
+  track=true tracking.uri=... debug=true"""
 
 
 def settings_from(cfg) -> "RDSettings":
     """RDSettings from the composed rd config."""
     from omegaconf import OmegaConf
 
-    from siren_inr.compression.rd import RDSettings
+    from siren_inr.jobs.rd import RDSettings
 
     if OmegaConf.is_missing(cfg.data, "folder"):
         raise SirenInrError("missing setting data.folder; e.g. data.folder=path/to/kodak")
@@ -44,11 +48,16 @@ def settings_from(cfg) -> "RDSettings":
     codecs = resolved["codecs"]
     if isinstance(codecs, str):
         codecs = [codecs]
+    inr_codecs = resolved.get("inr_codecs", ["coin"])
+    if isinstance(inr_codecs, str):
+        inr_codecs = [inr_codecs]
     return RDSettings(
         folder=str(data["folder"]), output_dir=str(resolved["output_dir"]), images=data["images"],
         max_images=data["max_images"], crop=data["crop"], ladder=[tuple(p) for p in ladder], model_name=name,
         model_hparams=model, fit=fit_settings_from(cfg), seed=seed, quant=quant, coder=coder, qat=qat,
-        codecs=list(codecs), bd_method=resolved["bd_method"], reference_dir=resolved["reference_dir"],
+        codecs=list(codecs), inr_codecs=list(inr_codecs), bd_method=resolved["bd_method"],
+        reference_dir=resolved["reference_dir"], batch_images=checked_flag("batch_images", resolved["batch_images"]),
+        batch_memory_mb=resolved["batch_memory_mb"],
     ).validate()
 
 
@@ -64,7 +73,7 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
         unknown = [a for a in argv if "=" not in a]
         if unknown:
             raise SirenInrError(f"unexpected argument(s) {' '.join(unknown)}; settings are key=value")
-        from siren_inr.compression.rd import MlflowTracking, NoTracking, run_study
+        from siren_inr.jobs.rd import MlflowTracking, NoTracking, run_study
 
         cfg = compose(argv, CONFIG_NAME)
         debug = checked_flag("debug", cfg.get("debug", False))
@@ -80,13 +89,18 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
             traceback.print_exception(err)
         print_error(str(err))
         return 2
+    from siren_inr.compression.bd import bd_cell
+
     mean_bd = result.bd[result.bd["image"] == "mean"]
     print(f"report: {result.output_dir / 'report.md'}" +
           (f" (MLflow parent run {result.parent_run_id})" if result.parent_run_id else ""))
-    for _, row in result.means[result.means["codec"] == "inr"].iterrows():
-        print(f"  inr {row['point']}: {row['bpp']:.4f} bpp, PSNR {row['psnr_db']:.2f} dB, SSIM {row['ssim']:.4f}")
+    for _, row in result.means[result.means["kind"] == "inr"].iterrows():
+        print(f"  {row['codec']} {row['point']}: {row['bpp']:.4f} bpp, PSNR {row['psnr_db']:.2f} dB, "
+              f"SSIM {row['ssim']:.4f}")
     for _, row in mean_bd.iterrows():
-        print(f"  vs {row['anchor']}: BD-rate {row['bd_rate_percent']:.1f} %, BD-PSNR {row['bd_psnr_db']:.2f} dB")
+        print(f"  {row['inr_codec']} vs {row['anchor']}: BD-rate {bd_cell(row['bd_rate_percent'], row['bd_rate_note'], 1)}"
+              f"{' %' if np.isfinite(row['bd_rate_percent']) else ''}, BD-PSNR "
+              f"{bd_cell(row['bd_psnr_db'], row['bd_psnr_note'], 2)}{' dB' if np.isfinite(row['bd_psnr_db']) else ''}")
     return 0
 
 

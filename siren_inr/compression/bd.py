@@ -36,13 +36,14 @@ def check_method(method: str) -> str:
 
 def rd_front(curve: pd.DataFrame) -> pd.DataFrame:
     """The curve's points with finite bpp and PSNR, by rising bpp, each one better than every smaller one."""
-    points = curve.dropna(subset=["bpp", "psnr_db"]).sort_values(["bpp", "psnr_db"], ascending=[True, False])
+    points = curve.dropna(subset=["bpp", "psnr_db"]).reset_index(drop=True)
+    points = points.sort_values(["bpp", "psnr_db"], ascending=[True, False])
     keep, best = [], -np.inf
     for index, psnr in zip(points.index, points["psnr_db"]):
         if psnr > best:
             keep.append(index)
             best = psnr
-    return points.loc[keep]
+    return points.loc[keep].reset_index(drop=True)
 
 
 def _span(values: np.ndarray, unit: str) -> str:

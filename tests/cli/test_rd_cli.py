@@ -30,9 +30,9 @@ def test_rd_cli_tracks_a_parent_and_a_child_per_image_and_point(folder, tmp_path
     (tmp_path / "refs" / "coin.json").write_text('{"name": "COIN", "results": {"bpp": [0.3, 0.6], "psnr": [26, 28]}}')
     assert rd_main(argv) == 0
     out = capsys.readouterr().out
-    assert "report:" in out and "vs jpeg" in out and "inr 2x12" in out
+    assert "report:" in out and "coin vs jpeg: BD-rate" in out and "coin 2x12:" in out and "nan" not in out
     table = pd.read_csv(tmp_path / "rep" / "table.csv")
-    assert len(table) == 2 * 2 * 3
+    assert (table["codec"] == "coin").sum() == 2 * 2 and {"jpeg", "avif"} <= set(table["codec"])
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name("rdtest")
     runs = client.search_runs([experiment.experiment_id])
@@ -46,12 +46,15 @@ def test_rd_cli_tracks_a_parent_and_a_child_per_image_and_point(folder, tmp_path
     # The children's metrics are the table's numbers.
     for child in children:
         row = table[(table["image"] == child.data.params["image"]) & (table["point"] == child.data.params["point"])
-                    & (table["codec"] == "inr")].iloc[0]
+                    & (table["codec"] == "coin")].iloc[0]
         assert child.data.metrics["inr/psnr_db"] == pytest.approx(row["psnr_db"])
         assert child.data.metrics["inr/bpp"] == pytest.approx(row["bpp"])
+        if not np.isnan(row["jpeg_psnr_db_at_rate"]):
+            assert child.data.metrics["jpeg/psnr_db"] == pytest.approx(row["jpeg_psnr_db_at_rate"])
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "compression")}
     assert {"compression/report.md", "compression/table.csv", "compression/plots"} <= names
-    assert "Dashed: published curves" in (tmp_path / "rep" / "report.md").read_text()
+    # Tiny non-Kodak images: the published Kodak curves are not drawn, and the report says why.
+    assert "this study's images are not full Kodak images" in (tmp_path / "rep" / "report.md").read_text()
 
 
 def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
@@ -72,3 +75,7 @@ def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
     assert "holds no images" in capsys.readouterr().err and not store.exists() and not report.exists()
     assert rd_main([f"data.folder={folder}", "track=maybe"]) == 2
     assert "track='maybe'; accepted: true or false" in capsys.readouterr().err
+    assert rd_main([f"data.folder={folder}", "track=false", "codecs=[jpeg,bpg]"]) == 2
+    assert "codec 'bpg' is not known" in capsys.readouterr().err
+    assert rd_main([f"data.folder={folder}", "track=false", "batch_memory_mb=0"]) == 2
+    assert "batch_memory_mb=0" in capsys.readouterr().err

@@ -33,11 +33,17 @@ CROP = 256
 # Points per codec: (label, settings overrides). Sizes of the network codecs bracket the latent codec's rates.
 POINTS = {
     "latent": [(f"lam={lam:g}", {"refine": 0, "train": {"lam": lam, "steps": 700}}) for lam in (0.004, 0.001)],
-    "coin": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 500,
-                          "qat": {"steps": 100, "lr": 1e-5, "eval_every": 25}}) for d, w in ((4, 20), (4, 32))],
-    "siren_pe": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 500, "num_frequencies": 6,
-                              "qat": {"steps": 100, "lr": 1e-5, "eval_every": 25}}) for d, w in ((3, 20), (3, 30))],
+    "coin": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 300,
+                          "qat": {"steps": 50, "lr": 1e-5, "eval_every": 25}}) for d, w in ((4, 20), (4, 32))],
+    "siren_pe": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 300, "num_frequencies": 6,
+                              "qat": {"steps": 50, "lr": 1e-5, "eval_every": 25}}) for d, w in ((3, 20), (3, 30))],
 }
+
+
+def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
+    """The central side x side pixels."""
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    return np.ascontiguousarray(image[top : top + side, left : left + side])
 
 
 def main() -> None:

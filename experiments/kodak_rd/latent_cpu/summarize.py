@@ -15,7 +15,7 @@ from siren_inr.compression.bd import bd_table, mean_curves
 from siren_inr.jobs.rd import centre_crop
 from siren_inr.data import load_image
 
-from run import CROP, HERE, KODAK  # noqa: E402  (run.py sits beside this script)
+from run import CROP, HERE, KODAK, centre_crop  # noqa: E402  (run.py sits beside this script)
 
 ANCHORS = ["jpeg", "jpeg2000", "webp", "avif", "heic", "jxl"]
 

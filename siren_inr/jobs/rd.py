@@ -1,0 +1,300 @@
+"""The rate–distortion study: INR codecs at a ladder of rates against classical codecs swept over their range.
+
+For every image, each INR codec's points (coin: each ladder point fitted, quantized, tuned through the
+quantized forward, written as a real .inr file and decoded; the images of one point fitted together in one
+batched network), then every classical codec on its own curve: swept from its smallest file past the
+image's largest INR file, at the same settings on every image. Mean curves, BD-rate and BD-PSNR follow the
+published protocol (`compression.bd`); tables, plots and report.md go into the report folder
+(`analysis.rd_report`). Tracking goes through the `StudyTracker` protocol; `MlflowTracking` records a parent
+run for the study and a child run per image and point through siren_inr.tracking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from siren_inr.analysis.rd_report import write_report
+from siren_inr.compression.bd import bd_table, check_method, mean_curves
+from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
+from siren_inr.compression.qat import QatSettings
+from siren_inr.compression.quantize import QuantSettings
+from siren_inr.data import load_image
+from siren_inr.errors import SirenInrError
+from siren_inr.fit.settings import FitSettings
+from siren_inr.jobs.rd_points import INR_POINTS, add_rate_matches, classical_points, ladder_label
+
+# COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer.
+# In this package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49:
+# 1803, 3903, 7479, 15003 and 29697 parameters, i.e. fp16 bpp 0.073, 0.159, 0.304, 0.610, 1.208 on
+# 768x512, which is COIN's published rate axis (0.0736, 0.1604, 0.3074, 0.6109, 1.209).
+COIN_LADDER: tuple[tuple[int, int], ...] = ((4, 20), (4, 30), (9, 28), (9, 40), (12, 49))
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+KODAK_NAME = re.compile(r"kodim\d\d\.png$")
+KODAK_SHAPES = ((512, 768), (768, 512))
+
+
+@dataclass
+class RDSettings:
+    """Everything one rate–distortion study needs."""
+
+    folder: str  # folder of images (e.g. path/to/kodak)
+    output_dir: str = "rd_report"  # report folder (created)
+    images: list[str] | None = None  # file names inside `folder` (None: all images, sorted)
+    max_images: int | None = None  # only the first N images
+    crop: int | None = None  # centre crop of crop x crop pixels (None: full images)
+    ladder: list[tuple[int, int]] = field(default_factory=lambda: list(COIN_LADDER))  # (hidden layers, width)
+    model_name: str = "siren"  # the coin codec's network family
+    model_hparams: dict[str, Any] = field(default_factory=dict)  # extra family kwargs (e.g. first_omega_0)
+    fit: FitSettings = field(default_factory=lambda: FitSettings(num_epochs=2000, lr=2e-4, progress="none"))
+    seed: int = 0  # initial weights of every network (the same for every image and point)
+    quant: QuantSettings = field(default_factory=QuantSettings)  # weight quantization of the .inr files
+    coder: str = "auto"  # entropy coder of the .inr files
+    qat: QatSettings = field(default_factory=QatSettings)  # quantization-aware tuning after each fit
+    codecs: list[str] = field(default_factory=lambda: list(CLASSICAL_CODECS))  # classical codecs, each swept
+    inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared (names in INR_POINTS)
+    bd_method: str = "akima"  # BD interpolation: akima, pchip, cubic
+    reference_dir: str | None = None  # published full-Kodak curves (*.json), overlaid on full-Kodak studies only
+    batch_images: bool = True  # fit the same-size images of one ladder point in one batched network
+    batch_memory_mb: int = 2048  # memory (MiB) one batched training step may use; more images are chunked
+
+    def validate(self) -> "RDSettings":
+        """Raise SirenInrError naming the first bad value."""
+        if not Path(self.folder).is_dir():
+            raise SirenInrError(f"data.folder={self.folder!r} is not a folder of images")
+        if not self.ladder:
+            raise SirenInrError("ladder is empty; give (hidden_layers, width) pairs, e.g. [[5,20],[10,28]]")
+        for point in self.ladder:
+            if len(point) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in point):
+                raise SirenInrError(f"ladder point {point!r}; accepted: [hidden_layers, width], positive integers")
+        for codec in self.codecs:
+            check_codec(codec)
+        if not self.inr_codecs or any(name not in INR_POINTS for name in self.inr_codecs):
+            raise SirenInrError(f"inr_codecs={self.inr_codecs!r}; accepted: a non-empty list of {', '.join(INR_POINTS)}")
+        check_method(self.bd_method)
+        if self.crop is not None and (isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 8):
+            raise SirenInrError(f"crop={self.crop!r}; accepted: null or an integer >= 8")
+        if self.max_images is not None and (isinstance(self.max_images, bool) or not isinstance(self.max_images, int)
+                                            or self.max_images < 1):
+            raise SirenInrError(f"max_images={self.max_images!r}; accepted: null or a positive integer")
+        if not isinstance(self.batch_images, bool):
+            raise SirenInrError(f"batch_images={self.batch_images!r}; accepted: true or false")
+        if isinstance(self.batch_memory_mb, bool) or not isinstance(self.batch_memory_mb, int) or self.batch_memory_mb < 1:
+            raise SirenInrError(f"batch_memory_mb={self.batch_memory_mb!r}; accepted: a positive integer (MiB)")
+        self.fit.validate()
+        self.image_paths()  # names the missing images or the empty folder before anything is created
+        return self
+
+    def image_paths(self) -> list[Path]:
+        """The images of the study, in order."""
+        folder = Path(self.folder)
+        if self.images:
+            paths = [folder / name for name in self.images]
+            missing = [str(p) for p in paths if not p.is_file()]
+            if missing:
+                raise SirenInrError(f"images not found in {folder}: {', '.join(missing)}")
+        else:
+            paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if self.max_images:
+            paths = paths[: self.max_images]
+        if not paths:
+            raise SirenInrError(f"data.folder={self.folder!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return paths
+
+    def as_params(self) -> dict[str, Any]:
+        """Flat primitive parameters for tracking."""
+        params = {k: v for k, v in asdict(self).items() if k not in ("fit", "quant", "qat", "model_hparams")}
+        params["ladder"] = " ".join(f"{d}x{w}" for d, w in self.ladder)
+        params["codecs"] = ",".join(self.codecs)
+        params["inr_codecs"] = ",".join(self.inr_codecs)
+        params.update({f"fit.{k}": v for k, v in self.fit.as_dict().items()})
+        params.update({f"quant.{k}": v for k, v in asdict(self.quant).items()})
+        params.update({f"qat.{k}": v for k, v in asdict(self.qat).items()})
+        params.update({f"model.{k}": v for k, v in self.model_hparams.items()})
+        return params
+
+
+# --- tracking adapter ----------------------------------------------------------------------------
+
+
+class StudyTracker(Protocol):
+    """What the study needs from a tracking backend."""
+
+    def run(self, name: str, params: dict[str, Any], parent: Any | None = None) -> contextlib.AbstractContextManager:
+        """A run (a child of `parent` when given); yields a handle for log_metrics/log_artifacts."""
+
+    def log_metrics(self, handle: Any, metrics: dict[str, float]) -> None:
+        """Final metrics of a run."""
+
+    def log_artifacts(self, handle: Any, folder: Path, artifact_path: str) -> None:
+        """A folder of files into the run's artifacts."""
+
+
+class NoTracking:
+    """Tracker that records nothing (tests, or track=false)."""
+
+    @contextlib.contextmanager
+    def run(self, name: str, params: dict[str, Any], parent: Any | None = None) -> Iterator[None]:
+        yield None
+
+    def log_metrics(self, handle: Any, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_artifacts(self, handle: Any, folder: Path, artifact_path: str) -> None:
+        pass
+
+
+class MlflowTracking:
+    """Parent/child MLflow runs through siren_inr.tracking (the only MLflow code)."""
+
+    def __init__(self, uri: str | None, experiment_name: str, tags: dict[str, Any] | None = None) -> None:
+        from siren_inr.tracking.store import checked_experiment_name, ensure_store, resolve_tracking_uri
+
+        self.uri = resolve_tracking_uri(uri)
+        self.experiment_name = checked_experiment_name(experiment_name)
+        self.tags = dict(tags or {})
+        ensure_store(self.uri)
+
+    @contextlib.contextmanager
+    def run(self, name: str, params: dict[str, Any], parent: Any | None = None) -> Iterator[Any]:
+        from siren_inr.tracking.provenance import provenance_tags
+        from siren_inr.tracking.run import tracked_run
+        from siren_inr.tracking.store import artifact_root_for
+
+        tags = {**provenance_tags(), **self.tags, "kind": "rd-point" if parent else "rd-study"}
+        with tracked_run(self.uri, self.experiment_name, run_name=name, tags=tags, params=params,
+                         parent_run_id=parent.run_id if parent is not None else None,
+                         artifact_location=artifact_root_for(self.uri)) as handle:
+            yield handle
+
+    def log_metrics(self, handle: Any, metrics: dict[str, float]) -> None:
+        from siren_inr.tracking.run import finite_metrics
+
+        finite = finite_metrics(metrics)
+        if finite:
+            handle.log_metrics(finite, step=0)
+
+    def log_artifacts(self, handle: Any, folder: Path, artifact_path: str) -> None:
+        handle.log_artifacts(folder, artifact_path)
+
+
+# --- the study -----------------------------------------------------------------------------------
+
+
+def centre_crop(image: np.ndarray, side: int | None) -> np.ndarray:
+    """The central side x side pixels (the whole image when side is None or not smaller)."""
+    if side is None:
+        return image
+    height, width = image.shape[:2]
+    side_h, side_w = min(side, height), min(side, width)
+    top, left = (height - side_h) // 2, (width - side_w) // 2
+    return np.ascontiguousarray(image[top : top + side_h, left : left + side_w])
+
+
+def reference_note(settings: RDSettings, names: list[str], images: list[np.ndarray]) -> str | None:
+    """None when published full-Kodak curves compare with this study; else why they are not drawn."""
+    if not settings.reference_dir:
+        return "no published curves: reference_dir is not set"
+    if settings.crop is not None and any(image.shape[:2] not in KODAK_SHAPES for image in images):
+        return (f"published Kodak curves not drawn: they are means over full 768x512 Kodak images, this study "
+                f"uses centre crops of {settings.crop}x{settings.crop} px")
+    if not all(KODAK_NAME.match(name) for name in names) or any(i.shape[:2] not in KODAK_SHAPES for i in images):
+        return "published Kodak curves not drawn: this study's images are not full Kodak images"
+    return None
+
+
+@dataclass
+class RDResult:
+    """Tables of one study and where its report lives."""
+
+    table: pd.DataFrame  # one row per image x codec x point (INR ladder point, classical setting)
+    means: pd.DataFrame  # mean curves: per codec and point, over all images
+    bd: pd.DataFrame  # BD metrics per image and on the mean curves (image=mean)
+    output_dir: Path
+    parent_run_id: str | None = None
+
+
+def _describe(settings: RDSettings, count: int, seconds: float) -> list[str]:
+    crop = f"centre crops of {settings.crop}x{settings.crop} px" if settings.crop else "full images"
+    quant = settings.quant
+    quant_text = quant.mode + (f", {quant.bits} bits (biases and coordinate-input matrices "
+                               f"{quant.sensitive_bits or quant.bits}), "
+                               f"{'per-channel' if quant.per_channel else 'per-tensor'} scales"
+                               if quant.mode == "uniform" else "")
+    fit = settings.fit
+    return [
+        f"images: {count} from `{settings.folder}` ({crop})",
+        f"INR codecs: {', '.join(settings.inr_codecs)}; coin: {settings.model_name}, ladder "
+        f"{', '.join(ladder_label(d, w) for d, w in settings.ladder)} (hidden layers x width), {fit.num_epochs} "
+        f"full-batch steps at lr {fit.lr} ({fit.lr_schedule} schedule), seed {settings.seed}"
+        + (", same-size images fitted together in one batched network" if settings.batch_images else ""),
+        f"weights: {quant_text}; entropy coder {settings.coder}; quantization-aware tuning {settings.qat.steps} steps "
+        f"at lr {settings.qat.lr}",
+        f"classical codecs, each swept over its settings from its smallest file past the largest INR file: "
+        f"{', '.join(settings.codecs)}",
+        "bpp = whole file size in bits / pixels; PSNR and SSIM of the decoded 8-bit image (data_range 1)",
+        f"wall time: {seconds:.0f} s",
+    ]
+
+
+def _child_metrics(row: dict[str, Any], codecs: list[str]) -> dict[str, float]:
+    metrics = {f"inr/{key}": row[key] for key in ("bpp", "psnr_db", "ssim", "num_bytes", "fit_psnr_db")}
+    for codec in codecs:
+        metrics.update({f"{codec}/{key}": row[f"{codec}_{key}_at_rate"] for key in ("bpp", "psnr_db", "ssim")})
+    return metrics
+
+
+def _summary(result: RDResult, inr_codecs: list[str]) -> dict[str, float]:
+    summary = {}
+    for _, row in result.means.iterrows():
+        summary[f"mean/{row['codec']}/{row['point']}/bpp"] = row["bpp"]
+        summary[f"mean/{row['codec']}/{row['point']}/psnr_db"] = row["psnr_db"]
+    for _, row in result.bd[result.bd["image"] == "mean"].iterrows():
+        name = row["anchor"] if len(inr_codecs) == 1 else f"{row['inr_codec']}/{row['anchor']}"
+        summary[f"bd_rate_percent/{name}"] = row["bd_rate_percent"]
+        summary[f"bd_psnr_db/{name}"] = row["bd_psnr_db"]
+    return summary
+
+
+def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDResult:
+    """Run the whole study and write its report folder."""
+    settings.validate()
+    tracker = tracker or NoTracking()
+    paths = settings.image_paths()
+    names = [p.name for p in paths]
+    images = [centre_crop(load_image(str(p), None), settings.crop) for p in paths]
+    out = Path(settings.output_dir)
+    (out / "inr").mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tracker.run("rd-study", settings.as_params()) as parent:
+        inr_rows: list[dict[str, Any]] = []
+        for inr in settings.inr_codecs:
+            inr_rows += INR_POINTS[inr](names, images, settings, out / "inr")
+        largest = [max(r["bpp"] for r in inr_rows if r["image"] == name) for name in names]
+        classical_rows, swept = classical_points(names, images, settings.codecs, largest)
+        add_rate_matches(inr_rows, swept, settings.codecs)
+        for row in inr_rows:
+            params = {"image": row["image"], "codec": row["codec"], "point": row["point"],
+                      "height": row["height"], "width": row["width"]}
+            with tracker.run(f"{Path(row['image']).stem}-{row['point']}", params, parent=parent) as child:
+                tracker.log_metrics(child, _child_metrics(row, settings.codecs))
+        columns = ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
+        table = pd.DataFrame(inr_rows + classical_rows)
+        table = table[columns + [c for c in table.columns if c not in columns]]
+        means = mean_curves(table)
+        bd = bd_table(table, settings.inr_codecs, [*settings.codecs, *settings.inr_codecs], settings.bd_method, means)
+        result = RDResult(table, means, bd, out, getattr(parent, "run_id", None))
+        write_report(out, table, means, bd, description=_describe(settings, len(paths), time.perf_counter() - start),
+                     inr_codecs=settings.inr_codecs, codecs=settings.codecs, bd_method=settings.bd_method,
+                     reference_dir=settings.reference_dir, reference_note=reference_note(settings, names, images))
+        tracker.log_metrics(parent, _summary(result, settings.inr_codecs))
+        tracker.log_artifacts(parent, out, "compression")
+    return result
