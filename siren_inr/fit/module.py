@@ -12,6 +12,7 @@ from siren_inr.data.field import PixelField
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
 from siren_inr.models import build_model
+from siren_inr.names import TRAIN_LOSS, TRAIN_PSNR, TRAIN_SSIM
 
 
 @torch.no_grad()
@@ -164,7 +165,7 @@ class INRFitModule(pl.LightningModule):
             self.history.pop()
         self.history.append(row)
         for logger in self.loggers:
-            logger.log_metrics({"train/loss": loss, "train/psnr": psnr, "train/ssim": ssim}, step=step)
+            logger.log_metrics({TRAIN_LOSS: loss, TRAIN_PSNR: psnr, TRAIN_SSIM: ssim}, step=step)
 
     def on_train_epoch_end(self) -> None:
         # Close the history with the state after the last update (step == total steps).

@@ -20,6 +20,8 @@ from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.memory import check_memory
 from siren_inr.models import build_model, hparams_for_image, model_spec
 from siren_inr.models.registry import accepted_hparams
+from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, FINAL_SECONDS, FINAL_STEPS, MODE_TAG,
+                             OUTPUT_DIR_TAG)
 from siren_inr.seeding import checked_seed, seed_all
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
@@ -115,12 +117,12 @@ def run_train_job(job: TrainJob) -> JobResult:
 
     ensure_store(uri)
     tags = {**provenance_tags(device), "model": name, "image": job.data.image, "seed": job.seed,
-            "mode": "evaluate" if job.evaluate_only else "train", **job.tags}
+            MODE_TAG: "evaluate" if job.evaluate_only else "train", **job.tags}
     if job.ckpt_path:
-        tags["ckpt_path"] = str(Path(job.ckpt_path).resolve())
+        tags[CKPT_PATH_TAG] = str(Path(job.ckpt_path).resolve())
     # Where a killed fit's checkpoint lies: what `resume=<run_id>` looks for.
-    tags["output_dir"] = str(output_dir.resolve())
-    tags["checkpoint_dir"] = str((output_dir / "checkpoints").resolve())
+    tags[OUTPUT_DIR_TAG] = str(output_dir.resolve())
+    tags[CHECKPOINT_DIR_TAG] = str((output_dir / CHECKPOINTS_FOLDER).resolve())
     resuming = job.resume_run_id is not None
     # A resumed run keeps its params (MLflow refuses to change them) and gets no second copy of its points.
     with tracked_run(uri, job.experiment_name, run_name=job.run_name or name, tags=tags,
@@ -144,7 +146,7 @@ def run_train_job(job: TrainJob) -> JobResult:
                                 checkpoint_dir=output_dir / "checkpoints", ckpt_path=job.ckpt_path,
                                 default_root_dir=output_dir)
             prediction, final, history = fitted.prediction, fitted.final, fitted.history
-            run.log_metrics({"final/seconds": fitted.seconds, "final/steps": fitted.global_step})
+            run.log_metrics({FINAL_SECONDS: fitted.seconds, FINAL_STEPS: fitted.global_step})
             if resuming:
                 from siren_inr.tracking.resume import resume_report
 

@@ -13,13 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import CHECKPOINT_DIR_TAG, HISTORY_COLUMNS, OUTPUT_DIR_TAG
 from siren_inr.tracking.run import MlflowRunLogger, _client
 
-CHECKPOINT_DIR_TAG = "checkpoint_dir"
-OUTPUT_DIR_TAG = "output_dir"
 LAST_CHECKPOINT = "last.ckpt"
-# history row column -> metric key (the module logs each row under these keys)
-HISTORY_COLUMNS = {"train_loss": "train/loss", "train_psnr": "train/psnr", "train_ssim": "train/ssim"}
 
 
 @dataclass

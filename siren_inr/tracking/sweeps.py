@@ -13,14 +13,13 @@ import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
+from siren_inr.names import FINAL_PSNR, PARENT_TAG, RUN_KIND_TAG, SWEEP_DIR_TAG, SWEEP_ID_TAG
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import _client, get_or_create_experiment
 from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store
 
 RECORD_NAME = ".siren_inr_sweep.json"
-RUN_KIND_TAG = "run_kind"
 SWEEP_KIND = "sweep"
-PARENT_TAG = "mlflow.parentRunId"
 
 
 @dataclass
@@ -50,7 +49,7 @@ def start_sweep(uri: str, experiment_name: str, sweep_dir: str | Path, *, sweep_
     sweep_dir.mkdir(parents=True, exist_ok=True)
     sweep_id = sweep_id or sweep_id_for(sweep_dir)
     experiment_id = get_or_create_experiment(uri, experiment_name, artifact_root_for(uri))
-    tags = {**provenance_tags(), RUN_KIND_TAG: SWEEP_KIND, "sweep": sweep_id, "sweep_dir": str(sweep_dir.resolve()),
+    tags = {**provenance_tags(), RUN_KIND_TAG: SWEEP_KIND, "sweep": sweep_id, SWEEP_DIR_TAG: str(sweep_dir.resolve()),
             "sweep_kind": kind, "sweep_overrides": " ".join(overrides), "swept_keys": ",".join(swept_keys),
             **(extra_tags or {})}
     run = _client(uri).create_run(experiment_id, run_name=f"sweep {sweep_id}",
@@ -77,7 +76,7 @@ def job_tags(record: SweepRecord | None, uri: str, experiment_name: str) -> dict
     """Tags that nest a job's run under the sweep's parent run (only when it goes to the same experiment)."""
     if record is None or record.tracking_uri != uri or record.experiment_name != experiment_name:
         return {}
-    return {PARENT_TAG: record.parent_run_id, "sweep_id": record.sweep_id}
+    return {PARENT_TAG: record.parent_run_id, SWEEP_ID_TAG: record.sweep_id}
 
 
 @dataclass
@@ -114,8 +113,8 @@ def finish_sweep(record: SweepRecord, failed_jobs: int = 0) -> SweepSummary:
     runs = child_runs(record.tracking_uri, record)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     failed_runs = sum(r.info.status == "FAILED" for r in runs)
-    scored = [(r.data.metrics["final/psnr"], r.info.run_id) for r in finished
-              if not math.isnan(r.data.metrics.get("final/psnr", math.nan))]
+    scored = [(r.data.metrics[FINAL_PSNR], r.info.run_id) for r in finished
+              if not math.isnan(r.data.metrics.get(FINAL_PSNR, math.nan))]
     best_psnr, best_id = max(scored) if scored else (None, None)
     # Jobs that failed before opening a run (bad values) are counted by the caller.
     summary = SweepSummary(len(finished), failed_runs + failed_jobs, len(runs) - len(finished) - failed_runs,
