@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from siren_inr.fit.trainer import fit_model
 from siren_inr.metrics.quality import psnr_db
 from siren_inr.models import build_model
 
-if TYPE_CHECKING:
-    from siren_inr.jobs.rd import RDSettings
+# `settings` below is a jobs.rd.RDSettings (not imported: rd.py imports this module).
+RDSettings = Any
 
 INR_KIND, CLASSICAL_KIND = "inr", "classical"
 
@@ -40,7 +40,7 @@ def ladder_label(depth: int, width: int) -> str:
     return f"{depth}x{width}"
 
 
-def can_batch(settings: "RDSettings") -> bool:
+def can_batch(settings: RDSettings) -> bool:
     """Whether the study's fits may run as batched networks (full-batch SIREN fits on one device, plain fp32)."""
     fit = settings.fit
     return (settings.batch_images and settings.model_name == "siren" and fit.batch_size is None
@@ -48,7 +48,7 @@ def can_batch(settings: "RDSettings") -> bool:
             and fit.num_nodes == 1 and fit.strategy == "auto")
 
 
-def _hparams(settings: "RDSettings", depth: int, width: int, channels: int) -> dict[str, Any]:
+def _hparams(settings: RDSettings, depth: int, width: int, channels: int) -> dict[str, Any]:
     return {"in_features": 2, "out_features": channels, "hidden_features": width, "hidden_layers": depth,
             **settings.model_hparams}
 
@@ -58,7 +58,7 @@ def _chunks(indices: list[int], size: int) -> list[list[int]]:
 
 
 def fit_images(images: Sequence[np.ndarray], depth: int, width: int,
-               settings: "RDSettings") -> list[tuple[torch.nn.Module, float, float, int]]:
+               settings: RDSettings) -> list[tuple[torch.nn.Module, float, float, int]]:
     """(network on the CPU, fit PSNR dB, fit seconds, images fitted together) per image, each network started
     from the study's seed as `fit_model` would start it."""
     results: list[tuple[torch.nn.Module, float, float, int] | None] = [None] * len(images)
@@ -84,7 +84,7 @@ def fit_images(images: Sequence[np.ndarray], depth: int, width: int,
 
 
 def _fit_chunk(images: list[np.ndarray], hparams: dict[str, Any],
-               settings: "RDSettings") -> list[tuple[torch.nn.Module, float, float, int]]:
+               settings: RDSettings) -> list[tuple[torch.nn.Module, float, float, int]]:
     fit = settings.fit
     torch.set_float32_matmul_precision(fit.matmul_precision)
     if fit.num_threads:
@@ -109,7 +109,7 @@ def _fit_chunk(images: list[np.ndarray], hparams: dict[str, Any],
     return out
 
 
-def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: "RDSettings",
+def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RDSettings,
                 inr_dir: Path) -> list[dict[str, Any]]:
     """The coin codec's rows: every image at every ladder point, each a real .inr file in `inr_dir`."""
     rows = []
