@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from siren_inr.compression.bd import rd_front
+
 _CLASSICAL_STYLE = {"jpeg": ("C0", "s"), "jpeg2000": ("C1", "^"), "webp": ("C2", "D"), "avif": ("C4", "v"),
                     "jxl": ("C6", "P"), "heic": ("C8", "X")}
 _INR_STYLE = (("C3", "o"), ("k", "*"), ("C9", "h"))
@@ -41,8 +43,8 @@ def _plt():
 
 def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",),
                 references: dict[str, dict[str, list[float]]] | None = None, note: str | None = None) -> Path:
-    """PSNR–bpp and SSIM–bpp panels, one line per codec sorted by bpp (dashed: published PSNR curves). `note`
-    is printed under the panels (e.g. why published curves are absent)."""
+    """PSNR–bpp and SSIM–bpp panels, one line per codec through its rate–distortion front (hollow: settings off
+    it; dashed: published PSNR curves). `note` is printed under the panels (e.g. why published curves are absent)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
     inr_max = curves.loc[curves["codec"].isin(inr_codecs), "bpp"].max()
@@ -58,8 +60,15 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
             label, width = f"INR {codec} (ours)", 2.0
         else:
             (color, marker), label, width = _CLASSICAL_STYLE.get(codec, ("0.4", "x")), codec.upper(), 1.2
+        # The line is the codec's rate–distortion front (what BD uses); a setting whose file is larger and no
+        # better than a smaller one is drawn hollow, off the line.
+        front = rd_front(part)
+        off = part[~part.set_index(["bpp", "psnr_db"]).index.isin(front.set_index(["bpp", "psnr_db"]).index)]
         for ax, key in zip(axes, ("psnr_db", "ssim")):
-            ax.plot(part["bpp"], part[key], marker=marker, markersize=4, color=color, label=label, linewidth=width)
+            ax.plot(front["bpp"], front[key], marker=marker, markersize=4, color=color, label=label, linewidth=width)
+            if len(off):
+                ax.plot(off["bpp"], off[key], linestyle="none", marker=marker, markersize=5, color=color,
+                        markerfacecolor="none")
     for index, (name, ref) in enumerate((references or {}).items()):
         bpp = np.array(ref["bpp"])
         keep = bpp <= (limit or np.inf)

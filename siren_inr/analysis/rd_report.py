@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from siren_inr.analysis.rd_figures import load_reference_curves, plot_curves
-from siren_inr.compression.bd import bd_cell, rd_front
+from siren_inr.compression.bd import bd_cell
 
 TABLE_COLUMNS = ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
 
 
-def _md(frame: pd.DataFrame, digits: int = 4) -> str:
-    return frame.to_markdown(index=False, floatfmt=f".{digits}f", missingval="–")
+def _md(frame: pd.DataFrame, digits: int = 4, numparse: bool = True) -> str:
+    return frame.to_markdown(index=False, floatfmt=f".{digits}f", missingval="–", disable_numparse=not numparse)
 
 
 def inr_mean_table(table: pd.DataFrame, means: pd.DataFrame, inr_codecs: Sequence[str],
@@ -36,6 +36,16 @@ def inr_mean_table(table: pd.DataFrame, means: pd.DataFrame, inr_codecs: Sequenc
     return pd.DataFrame(rows)
 
 
+def falls(curve: pd.DataFrame) -> int:
+    """Points of a curve whose PSNR is below that of a smaller file (equal files at two settings are no fall)."""
+    ordered = curve.sort_values(["bpp", "psnr_db"])
+    best, count = -float("inf"), 0
+    for bpp, group in ordered.groupby("bpp", sort=True):
+        count += int((group["psnr_db"] < best - 1e-9).sum())
+        best = max(best, float(group["psnr_db"].max()))
+    return count
+
+
 def classical_curve_table(means: pd.DataFrame, codecs: Sequence[str]) -> pd.DataFrame:
     """Each classical codec's mean curve in one line: settings swept, rate and PSNR spans, whether it rises."""
     rows = []
@@ -44,13 +54,14 @@ def classical_curve_table(means: pd.DataFrame, codecs: Sequence[str]) -> pd.Data
         if curve.empty:
             rows.append({"codec": codec, "points": 0})
             continue
-        front = rd_front(curve)
-        rows.append({"codec": codec, "points": len(curve),
+        fallen = falls(curve)
+        rows.append({"codec": codec, "points": len(curve), "distinct files": len(curve.drop_duplicates(["bpp", "psnr_db"])),
                      "settings": f"{curve['point'].iloc[0]} … {curve['point'].iloc[-1]}",
                      "bpp": f"{curve['bpp'].min():.3f}–{curve['bpp'].max():.3f}",
                      "PSNR dB": f"{curve['psnr_db'].min():.2f}–{curve['psnr_db'].max():.2f}",
-                     "PSNR rises with bpp": "yes" if len(front) == len(curve) else
-                     f"{len(curve) - len(front)} of {len(curve)} points off the rising front"})
+                     "PSNR rises with bpp": "yes" if fallen == 0 else
+                     f"along its front; {fallen} setting{'s' if fallen > 1 else ''} below a smaller file (hollow in "
+                     "the plots, not in BD)"})
     return pd.DataFrame(rows)
 
 
@@ -60,7 +71,7 @@ def bd_text_table(bd: pd.DataFrame) -> pd.DataFrame:
         "image": bd["image"], "INR codec": bd["inr_codec"], "anchor": bd["anchor"],
         "BD-rate %": [bd_cell(v, n, 1) for v, n in zip(bd["bd_rate_percent"], bd["bd_rate_note"])],
         "BD-PSNR dB": [bd_cell(v, n, 2) for v, n in zip(bd["bd_psnr_db"], bd["bd_psnr_note"])],
-        "points": bd["points"]})
+        "points": bd["points"].astype(str)})
 
 
 def _qat_section(table: pd.DataFrame, inr_codecs: Sequence[str]) -> list[str]:
@@ -111,8 +122,8 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
              "BD-rate < 0: the INR codec needs fewer bits for the same PSNR (averaged over the PSNR range both "
              "curves cover); BD-PSNR > 0: it is better at the same rate (averaged over the common bpp range). "
              "Where a number cannot exist the cell says why.", "",
-             _md(text[text["image"] == "mean"].drop(columns="image")), "",
-             "Per image (also `bd.csv`):", "", _md(text[text["image"] != "mean"]), "",
+             _md(text[text["image"] == "mean"].drop(columns="image"), numparse=False), "",
+             "Per image (also `bd.csv`):", "", _md(text[text["image"] != "mean"], numparse=False), "",
              *_qat_section(table, inr_codecs),
              "## Figures", "", "![mean RD curves](plots/mean_rd.png)", ""]
     if references:

@@ -1,0 +1,32 @@
+"""RD report helpers: falls along a curve, BD cells in words, the rate-matched columns."""
+
+import numpy as np
+import pandas as pd
+
+from siren_inr.analysis.rd_report import bd_text_table, classical_curve_table, falls, inr_mean_table
+
+
+def test_falls_counts_points_below_a_smaller_file_not_repeats():
+    curve = pd.DataFrame({"bpp": [0.1, 0.1, 0.2, 0.3, 0.4], "psnr_db": [20.0, 20.0, 22.0, 21.5, 23.0],
+                          "point": list("abcde")})
+    assert falls(curve) == 1  # 0.3 bpp at 21.5 dB is below 0.2 bpp at 22 dB; the repeated file is no fall
+    assert falls(curve.drop(index=3)) == 0
+    table = classical_curve_table(curve.assign(codec="jpeg"), ["jpeg"])
+    assert table.loc[0, "distinct files"] == 4 and table.loc[0, "PSNR rises with bpp"].startswith("along its front; 1 setting")
+
+
+def test_bd_cells_are_numbers_or_reasons():
+    bd = pd.DataFrame({"image": ["mean"], "inr_codec": ["coin"], "anchor": ["jpeg"], "bd_rate_percent": [np.nan],
+                       "bd_psnr_db": [-1.234], "points": [3], "bd_rate_note": ["no overlap: INR 1–2 dB, JPEG 3–4 dB"],
+                       "bd_psnr_note": [""]})
+    text = bd_text_table(bd)
+    assert text.loc[0, "BD-rate %"] == "no overlap: INR 1–2 dB, JPEG 3–4 dB" and text.loc[0, "BD-PSNR dB"] == "-1.23"
+
+
+def test_rate_matched_columns_say_how_many_images_have_a_file():
+    table = pd.DataFrame({"image": ["a", "b"], "codec": ["coin", "coin"], "point": ["1x8", "1x8"],
+                          "jpeg_psnr_db_at_rate": [30.0, np.nan], "webp_psnr_db_at_rate": [np.nan, np.nan]})
+    means = pd.DataFrame({"codec": ["coin"], "point": ["1x8"], "bpp": [0.5], "psnr_db": [25.0], "ssim": [0.8]})
+    row = inr_mean_table(table, means, ["coin"], ["jpeg", "webp"]).iloc[0]
+    assert row["jpeg PSNR at ≤ rate"] == "30.00 (1 of 2 images)"
+    assert row["webp PSNR at ≤ rate"] == "– (smallest file above)"
