@@ -106,11 +106,22 @@ def test_contexts_see_only_decoded_neighbours():
             assert ctx[r, c].tolist() == expected, (r, c)
 
 
+def test_the_coding_passes_compute_the_training_model():
+    torch.manual_seed(2)
+    model = ContextEntropyModel(2, 5)
+    grid, parent = torch.round(torch.randn(7, 9) * 2), torch.randn(7, 9)
+    mean, log_scale = model.parameters_of(1, grid, parent)
+    anchors = checkerboard(7, 9)
+    for second, mask in ((False, anchors), (True, ~anchors)):
+        m, s = model.parameters_at(1, torch.where(anchors, grid, 0.0) if second else torch.zeros_like(grid), parent, second)
+        assert torch.allclose(m, mean[mask], atol=1e-6) and torch.allclose(s, log_scale[mask], atol=1e-6)
+
+
 def test_multiplications_per_pixel_by_hand():
     arch = LatentArchitecture(16, 16, 3, levels=3, hidden_features=8, hidden_layers=1, refine=2, entropy_hidden=4)
     decoder = LatentDecoder(arch)
     latents_per_pixel = (256 + 64 + 16) / 256
-    expected = 16 * 2 + (3 * 8 + 8 * 8 + 8 * 3) + 9 * (3 * 2 + 2 * 3) + 2 * latents_per_pixel * (6 * 4 + 4 * 2 + 4)
+    expected = 16 * 2 + (3 * 8 + 8 * 8 + 8 * 3) + 9 * (3 * 2 + 2 * 3) + latents_per_pixel * (6 * 4 + 4 * 2 + 4)
     assert decoder.multiplications_per_pixel() == pytest.approx(expected)
 
 

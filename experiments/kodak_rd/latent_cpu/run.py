@@ -32,7 +32,7 @@ IMAGES = ["kodim01.png", "kodim05.png", "kodim15.png", "kodim23.png"]
 CROP = 256
 # Points per codec: (label, settings overrides). Sizes of the network codecs bracket the latent codec's rates.
 POINTS = {
-    "latent": [(f"lam={lam:g}", {"refine": 0, "train": {"lam": lam, "steps": 700}}) for lam in (0.004, 0.001)],
+    "latent": [(f"lam={lam:g}", {"refine": 0, "train": {"lam": lam, "steps": 400}}) for lam in (0.01, 0.002)],
     "coin": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 300,
                           "qat": {"steps": 50, "lr": 1e-5, "eval_every": 25}}) for d, w in ((4, 20), (4, 32))],
     "siren_pe": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w, "steps": 300, "num_frequencies": 6,

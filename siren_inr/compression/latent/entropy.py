@@ -55,7 +55,7 @@ class ContextEntropyModel(nn.Module):
 
     def multiplications_per_position(self) -> int:
         """Multiplications of one context -> (mean, scale) evaluation (parent upsampling included)."""
-        return CONTEXT_FEATURES * self.hidden + self.hidden * 2 + 4
+        return CONTEXT_FEATURES * self.hidden + self.hidden * 2 + 4  # the MLP, the parent's bilinear taps
 
     def contexts(self, grid: torch.Tensor, parent: torch.Tensor) -> torch.Tensor:
         """[rows, cols, 6]: both passes' contexts on every position (anchor neighbours zeroed for pass one)."""
@@ -77,6 +77,24 @@ class ContextEntropyModel(nn.Module):
         mean = out[..., 0]
         log_scale = out[..., 1].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
         return mean, log_scale
+
+    def parameters_at(self, level: int, grid: torch.Tensor, parent: torch.Tensor,
+                      second_pass: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """`parameters_of` at one pass's positions only (flat, row-major): what the coder evaluates."""
+        rows, cols = grid.shape
+        anchors = checkerboard(rows, cols, grid.device)
+        mask = ~anchors if second_pass else anchors
+        count = int(mask.sum())
+        if second_pass:
+            known = torch.where(anchors, grid, torch.zeros_like(grid))
+            padded = F.pad(known[None, None], (1, 1, 1, 1))[0, 0]
+            neighbours = [padded[:-2, 1:-1][mask], padded[2:, 1:-1][mask], padded[1:-1, :-2][mask],
+                          padded[1:-1, 2:][mask]]
+        else:
+            neighbours = [torch.zeros(count)] * 4
+        flag = torch.full((count,), 1.0 if second_pass else 0.0)
+        out = self.net(torch.stack(neighbours + [parent[mask], flag], dim=-1)) + self.offsets[level][int(second_pass)]
+        return out[:, 0], out[:, 1].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
 
 
 def parent_of(coarser: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
@@ -110,9 +128,9 @@ def rate_bits(model: ContextEntropyModel, latents: list[torch.Tensor]) -> torch.
     return total
 
 
-def _coded(mean: torch.Tensor, log_scale: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    m = np.rint(mean[mask].double().numpy() / MEAN_STEP) * MEAN_STEP
-    s = np.exp(np.rint(log_scale[mask].double().numpy() / LOG_SCALE_STEP) * LOG_SCALE_STEP)
+def _coded(mean: torch.Tensor, log_scale: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    m = np.rint(mean.double().numpy() / MEAN_STEP) * MEAN_STEP
+    s = np.exp(np.rint(log_scale.double().numpy() / LOG_SCALE_STEP) * LOG_SCALE_STEP)
     return m, s
 
 
@@ -134,11 +152,10 @@ def encode_latents(model: ContextEntropyModel, latents: list[torch.Tensor], low:
         coarser = latents[level + 1].float() if level + 1 < len(latents) else None
         parent = parent_of(coarser, tuple(grid.shape))
         anchors = checkerboard(*grid.shape)
-        for mask, known in ((anchors, torch.zeros_like(grid)), (~anchors, torch.where(anchors, grid, 0.0))):
+        for second, mask, known in ((False, anchors, torch.zeros_like(grid)), (True, ~anchors, torch.where(anchors, grid, 0.0))):
             if not mask.any():
                 continue
-            mean, log_scale = model.parameters_of(level, known, parent)
-            means, scales = _coded(mean, log_scale, mask)
+            means, scales = _coded(*model.parameters_at(level, known, parent, second))
             symbols = grid[mask].numpy().astype(np.int32)
             encoder.encode(symbols, family, means, scales)
             ideal += coded_bits(symbols, means, scales)
@@ -158,11 +175,10 @@ def decode_latents(model: ContextEntropyModel, data: bytes, shapes: list[tuple[i
             grid = torch.zeros(shapes[level])
             parent = parent_of(grids[level + 1] if level + 1 < len(shapes) else None, shapes[level])
             anchors = checkerboard(*shapes[level])
-            for mask in (anchors, ~anchors):
+            for second, mask in ((False, anchors), (True, ~anchors)):
                 if not mask.any():
                     continue
-                mean, log_scale = model.parameters_of(level, grid, parent)
-                means, scales = _coded(mean, log_scale, mask)
+                means, scales = _coded(*model.parameters_at(level, grid, parent, second))
                 grid[mask] = torch.from_numpy(decoder.decode(family, means, scales).astype(np.float32))
             grids[level] = grid
     except (AssertionError, ValueError, RuntimeError, OverflowError) as err:

@@ -119,6 +119,5 @@ class LatentDecoder(nn.Module):
         if self.refine is not None:
             refine = sum(m.weight.numel() for m in (self.refine.conv1, self.refine.conv2))
         latents = sum(h * w for h, w in arch.level_shapes()) / (arch.height * arch.width)
-        # The entropy model runs on every position of a level in each of its two passes.
-        entropy = 2 * latents * self.entropy.multiplications_per_position()
+        entropy = latents * self.entropy.multiplications_per_position()  # each latent once, in its pass
         return float(upsampling + synthesis + refine + entropy)
