@@ -26,8 +26,9 @@ DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
 LOCK_SUFFIX = ".lock"
 SQLITE_HEADER = b"SQLite format 3\x00"
-# Longest wait for another process that is creating the same store (creation takes a few seconds).
-LOCK_TIMEOUT_SECONDS = 60.0
+# Longest wait for another process that is creating the same store: creation takes seconds, but a minute or
+# more on a loaded machine; a holder that dies releases the lock at once (fcntl), so only a hung one waits here.
+LOCK_TIMEOUT_SECONDS = 600.0
 # Server faults must fail within about 30 s: two retries with a 1 s backoff and a 10 s timeout per request.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -195,6 +196,46 @@ def head_revision() -> str:
     return _get_latest_schema_revision()
 
 
+def _complete(db: Path) -> bool:
+    """Whether a store is fully created at this MLflow's schema (then it is opened without taking the lock)."""
+    if not db.is_file() or db.stat().st_size == 0:
+        return False
+    try:
+        tables, revision, _ = _schema_state(db)
+    except sqlite3.Error:
+        return False
+    return revision == head_revision() and not any(t.startswith("_alembic_tmp_") for t in tables)
+
+
+def _empty_in_place(db: Path) -> None:
+    # Emptied, not deleted: a process that already has the file open (a pooled connection) keeps seeing the
+    # same file, which MLflow then creates afresh.
+    connection = sqlite3.connect(db, timeout=30)
+    try:
+        connection.execute("pragma foreign_keys = off")
+        names = [row[0] for row in connection.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")]
+        for name in names:
+            connection.execute(f'drop table if exists "{name}"')
+        connection.commit()
+        connection.execute("vacuum")
+    finally:
+        connection.close()
+
+
+def _create_schema(db: Path) -> None:
+    # MLflow's own creation (tables, then every migration), here rather than on the next open: a store object
+    # this process already made for the URI would not create it again.
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+
+
 def _repair_or_refuse(uri: str, db: Path) -> None:
     # Called under the lock: a store that an interrupted or concurrent creation left half-made is recreated
     # when it holds no runs (nothing to lose) and refused otherwise; a complete store is left alone.
@@ -212,9 +253,8 @@ def _repair_or_refuse(uri: str, db: Path) -> None:
     if revision == head and not leftovers:
         return
     if not runs:
-        for path in (db, db.with_name(db.name + "-journal"), db.with_name(db.name + "-wal"),
-                     db.with_name(db.name + "-shm")):
-            path.unlink(missing_ok=True)
+        _empty_in_place(db)
+        _create_schema(db)
         return
     what = f"left half-migrated ({', '.join(leftovers)})" if leftovers else \
         f"at schema {revision or 'unknown'}, not this MLflow's {head}"
@@ -244,7 +284,7 @@ def open_store(uri: str, *, create: bool = True, write: bool = True, repair_runs
     db = sqlite_path(uri)
     if db is not None:
         _check_sqlite_location(uri, db, create, write)
-        if write:
+        if write and not _complete(db):
             with store_lock(db, uri):
                 _repair_or_refuse(uri, db)
                 _open_with_mlflow(uri)
