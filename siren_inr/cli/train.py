@@ -37,9 +37,11 @@ def _job_from_record(config: dict):
 
 
 def _check_job(cfg) -> None:
-    """Every value of a composed config checked, before Hydra creates the run's output folder."""
+    """Every value of a composed config checked, and its image read, before Hydra creates the run's folder."""
+    from siren_inr.jobs.train import load_job_image
+
     if cfg.get("hparams_search") is None and not cfg.get("resume"):
-        job_from_config(cfg)
+        load_job_image(job_from_config(cfg))
 
 
 def _hydra_context(job) -> None:

@@ -61,6 +61,11 @@ def skimage_image_path(name: str) -> Path:
 
 
 def _resolve_source(source: str) -> Path:
+    return resolve_image_source(source)
+
+
+def resolve_image_source(source: str) -> Path:
+    """The file of an image source (a scikit-image name or a path); SirenInrError when it cannot be an image file."""
     if source in SKIMAGE_IMAGES:
         return skimage_image_path(source)
     path = Path(os.path.expanduser(source))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siren_inr.data.image import DEFAULT_MAX_PIXELS, MIN_SIDE, checked_max_pixels
+from siren_inr.data.image import DEFAULT_MAX_PIXELS, MIN_SIDE, checked_max_pixels, resolve_image_source
 from siren_inr.errors import SirenInrError
 
 MAX_BATCH = 10 ** 9
@@ -24,6 +24,7 @@ class DataSpec:
         """Raise SirenInrError naming the first bad value."""
         if not isinstance(self.image, str) or not self.image.strip():
             raise SirenInrError(f"data.image={self.image!r}; accepted: a scikit-image name or an image file path")
+        resolve_image_source(self.image)  # a missing file or a folder is refused before any folder is made
         side = self.sidelength
         if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < MIN_SIDE):
             raise SirenInrError(f"data.sidelength={side!r}; accepted: an integer >= {MIN_SIDE}, or null "

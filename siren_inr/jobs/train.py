@@ -6,6 +6,7 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
@@ -80,17 +81,23 @@ def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
     return folder
 
 
-def run_train_job(job: TrainJob) -> JobResult:
-    """Validate every input, then fit (or evaluate) one network as one MLflow run."""
+def load_job_image(job: TrainJob) -> np.ndarray:
+    """The job's image, after every check that can refuse it (memory for the requested size, the file itself)."""
     settings = job.validate().fit
-    device = settings.device()
     if job.data.sidelength is not None:
         # Checked before loading: resizing to an impossible size would itself exhaust memory.
         side = job.data.sidelength
         probe = build_model(job.model_name, **hparams_for_image(job.model_name, job.model_hparams, side, side,
                                                                     int(job.model_hparams.get("out_features") or 3)))
-        check_memory(side * side, 3, probe, job.data.batch_size, device, f"data.sidelength={side}")
-    image = load_image(job.data.image, job.data.sidelength, job.data.max_pixels)
+        check_memory(side * side, 3, probe, job.data.batch_size, settings.device(), f"data.sidelength={side}")
+    return load_image(job.data.image, job.data.sidelength, job.data.max_pixels)
+
+
+def run_train_job(job: TrainJob) -> JobResult:
+    """Validate every input, then fit (or evaluate) one network as one MLflow run."""
+    image = load_job_image(job)
+    settings = job.fit
+    device = settings.device()
     height, width, channels = image.shape
     field = PixelField.from_image(image)
     hparams = hparams_for_image(job.model_name, job.model_hparams, height, width, channels)

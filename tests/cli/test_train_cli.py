@@ -9,7 +9,9 @@ import sys
 import time
 
 import mlflow
+import numpy as np
 import pytest
+from PIL import Image
 
 from siren_inr.cli.train import main as train_main
 from testkit import run_cli, store_uri
@@ -125,6 +127,7 @@ def _bad(argv, tmp_path, monkeypatch, capsys) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err
     assert not (tmp_path / "mlruns").exists()  # nothing half-written
+    assert not (tmp_path / "outputs").exists()  # refused before Hydra makes the run's folder
     return lines[0]
 
 
@@ -142,26 +145,44 @@ def _bad(argv, tmp_path, monkeypatch, capsys) -> str:
     (["evaluate=true"], "ckpt_path"),
     (["ckpt_path=nowhere.ckpt"], "nowhere.ckpt"),
     (["experiment_name="], "experiment_name=''"),
-    (["experiment_name=null"], "experiment_name=None"),
-    (["evaluate=maybe"], "evaluate='maybe'; accepted: true or false"),
-    (["show=maybe"], "show='maybe'"),
+    (["experiment_name=null"], "full_key: experiment_name"),
+    (["evaluate=maybe"], "'maybe' is not a valid bool (type str); full_key: evaluate"),
+    (["show=maybe"], "full_key: show"),
+    # Values that passed the old checks and crashed later (issue 13, item 5); unknown keys added with + (item 6).
+    (["num_epochs=2.0"], "full_key: num_epochs"),
+    (["num_epochs=1e12"], "full_key: num_epochs"),
+    (["num_epochs=1000000000000"], "num_epochs=1000000000000; accepted: a positive integer up to"),
+    (["data.batch_size=64.0"], "full_key: data.batch_size"),
+    (["optim.lr=nan"], "optim.lr=nan; accepted: a positive finite number"),
+    (["optim.lr=inf"], "optim.lr=inf"),
+    (["data.sidelength=1"], "data.sidelength=1; accepted: an integer >= 3"),
+    (["data.sidelength=2"], "data.sidelength=2"),
+    (["trainer.precision=bogus"], "trainer.precision='bogus'; accepted: 32-true"),
+    (["trainer.devices=0"], "trainer.devices=0"),
+    (["seed=2**70"], "full_key: seed"),
+    (["seed=4294967296"], "seed=4294967296; accepted: an integer from 0 to 4294967295"),
+    (["+num_epoch=3"], "unknown setting num_epoch (did you mean num_epochs?)"),
+    (["+data.foo=1"], "unknown setting data.foo"),
+    (["model.no_such=1"], "model.no_such"),
 ])
 def test_bad_input_one_line_nonzero_nothing_written(argv, needle, tmp_path, monkeypatch, capsys):
     assert needle in _bad([*argv, "trainer=cpu"], tmp_path, monkeypatch, capsys)
 
 
-@pytest.mark.parametrize("kind", ["empty", "text", "folder"])
+@pytest.mark.parametrize("kind", ["empty", "text", "folder", "thin"])
 def test_bad_image_files(kind, tmp_path, monkeypatch, capsys):
     target = tmp_path / "input.png"
     if kind == "empty":
         target.write_bytes(b"")
     elif kind == "text":
         target.write_text("not an image")
+    elif kind == "thin":  # 40 x 1: SSIM needs 3 x 3
+        Image.fromarray(np.zeros((1, 40), dtype=np.uint8)).save(target)
     else:
         target.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    line = _bad([f"data.image={target}", "trainer=cpu"], work, monkeypatch, capsys)
+    line = _bad([f"data.image={target}", "trainer=cpu", "data.sidelength=null"], work, monkeypatch, capsys)
     assert str(target) in line
 
 
