@@ -1,4 +1,4 @@
-"""Trainer assembly and the one fit entry point: fit_model()."""
+"""Trainer assembly and fitting: fit_module() fits a module (every job calls it); fit_model() builds one first."""
 
 from __future__ import annotations
 
