@@ -16,6 +16,7 @@ import numpy as np
 import scipy.fft
 import scipy.stats
 
+from siren_inr.data.pixels import to_uint8  # noqa: F401  (the one 8-bit conversion; bf.to_uint8 kept)
 from siren_inr.errors import SirenInrError
 
 DIGITS = np.arange(1, 10)
@@ -63,28 +64,6 @@ def digit_counts(values: Any, zero_tolerance: float = 0.0) -> np.ndarray:
     """Counts of leading digits 1..9 (index 0 is digit 1) of the non-zero values."""
     digits = leading_digits(values, zero_tolerance)
     return np.bincount(digits, minlength=10)[1:10].astype(np.int64)
-
-
-def to_uint8(image: Any) -> np.ndarray:
-    """An image as 8-bit samples [H, W, C]: uint8 passes through, floats in [0, 1] are scaled and rounded."""
-    if hasattr(image, "detach"):  # a torch tensor; metrics stay importable without torch
-        image = image.detach().cpu().numpy()
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    if array.ndim != 3:
-        raise SirenInrError(f"image of shape {array.shape}: expected [H, W] or [H, W, C]")
-    if array.dtype == np.uint8:
-        return array
-    if np.issubdtype(array.dtype, np.integer):
-        if array.min() < 0 or array.max() > 255:
-            raise SirenInrError(f"integer image with values in [{array.min()}, {array.max()}]: expected 0..255")
-        return array.astype(np.uint8)
-    array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        raise SirenInrError("image contains NaN or infinite values; expected floats in [0, 1]")
-    # Same quantisation as saving a [0, 1] image to an 8-bit PNG: round half to even after scaling.
-    return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
 
 
 def block_dct_coefficients(channel: Any, block: int = DCT_BLOCK, level_shift: float = DCT_LEVEL_SHIFT) -> np.ndarray:
