@@ -101,6 +101,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# A study's points per codec: (label, overrides of the codec's settings). coin's points are the study's own
+# ladder of COIN networks. siren_pe's widths span ~0.1-0.6 bpp on 768x512; latent's lambdas are Cool-chic's.
+LADDERS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "siren_pe": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w}) for d, w in ((3, 32), (3, 48), (3, 64), (3, 96))],
+    "latent": [(f"lam={lam:g}", {"train": {"lam": lam}}) for lam in (0.02, 0.004, 0.001, 0.0004)],
+}
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s keys, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 class InrEncoding(NamedTuple):
     """What `encode` returns: the file, the decoder's image, and the numbers."""
 

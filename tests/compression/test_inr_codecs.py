@@ -85,3 +85,14 @@ def test_l1_penalty_shrinks_the_weights(image):
         inr_codecs.fit_network(model, field, settings)
         norms.append(sum(float(p.detach().abs().sum()) for p in model.parameters() if p.ndim >= 2))
     assert norms[1] < 0.8 * norms[0]
+
+
+def test_ladder_points_are_valid_settings_and_merge_with_study_overrides():
+    for name, points in inr_codecs.LADDERS.items():
+        labels = [label for label, _ in points]
+        assert len(set(labels)) == len(labels) >= 2
+        for _, overrides in points:
+            settings = inr_codecs.settings_for(name, inr_codecs.merged({"train": {"steps": 7}} if name == "latent"
+                                                                       else {"steps": 7}, overrides))
+            assert (settings.train.steps if name == "latent" else settings.steps) == 7
+    assert inr_codecs.merged({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 5}}) == {"a": {"b": 1, "c": 5}, "d": 3}
