@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Reproduce the committed benchmark results (see README.md). Usage: experiments/benchmark/run.sh [cpu|gpu]
-# CPU: one torch thread (on a shared 2-core VM, two OpenMP threads measure barrier waits, not the fit).
+# CPU: the plain loop runs in its own process with torch's defaults; the project variants with the project's own settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=experiments/benchmark/results
 mode=${1:-cpu}
 if [ "$mode" = cpu ]; then
-  siren-inr bench --threads 1 --sizes 64 128 --steps 100 --warmup 5 \
-      --large-sizes 256 512 --large-batch 16384 --json $out/cpu.json | tee $out/cpu.md
+  # Issue 11's cases side by side with the plain loop in its own process (on this loaded 2-core VM, few steps:
+  # a 3x256 step at 256^2 takes tens of seconds of wall time here). (c) = the fused kernels without compile.
+  siren-inr bench --cases coin --steps 12 --warmup 2 --variants reference,default --no-memory \
+      --json $out/cpu_coin_default.json | tee $out/cpu_coin_default.md
+  siren-inr bench --cases coin,siren128 --steps 12 --warmup 2 --no-memory \
+      --fast trainer=fast trainer.compile=false trainer.fused_sine=true \
+      --json $out/cpu_coin_siren128.json | tee $out/cpu_coin_siren128.md
+  siren-inr bench --cases siren256 --steps 6 --warmup 1 --variants reference,default --no-memory \
+      --json $out/cpu_siren256.json | tee $out/cpu_siren256.md
+  # Before issue 11 (reference loop in the same process, one thread for both):
+  # siren-inr bench --threads 1 --sizes 64 128 --steps 100 --warmup 5 --large-sizes 256 512 --large-batch 16384
   # Framework overhead per step, isolated: a network so small that the math costs almost nothing.
-  siren-inr bench --threads 1 --sizes 16 --steps 200 --warmup 10 --variants reference,default --no-memory \
+  siren-inr bench --sizes 16 --steps 200 --warmup 10 --variants reference,default --no-memory \
       --overrides model.hidden_features=8 model.hidden_layers=1 --json $out/cpu_overhead_probe.json \
       | tee $out/cpu_overhead_probe.md
   # Time to quality, a CPU proxy at 64² and 128² (the 256² target is confirmed on a GPU, see README).
@@ -26,11 +35,9 @@ if [ "$mode" = cpu ]; then
         --schedules "${pair%%=*}" --out "$out/schedules_256_cpu_${pair##*=}.json"
   done
 else
-  siren-inr bench --device gpu --sizes 256 512 --steps 2000 --warmup 50 --repeats 2 \
-      --large-sizes 2048 4096 --large-batch 262144 --json $out/gpu.json | tee $out/gpu.md
-  # The compression ladder's narrow net on a 768x512 RGB image (Kodak size): issue 6's 1 ms/step target.
-  siren-inr bench --device gpu --sizes 512 --image astronaut --steps 2000 --warmup 50 \
-      --overrides model.hidden_layers=10 model.hidden_features=28 --json $out/gpu_narrow.json | tee $out/gpu_narrow.md
+  # SIREN 3x256 at 256^2 and 512^2 and COIN's 10x28 at 768x512 (a Kodak image when KODAK is set)
+  siren-inr bench --device gpu --cases siren256,siren512,coin ${KODAK:+--kodak "$KODAK"} --steps 2000 --warmup 50 \
+      --repeats 2 --large-sizes 2048 4096 --large-batch 262144 --json $out/gpu.json | tee $out/gpu.md
   python experiments/benchmark/schedule_sweep.py --accelerator gpu --size 256 --steps 1200 --every 10 \
       --schedules 1e-4:none --out $out/schedules_256_baseline.json
   python experiments/benchmark/schedule_sweep.py --accelerator gpu --size 256 --steps 400 --every 10 \
