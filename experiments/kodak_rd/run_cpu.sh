@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU setting of the Kodak rate–distortion study: 4 images, 128x128 centre crops, a ladder scaled to the
-# crop (about 0.3-1.6 bpp at 8 bits), 800 full-batch steps per point. A few minutes on 2 idle cores.
+# crop (about 0.3-1.6 bpp at 8 bits), 800 full-batch steps per point (the 4 crops of a point fitted as one batched
+# network), then JPEG, JPEG 2000, WebP, AVIF, JPEG XL and HEIC each swept over its settings on every crop.
 # Results go to experiments/kodak_rd/results_cpu (committed); runs into ./mlruns of the repository root.
 set -euo pipefail
 source "$(dirname "$0")/paths.sh"  # HERE, REPO (the working directory), KODAK, REFERENCE
