@@ -284,12 +284,21 @@ def open_store(uri: str, *, create: bool = True, write: bool = True, repair_runs
     db = sqlite_path(uri)
     if db is not None:
         _check_sqlite_location(uri, db, create, write)
-        if write and not _complete(db):
+        if _complete(db):
+            _open_with_mlflow(uri)
+        elif write:
             with store_lock(db, uri):
                 _repair_or_refuse(uri, db)
                 _open_with_mlflow(uri)
         else:
-            _open_with_mlflow(uri)
+            # A reader must not open a store another process is creating: MLflow would start creating it too
+            # (that race left stores half-migrated). Wait for the creator; a read-only folder has no lock file.
+            lock_path = db.with_name(db.name + LOCK_SUFFIX)
+            if lock_path.exists() or os.access(db.parent, os.W_OK):
+                with store_lock(db, uri):
+                    _open_with_mlflow(uri)
+            else:
+                _open_with_mlflow(uri)
     else:
         if urlparse(uri).scheme in _SERVER_SCHEMES:
             probe_server(uri)

@@ -67,9 +67,12 @@ def test_console_script_on_two_models(two_model_store, tmp_path):
         assert data["dct"]["pooled"]["ground_truth"]["conformity"] in {"close", "acceptable", "marginal",
                                                                        "nonconformity"}
     client = mlflow.MlflowClient(uri)
-    analysis_runs = client.search_runs([client.get_experiment_by_name("two").experiment_id],
+    assert not client.search_runs([client.get_experiment_by_name("two").experiment_id],
+                                  "tags.run_kind = 'analysis'")  # never among the fits it compares
+    analysis_runs = client.search_runs([client.get_experiment_by_name("two analyses").experiment_id],
                                        "tags.run_kind = 'analysis'")
-    assert len(analysis_runs) == 1
+    assert len(analysis_runs) == 1 and analysis_runs[0].info.run_name == "analysis of experiment two"
+    assert f"analysis run {analysis_runs[0].info.run_id} (experiment 'two analyses')" in result.stdout
     assert "report.md" in {a.path for a in client.list_artifacts(analysis_runs[0].info.run_id)}
     assert "model" in (out / "comparison.md").read_text().splitlines()[0]
 

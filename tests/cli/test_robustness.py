@@ -140,10 +140,15 @@ def test_read_only_store_is_one_line(tmp_path):
 
 
 def _running_run(uri: str, timeout: float = 300):
+    from siren_inr.tracking.store import check_store
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if Path(uri[len("sqlite:///"):]).is_file():
             try:
+                # Waits while the command creates the store: a bare MlflowClient here would start creating
+                # it too (that race half-migrated the store in an earlier version of this test).
+                check_store(uri, write=False)
                 client = mlflow.MlflowClient(uri)
                 ids = [e.experiment_id for e in client.search_experiments()]
                 runs = client.search_runs(ids, "attributes.status = 'RUNNING'") if ids else []

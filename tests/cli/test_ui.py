@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -42,8 +43,16 @@ def store(tmp_path_factory) -> Path:
     ensure_store(uri)
     with tracked_run(uri, "first", run_name="old"):
         pass
+    from PIL import Image
+
+    from siren_inr.analysis.pipeline import ui_markdown
+
     with tracked_run(uri, "zoo", run_name="siren") as run:
         run.log_metrics({"final/psnr": 30.0}, step=0)
+        Image.new("L", (4, 3), 200).save(folder / "gallery.png")
+        run.log_artifact(folder / "gallery.png", "plots")
+        (folder / "report.md").write_text(ui_markdown("![gallery](plots/gallery.png)", run.run_id))
+        run.log_artifact(folder / "report.md")
     return folder
 
 
@@ -131,6 +140,12 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         kinds = {e["name"]: {t["key"]: t["value"] for t in e.get("tags", [])}.get("mlflow.experimentKind")
                  for e in experiments}
         assert kinds["zoo"] == kinds["first"] == "custom_model_development"
+        # An analysis report's picture link, resolved against the UI's page as the UI's Markdown view does,
+        # reaches the image.
+        report = (store / "report.md").read_text()
+        link = report[report.index("(") + 1:report.index(")")]
+        with urllib.request.urlopen(urllib.parse.urljoin(url, link), timeout=20) as response:
+            assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
         # siren-inr ui, mlflow ui, one uvicorn worker: no job runner, no worker pool.
         assert len(_tree(process.pid)) <= 3, _tree(process.pid)
     finally:
