@@ -85,7 +85,7 @@ def test_ddp_jobs_of_a_sweep_each_give_one_run_in_their_own_folder(tmp_path):
     client = mlflow.MlflowClient(store_uri(tmp_path))
     runs = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
             if r.data.tags.get("run_kind") != "sweep"]
-    assert sorted(r.info.run_name for r in runs) == ["seed=0", "seed=1"]
+    assert sorted(r.info.run_name for r in runs) == ["siren seed=0", "siren seed=1"]
     for run in runs:
         assert run.info.status == "FINISHED"
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "train/loss")) == [0, 2, 4]
