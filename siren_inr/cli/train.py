@@ -19,7 +19,8 @@ _HELP = """usage: siren-inr train [key=value ...] [-m]
 
 Fits a network to an image and records the run in MLflow (default store: ./mlruns).
 Common settings (see conf/train.yaml for all):
-  model=siren|relu|tanh|nerf|rbf|mixed|fourier   model.hidden_features=256 model.hidden_layers=3
+  model=siren|relu|tanh|nerf|rbf|mixed|fourier|finer|wire|gauss|hash_grid|siren_pe
+                 model.hidden_features=256 model.hidden_layers=3
   data.image=cameraman|astronaut|...|path/to/file.png   data.sidelength=256|null   data.batch_size=null|N
   num_epochs=500  optim.lr=1e-4  optim.lr_schedule=none|cosine|exponential|step  seed=0
   trainer=default|cpu|gpu|ddp|ddp_gpu  experiment_name=siren-inr  tracking.uri=null|http://...
