@@ -15,6 +15,8 @@ if [ "$mode" = cpu ]; then
       --json $out/cpu_coin_siren128.json | tee $out/cpu_coin_siren128.md
   siren-inr bench --cases siren256 --steps 6 --warmup 1 --variants reference,default --no-memory \
       --json $out/cpu_siren256.json | tee $out/cpu_siren256.md
+  siren-inr bench --cases coin --steps 8 --warmup 2 --variants reference,fast --no-memory \
+      --json $out/cpu_coin_compile.json | tee $out/cpu_coin_compile.md
   # Before issue 11 (reference loop in the same process, one thread for both):
   # siren-inr bench --threads 1 --sizes 64 128 --steps 100 --warmup 5 --large-sizes 256 512 --large-batch 16384
   # Framework overhead per step, isolated: a network so small that the math costs almost nothing.
