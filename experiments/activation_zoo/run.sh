@@ -18,7 +18,7 @@ STORE="sqlite:///$PWD/mlruns/mlflow.db"
 rm -rf mlruns multirun outputs "$RESULTS"
 
 siren-inr train -m model="$MODELS" seed="$SEEDS" data.image=cameraman data.sidelength="$SIDELENGTH" \
-  model.hidden_features="$WIDTH" model.hidden_layers=3 num_epochs="$EPOCHS" optim.lr="$LR" \
+  model.hidden_features="$WIDTH" model.hidden_layers=3 num_epochs="$EPOCHS" optim.lr="$LR" optim.lr_schedule=none \
   log_every_n_steps=10 trainer="$TRAINER" progress=none experiment_name=activation_zoo \
   tracking.uri="$STORE" hydra.sweep.dir=multirun/activation_zoo
 

@@ -21,7 +21,7 @@ LOG_EVERY=${LOG_EVERY:-32}  # full-image PSNR/SSIM every 32 steps (7 points per 
 NICE=${NICE:-10}
 STORE="sqlite:///$HERE/mlruns/mlflow.db"
 COMMON=(--config-dir "$HERE/conf" data.sidelength=256 data.batch_size="$BATCH" num_epochs="$EPOCHS"
-        log_every_n_steps="$LOG_EVERY" trainer=cpu trainer.num_threads=1 progress=none tracking.uri="$STORE")
+        log_every_n_steps="$LOG_EVERY" optim.lr_schedule=none trainer=cpu trainer.num_threads=1 progress=none tracking.uri="$STORE")
 
 crops() {  # native-resolution 256x256 centre crops (no resampling), outside the repository
   mkdir -p "$CROPS"

@@ -16,7 +16,7 @@ STORE="sqlite:///$PWD/mlruns/mlflow.db"
 rm -rf mlruns outputs "$RESULTS"
 
 siren-inr train model=siren data.image=cameraman data.sidelength="$SIDELENGTH" num_epochs="$EPOCHS" \
-  optim.lr="$LR" model.hidden_features=256 model.hidden_layers=3 seed=0 log_every_n_steps=10 \
+  optim.lr="$LR" optim.lr_schedule=none model.hidden_features=256 model.hidden_layers=3 seed=0 log_every_n_steps=10 \
   trainer="$TRAINER" progress=lines experiment_name=seed_report tracking.uri="$STORE" \
   run_name="siren-cameraman-${SIDELENGTH}px" hydra.run.dir=outputs/seed_report
 

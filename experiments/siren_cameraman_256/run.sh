@@ -3,4 +3,4 @@
 # Writes into ./mlruns (experiment "acceptance"); copy history/, plots/, images/ of the run into results/.
 set -euo pipefail
 cd "$(dirname "$0")"
-siren-inr train num_epochs=1000 log_every_n_steps=50 experiment_name=acceptance progress=lines "$@"
+siren-inr train +experiment=reference num_epochs=1000 log_every_n_steps=50 experiment_name=acceptance progress=lines "$@"

@@ -23,6 +23,20 @@ COMPARED_COLUMNS = {
 KEY_COLUMNS = {"comparison.csv": "run_name", "benford_summary.csv": "label"}
 
 
+def run_key(name: str) -> str:
+    """A run name as the settings it names, so that names from before and after the naming change match:
+    'model=siren,seed=0' (the overrides, as sweeps named runs before) and 'siren seed=0' (the model first)."""
+    name = str(name)
+    if "model=" in name and " " not in name:
+        settings = dict(part.split("=", 1) for part in name.split(",") if "=" in part)
+    else:
+        first, *rest = name.split(" ")
+        if "=" in first:
+            return name  # not a run name of either form (a chosen run_name): compared as it is
+        settings = {"model": first, **dict(part.split("=", 1) for part in rest if "=" in part)}
+    return " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+
+
 def _same(a: object, b: object, rtol: float) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return str(a) == str(b)
@@ -43,7 +57,8 @@ def compare_result_folders(expected: str | Path, actual: str | Path, rtol: float
         if missing:
             differences.append(f"missing {', '.join(missing)}")
             continue
-        left, right = (pd.read_csv(p).set_index(key) for p in paths)
+        left, right = (pd.read_csv(p).assign(**{key: lambda f, k=key: f[k].map(run_key)}).set_index(key)
+                       for p in paths)
         if sorted(left.index) != sorted(right.index):
             differences.append(f"{name}: runs differ: {sorted(left.index)} vs {sorted(right.index)}")
             continue

@@ -22,7 +22,7 @@ Common settings (see conf/train.yaml for all):
   model=siren|relu|tanh|nerf|rbf|mixed|fourier|finer|wire|gauss|hash_grid|siren_pe
                  model.hidden_features=256 model.hidden_layers=3
   data.image=cameraman|astronaut|...|path/to/file.png   data.sidelength=256|null   data.batch_size=null|N
-  num_epochs=500  optim.lr=1e-4  optim.lr_schedule=none|cosine|exponential|step  seed=0
+  num_epochs=100  optim.lr=1e-3  optim.lr_schedule=cosine|none|exponential|step  seed=0  +experiment=reference
   trainer=default|cpu|gpu|ddp|ddp_gpu  experiment_name=siren-inr  tracking.uri=null|http://...
   ckpt_path=path.ckpt (resume)   evaluate=true ckpt_path=path.ckpt (no training)   debug=true
   resume=<run_id>  continue a killed run from its last checkpoint, in the same MLflow run
