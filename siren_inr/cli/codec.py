@@ -16,6 +16,7 @@ Fits a network to IMAGE (or takes a tracked run's weights with run_id=...), quan
 its weights and writes OUT.inr; prints bytes, bpp (whole file), PSNR and SSIM of the decoded image.
 The fit and the file are recorded in MLflow (track=false: not recorded).
 Common settings (conf/compress.yaml has them all):
+  inr_codec=coin|siren_pe|latent (coin: the settings below; the others: inr_codec.* of conf/inr_codec/)
   model=siren model.hidden_layers=9 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
   quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
   qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run>
@@ -47,9 +48,14 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
 
     from siren_inr.jobs.compress import CompressJob
 
+    from siren_inr.compression.inr_codecs import settings_for
+
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
     track = checked_flag("track", resolved.get("track", False))
+    inr_codec = dict(resolved.get("inr_codec") or {"name": "coin"})
+    inr_name = inr_codec.pop("name", "coin")
+    settings_for(inr_name, inr_codec)  # a bad codec name or setting is one line before any fit
     model = dict(resolved["model"])
     name = model.pop("name")
     return CompressJob(
@@ -58,7 +64,8 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
         quant=quant, coder=coder, qat=qat, seed=checked_seed(resolved["seed"]), sidelength=resolved["sidelength"],
         max_pixels=resolved.get("max_pixels"), run_id=str(resolved["run_id"]) if resolved["run_id"] else None,
         track=track, experiment_name=resolved["experiment_name"], tracking_uri=resolved["tracking"]["uri"],
-        overwrite=checked_flag("overwrite", resolved.get("overwrite", False)), config=resolved)
+        overwrite=checked_flag("overwrite", resolved.get("overwrite", False)), config=resolved,
+        inr_codec=inr_name, inr_codec_settings=inr_codec)
 
 
 def compress(image_path: str, out_path: str, cfg) -> "CodecReport":

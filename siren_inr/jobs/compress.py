@@ -56,6 +56,8 @@ class CompressJob:
     tracking_uri: str | None = None
     overwrite: bool = False
     config: dict = dc_field(default_factory=dict)  # the resolved config: the fit run's params
+    inr_codec: str = "coin"  # coin (the fields above), or siren_pe / latent with their own settings:
+    inr_codec_settings: dict = dc_field(default_factory=dict)  # overrides of inr_codecs.settings_for(inr_codec)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -174,6 +176,8 @@ def run_compress_job(job: CompressJob) -> CodecReport:
     # A tracked fit opens its store (one line on a fault) after checking the model and before fitting.
     if job.run_id:
         check_store(resolve_tracking_uri(job.tracking_uri), write=False)
+    if job.inr_codec != "coin":
+        return _compress_with_inr_codec(job, image, target, uri)
     height, width, channels = image.shape
     field = PixelField.from_image(image)
     fit_run_id = None
@@ -218,6 +222,47 @@ def run_compress_job(job: CompressJob) -> CodecReport:
                     {**tags, "source_run_id": job.run_id, "image": str(job.image)},
                     run_name=f"compress {Path(job.image).name} (run {job.run_id})", params=params)
     return report
+
+
+def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | None) -> CodecReport:
+    """siren_pe / latent: the codec trains its own networks (plain torch); the file is written, then tracked."""
+    from siren_inr.compression import inr_codecs
+    from siren_inr.compression.codec import write_inr
+    from siren_inr.data.image import atomic_output, save_png
+
+    if job.run_id:
+        raise SirenInrError(f"run_id= takes a tracked coin fit's weights; inr_codec={job.inr_codec} trains its own")
+    settings = inr_codecs.settings_for(job.inr_codec, job.inr_codec_settings)
+    data, reconstruction, info = inr_codecs.encode(job.inr_codec, image, settings)
+    checked_output(job.out, {"input image": job.image}, job.overwrite)
+    with atomic_output(target) as temporary:
+        write_inr(temporary, data)
+    report = CodecReport(info["num_bytes"], info["bpp"], info["psnr_db"], info["ssim"])
+    if job.track:
+        metrics = {f"inr/{key}": info[key] for key in ("num_bytes", "bpp", "psnr_db", "ssim",
+                                                       "multiplications_per_pixel")}
+        params = {"image": str(job.image), "inr_codec": job.inr_codec,
+                  **{f"inr_codec.{k}": v for k, v in _flat_settings(settings).items()}}
+        with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
+            decoded_png = save_png(Path(scratch) / "decoded.png", reconstruction)
+            report.run_id = _record_encoding(
+                uri, job.experiment_name, None, metrics, {"compressed": target, "images": decoded_png},
+                {"mode": "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve())},
+                run_name=f"compress {Path(job.image).name} ({job.inr_codec})", params=params)
+    return report
+
+
+def _flat_settings(settings: Any, prefix: str = "") -> dict[str, Any]:
+    from dataclasses import fields, is_dataclass
+
+    out: dict[str, Any] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if is_dataclass(value):
+            out.update(_flat_settings(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
 
 
 def run_decompress_job(in_path: str, out_path: str, original: str | None = None, overwrite: bool = False,

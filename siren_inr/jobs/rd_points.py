@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from siren_inr.compression import inr_codecs
 from siren_inr.compression.classical import ClassicalPoint, largest_not_above, sweep
 from siren_inr.compression.codec import encode_inr, write_inr
 from siren_inr.compression.qat import quantization_aware_finetune
@@ -43,7 +45,8 @@ def ladder_label(depth: int, width: int) -> str:
 def can_batch(settings: RDSettings) -> bool:
     """Whether the study's fits may run as batched networks (full-batch SIREN fits on one device, plain fp32)."""
     fit = settings.fit
-    return (settings.batch_images and settings.model_name == "siren" and fit.batch_size is None
+    wanted = settings.batch_images if settings.batch_images is not None else fit.device() == "cuda"
+    return (wanted and settings.model_name == "siren" and fit.batch_size is None
             and not fit.compile and fit.precision == "32-true" and str(fit.devices) in ("1", "auto")
             and fit.num_nodes == 1 and fit.strategy == "auto")
 
@@ -131,11 +134,43 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
                 "fit_psnr_db": fit_psnr, "quant_psnr_db_before_qat": qat_before, "quant_psnr_db_after_qat": qat_after,
                 "entropy_method": encoded.decoded.method, "fit_seconds": seconds, "fit_batch": together,
                 "num_params": sum(p.numel() for p in model.parameters()), "height": height, "width": width_px,
+                "multiplications_per_pixel": inr_codecs.network_multiplications_per_pixel(model),
             })
     return rows
 
 
-INR_POINTS = {"coin": coin_points}  # INR codec name -> the function producing its rows
+def codec_ladder_points(codec: str):
+    """The rows function of siren_pe or latent: every image at every point of `inr_codecs.LADDERS[codec]`, with
+    the study's step budget (num_epochs; for siren_pe also its seed, quantization, coder and QAT)."""
+
+    def points(names: Sequence[str], images: Sequence[np.ndarray], settings: "RDSettings",
+               inr_dir: Path) -> list[dict[str, Any]]:
+        if codec == "latent":
+            study: dict[str, Any] = {"train": {"steps": settings.fit.num_epochs, "seed": settings.seed}}
+        else:
+            study = {"steps": settings.fit.num_epochs, "seed": settings.seed, "coder": settings.coder,
+                     "quant": asdict(settings.quant), "qat": asdict(settings.qat)}
+        rows = []
+        for label, overrides in inr_codecs.LADDERS[codec]:
+            codec_settings = inr_codecs.settings_for(codec, inr_codecs.merged(study, overrides))
+            for name, image in zip(names, images):
+                data, _, info = inr_codecs.encode(codec, image, codec_settings)
+                write_inr(inr_dir / f"{Path(name).stem}_{codec}_{label}.inr", data)
+                rows.append({"image": name, "kind": INR_KIND, "codec": codec, "point": label, "setting": label,
+                             "num_bytes": info["num_bytes"], "bpp": info["bpp"], "psnr_db": info["psnr_db"],
+                             "ssim": info["ssim"], "fit_seconds": info["fit_seconds"], "num_params": info["num_params"],
+                             "multiplications_per_pixel": info["multiplications_per_pixel"],
+                             "fit_psnr_db": float("nan"),  # these codecs report their files' quality only
+                             "quant_psnr_db_before_qat": info.get("quant_psnr_db_before_qat", float("nan")),
+                             "quant_psnr_db_after_qat": info.get("quant_psnr_db_after_qat", float("nan")),
+                             "height": image.shape[0], "width": image.shape[1]})
+        return rows
+
+    return points
+
+
+# INR codec name -> the function producing its rows
+INR_POINTS = {"coin": coin_points, "siren_pe": codec_ladder_points("siren_pe"), "latent": codec_ladder_points("latent")}
 
 
 def classical_points(names: Sequence[str], images: Sequence[np.ndarray], codecs: Sequence[str],
