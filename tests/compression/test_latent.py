@@ -34,7 +34,7 @@ def _image(height, width, seed=0):
 @pytest.fixture(scope="module")
 def encoded():
     torch.manual_seed(0)
-    return latent_codec.encode_latent_image(_image(18, 23), ARCH, LatentTrainSettings(lam=1e-3, steps=40, lr=0.02))
+    return latent_codec.encode_latent_image(_image(18, 23), ARCH, LatentTrainSettings(lam=1e-4, steps=60, lr=0.05))
 
 
 def test_round_trip_is_exact_and_the_file_is_version_2_latent(encoded, tmp_path):
