@@ -89,7 +89,8 @@ def _plan(args, device):
     timing = args.timing if args.timing != "auto" else ("blocks" if gpu else "lockstep")
     options = BenchOptions(steps=args.steps, warmup=args.warmup, variants=variants, repeats=args.repeats,
                            memory=not args.no_memory, batched=args.batched, timing=timing)
-    common = ["progress=none", f"trainer.accelerator={'gpu' if gpu else 'cpu'}"]
+    # The plain loop steps Adam at a constant lr: the project's variants too, so that their PSNR can be compared.
+    common = ["progress=none", "optim.lr_schedule=none", f"trainer.accelerator={'gpu' if gpu else 'cpu'}"]
     if args.threads:
         common.append(f"trainer.num_threads={args.threads}")
     plan = []

@@ -22,7 +22,7 @@ Common settings (conf/rd.yaml has them all):
   data.folder=path/to/kodak data.crop=null|N data.max_images=null|N
   ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif,jxl,heic]
-  batch_images=true batch_memory_mb=2048 output_dir=rd_report reference_dir=path/to/reference/kodak
+  batch_images=null|true|false batch_memory_mb=2048 output_dir=rd_report reference_dir=path/to/reference/kodak
   track=true tracking.uri=... debug=true"""
 
 
@@ -56,7 +56,7 @@ def settings_from(cfg) -> "RDSettings":
         max_images=data["max_images"], crop=data["crop"], ladder=[tuple(p) for p in ladder], model_name=name,
         model_hparams=model, fit=fit_settings_from(cfg), seed=seed, quant=quant, coder=coder, qat=qat,
         codecs=list(codecs), inr_codecs=list(inr_codecs), bd_method=resolved["bd_method"],
-        reference_dir=resolved["reference_dir"], batch_images=checked_flag("batch_images", resolved["batch_images"]),
+        reference_dir=resolved["reference_dir"], batch_images=resolved["batch_images"],
         batch_memory_mb=resolved["batch_memory_mb"],
     ).validate()
 

@@ -53,7 +53,7 @@ def _settings(folder, out, **changes):
     base = dict(folder=str(folder), output_dir=str(out), crop=32, ladder=[(1, 8), (2, 12), (2, 20)],
                 fit=FitSettings(num_epochs=40, lr=1e-3, accelerator="cpu", progress="none", log_every_n_steps=40),
                 quant=QuantSettings(bits=8), qat=QatSettings(steps=5, eval_every=5), codecs=["jpeg", "webp"],
-                bd_method="pchip")
+                bd_method="pchip", batch_images=True)
     base.update(changes)
     return RDSettings(**base)
 
@@ -177,6 +177,14 @@ def test_batched_fits_equal_separate_fits(folder, tmp_path, study):
         chunked = run_study(_settings(folder, tmp_path / f"chunk{mib}", crop=None, ladder=[(1, 8)], batch_memory_mb=mib,
                                       codecs=["jpeg"], qat=QatSettings(steps=0)))
         assert (chunked.table.loc[chunked.table["codec"] == "coin", "fit_batch"] == together).all()
+
+
+def test_batching_by_default_only_on_a_gpu(folder, tmp_path):
+    from siren_inr.jobs.rd_points import can_batch
+
+    assert not can_batch(_settings(folder, tmp_path, batch_images=None))  # this CPU: one fit at a time is faster
+    assert can_batch(_settings(folder, tmp_path, batch_images=True))
+    assert not can_batch(_settings(folder, tmp_path, batch_images=False))
 
 
 def test_reference_curves_only_on_full_kodak_images(folder, tmp_path):
