@@ -42,7 +42,7 @@ RENDER_CHUNK_ROWS = 1 << 16
 
 
 @dataclass
-class DecodedInr:
+class DecodedInr(container.DecodedPixels):
     """What an .inr file holds once decoded."""
 
     model: nn.Module
@@ -57,15 +57,6 @@ class DecodedInr:
     num_bytes: int
     codec: str = "coin"  # the container's codec id (coin or siren_pe for a network's weights)
 
-    @property
-    def image(self) -> np.ndarray:
-        """Decoded image as float32 [H, W, C] in [0, 1]."""
-        return self.image_u8.astype(np.float32) / 255.0
-
-    @property
-    def bpp(self) -> float:
-        """Whole-file bits per pixel."""
-        return 8.0 * self.num_bytes / (self.height * self.width)
 
 
 @dataclass

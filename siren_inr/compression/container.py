@@ -25,6 +25,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from siren_inr.errors import SirenInrError
 
 MAGIC = b"\x89INR"
@@ -196,3 +198,17 @@ def check_decode_memory(height: int, width: int, channels: int, bytes_per_pixel:
             f".inr file claims a {width}x{height}x{channels} image, which needs about {need / GIB:.1f} GiB to "
             f"decode; this machine has {available / GIB:.1f} GiB available"
         )
+
+
+class DecodedPixels:
+    """What every decoded .inr file offers, from its image_u8 [H, W, C], num_bytes, height and width fields."""
+
+    @property
+    def image(self) -> np.ndarray:
+        """Decoded image as float32 [H, W, C] in [0, 1]."""
+        return self.image_u8.astype(np.float32) / 255.0
+
+    @property
+    def bpp(self) -> float:
+        """Whole-file bits per pixel."""
+        return 8.0 * self.num_bytes / (self.height * self.width)

@@ -10,7 +10,6 @@ Payload (format version 2, codec id "latent"), after the header:
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 import zlib
@@ -36,7 +35,7 @@ MAX_SIDE_PX = 1 << 15
 
 
 @dataclass
-class DecodedLatent:
+class DecodedLatent(container.DecodedPixels):
     """A decoded latent-codec file (the image fields match codec.DecodedInr's)."""
 
     image_u8: np.ndarray  # [H, W, C] uint8
@@ -56,15 +55,6 @@ class DecodedLatent:
         """The architecture as primitives."""
         return asdict(self.architecture)
 
-    @property
-    def image(self) -> np.ndarray:
-        """Decoded image as float32 [H, W, C] in [0, 1]."""
-        return self.image_u8.astype(np.float32) / 255.0
-
-    @property
-    def bpp(self) -> float:
-        """Whole-file bits per pixel."""
-        return 8.0 * self.num_bytes / (self.height * self.width)
 
 
 def _groups(module: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
