@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from siren_inr.cli.hydra_support import conf_dir, hydra_message
-from siren_inr.cli.schema import TrainConfig, register_schemas
+from siren_inr.cli.schema import CompressConfig, RDConfig, TrainConfig, register_schemas
 from siren_inr.errors import SirenInrError
 
 
@@ -27,46 +27,56 @@ def compose(overrides: list[str], config_name: str) -> Any:
         GlobalHydra.instance().clear()
 
 
+def typed_config(cfg, schema):
+    """The composed config as its schema's dataclasses; unknown keys (added with +) refused in one line."""
+    from omegaconf import OmegaConf
+
+    refuse_unknown_keys(cfg, schema)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), _without_hydra(cfg)))
+    except SirenInrError:
+        raise
+    except Exception as err:  # OmegaConf's validation errors name the key
+        if isinstance(err.__cause__, SirenInrError):  # a settings dataclass refused a value while being built
+            raise err.__cause__ from None
+        raise SirenInrError(f"bad setting: {hydra_message(err)}") from None
+
+
+def _codec_schema(cfg):
+    return RDConfig if "ladder" in cfg else CompressConfig
+
+
 def fit_settings_from(cfg, log_every_n_steps: int | None = None) -> "FitSettings":
-    """FitSettings from the composed compress/rd config (num_epochs, optim, trainer).
+    """FitSettings from a composed compress or rd config (num_epochs, optim, trainer; one device, no bar).
 
     log_every_n_steps: history rows (full-image evaluations) every this many steps; None = only at the end.
     """
-    from omegaconf import OmegaConf
-
     from siren_inr.fit.settings import FitSettings
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    optim, trainer = resolved["optim"], resolved["trainer"]
-    if log_every_n_steps is None:
-        log_every_n_steps = max(1, int(resolved["num_epochs"]))
-    return FitSettings(
-        num_epochs=resolved["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
-        lr_min=optim["lr_min"], lr_gamma=optim["lr_gamma"], lr_step_epochs=optim["lr_step_epochs"],
-        weight_decay=optim["weight_decay"], log_every_n_steps=log_every_n_steps,
-        accelerator=trainer["accelerator"], devices=1, precision=str(trainer["precision"]),
-        deterministic=trainer["deterministic"], matmul_precision=trainer["matmul_precision"],
-        compile=trainer["compile"], compile_mode=trainer["compile_mode"], fused_sine=trainer["fused_sine"],
-        num_threads=trainer["num_threads"], progress="none",
-    ).validate()
+    typed = typed_config(cfg, _codec_schema(cfg))
+    every = log_every_n_steps if log_every_n_steps is not None else max(1, int(typed.num_epochs))
+    return FitSettings.from_groups(typed.optim, typed.trainer, num_epochs=typed.num_epochs, log_every_n_steps=every,
+                                   devices=1, progress="none").validate()
 
 
 def codec_settings_from(cfg) -> tuple["QuantSettings", str, "QatSettings"]:
-    """Quantization, entropy coder and QAT settings from a composed config."""
-    from omegaconf import OmegaConf
+    """Quantization, entropy coder and QAT settings from a composed compress or rd config."""
+    import dataclasses
 
     from siren_inr.compression.entropy import check_coder
     from siren_inr.compression.qat import QatSettings
     from siren_inr.compression.quantize import QuantSettings
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    q = resolved["quant"]
-    quant = QuantSettings(mode=q["mode"], bits=q["bits"], per_channel=q["per_channel"],
-                          sensitive_bits=q["sensitive_bits"])
-    coder = resolved["coder"]
-    check_coder(coder, byte_payload=quant.mode != "uniform")
-    qat = QatSettings(steps=resolved["qat_steps"], lr=resolved["qat_lr"], eval_every=resolved["qat_eval_every"])
-    return quant, coder, qat
+    typed = typed_config(cfg, _codec_schema(cfg))
+    given = dict(typed.quant or {})
+    declared = [f.name for f in dataclasses.fields(QuantSettings)]
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise SirenInrError(f"unknown setting quant.{unknown[0]}; accepted: {', '.join(declared)}")
+    quant = QuantSettings(**given)
+    check_coder(typed.coder, byte_payload=quant.mode != "uniform")
+    qat = QatSettings(steps=typed.qat_steps, lr=typed.qat_lr, eval_every=typed.qat_eval_every)
+    return quant, typed.coder, qat
 
 
 def job_from_config(cfg) -> "TrainJob":
@@ -76,10 +86,7 @@ def job_from_config(cfg) -> "TrainJob":
     from siren_inr.fit.settings import FitSettings
     from siren_inr.jobs.train import TrainJob
 
-    refuse_unknown_keys(cfg, TrainConfig)
-    typed = OmegaConf.to_object(cfg) if OmegaConf.get_type(cfg) is not dict else None
-    if typed is None:  # a plain dict config (a run recorded before the schemas): type it now
-        typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), _without_hydra(cfg)))
+    typed = typed_config(cfg, TrainConfig)
     model = dict(typed.model or {})
     model_name = model.pop("name", None)
     fit = FitSettings.from_groups(

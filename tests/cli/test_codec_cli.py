@@ -174,7 +174,7 @@ def test_bad_input_with_tracking_creates_no_store(photo, tmp_path, capsys):
     store = tmp_path / "store"
     for bad, named in ((["model.hidden_features=-3"], "hidden_features"), (["quant.bits=0"], "quant.bits"),
                        (["sidelength=0"], "sidelength"), (["seed=-1"], "seed"),
-                       (["experiment_name="], "experiment_name"), (["track=maybe"], "track='maybe'")):
+                       (["experiment_name="], "experiment_name"), (["track=maybe"], "full_key: track")):
         args = [str(photo), str(tmp_path / "bad.inr"), *TRACKED,
                 f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *bad]
         assert compress_main(args) == 2
