@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from siren_inr.data.field import PixelField
+from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
 from siren_inr.models import build_model
@@ -48,7 +49,7 @@ class INRFitModule(pl.LightningModule):
         self.field_shape = (field.height, field.width, field.channels)
         self.coords = field.coords.contiguous()
         self.values = field.values.contiguous()
-        gt = ((field.values + 1.0) * 0.5).clamp(0, 1).reshape(field.height, field.width, field.channels)
+        gt = signed_to_unit(field.values).reshape(field.height, field.width, field.channels)
         self.gt_nchw = gt.permute(2, 0, 1)[None].contiguous()
 
     def _apply(self, fn, recurse: bool = True):
@@ -142,7 +143,7 @@ class INRFitModule(pl.LightningModule):
         # The plain net: a compiled training forward would recompile for no_grad and the chunk shapes.
         values = predict_values(self.net, self.coords, self.settings.eval_chunk_size).float()
         height, width, channels = self.field_shape
-        image = ((values + 1.0) * 0.5).clamp(0, 1).reshape(height, width, channels)
+        image = signed_to_unit(values).reshape(height, width, channels)
         return image.permute(2, 0, 1)[None]
 
     def _record(self, step: int, loss: torch.Tensor, output: torch.Tensor | None) -> None:
@@ -150,7 +151,7 @@ class INRFitModule(pl.LightningModule):
             loss = self.trainer.strategy.reduce(loss, reduce_op="mean")
         if output is not None:
             height, width, channels = self.field_shape
-            pred = ((output.float() + 1.0) * 0.5).clamp(0, 1).reshape(height, width, channels).permute(2, 0, 1)[None]
+            pred = signed_to_unit(output.float()).reshape(height, width, channels).permute(2, 0, 1)[None]
         else:
             pred = self.full_prediction()
         # One host sync per logging interval, never per step.

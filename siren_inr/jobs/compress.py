@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from siren_inr.errors import SirenInrError
+from siren_inr.seeding import seed_all
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
 
@@ -156,8 +157,6 @@ def run_compress_job(job: CompressJob) -> CodecReport:
     With track=true the fit is one MLflow run (as `siren-inr train` records it, tagged mode=compress) that
     also gets the file's inr/* numbers and the .inr file; with run_id= a new run records the encoding.
     """
-    import torch
-
     from siren_inr.compression.codec import encode_inr, write_inr
     from siren_inr.compression.qat import quantization_aware_finetune
     from siren_inr.data import PixelField, load_image
@@ -189,7 +188,7 @@ def run_compress_job(job: CompressJob) -> CodecReport:
             fit_run_id, model = result.run_id, result.fit.model
         else:
             hparams = hparams_for_image(job.model_name, dict(job.model_hparams), height, width, channels)
-            torch.manual_seed(job.seed)
+            seed_all(job.seed)
             model = fit_model(job.model_name, hparams, field, job.fit).model
         before = after = float("nan")
         if job.qat.steps and job.quant.mode != "fp32":

@@ -30,6 +30,7 @@ from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
 from siren_inr.metrics.quality import psnr_db
 from siren_inr.models import build_model
+from siren_inr.seeding import seed_all
 
 # `settings` below is a jobs.rd.RDSettings (not imported: rd.py imports this module).
 RDSettings = Any
@@ -76,7 +77,7 @@ def fit_images(images: Sequence[np.ndarray], depth: int, width: int,
                                          settings.batch_memory_mb * MIB)
         for chunk in _chunks(indices, per_chunk):
             if len(chunk) == 1:
-                torch.manual_seed(settings.seed)
+                seed_all(settings.seed)
                 start = time.perf_counter()
                 fitted = fit_model(settings.model_name, hparams, PixelField.from_image(images[chunk[0]]), settings.fit)
                 results[chunk[0]] = (fitted.model.cpu(), fitted.final["psnr"], time.perf_counter() - start, 1)
@@ -95,7 +96,7 @@ def _fit_chunk(images: list[np.ndarray], hparams: dict[str, Any],
     fields = [PixelField.from_image(image) for image in images]
     nets = []
     for _ in images:
-        torch.manual_seed(settings.seed)
+        seed_all(settings.seed)
         nets.append(build_model(settings.model_name, **hparams))
     device = fit.device()
     values = torch.stack([f.values for f in fields]).to(device)
