@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from siren_inr.compression.bd import rd_front
+from siren_inr.metrics.benford import BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
 _CLASSICAL_STYLE = {"jpeg": ("C0", "s"), "jpeg2000": ("C1", "^"), "webp": ("C2", "D"), "avif": ("C4", "v"),
                     "jxl": ("C6", "P"), "heic": ("C8", "X")}
@@ -32,6 +33,30 @@ def load_reference_curves(folder: str | Path | None) -> dict[str, dict[str, list
     return curves
 
 
+def rate_limit(curves: pd.DataFrame, inr_codecs: Sequence[str]) -> float | None:
+    """The bpp up to which the figures draw classical curves: 1.6 x the largest INR rate, at least 0.5 (None
+    without INR points)."""
+    inr_max = curves.loc[curves["codec"].isin(inr_codecs), "bpp"].max()
+    return max(0.5, float(inr_max) * 1.6) if np.isfinite(inr_max) else None
+
+
+def within_rates(part: pd.DataFrame, limit: float | None) -> pd.DataFrame:
+    """A classical curve sorted by bpp up to `limit`, plus its first point beyond (the sweep ends one setting
+    past the study's rates; drawn up to just beyond them)."""
+    part = part.dropna(subset=["bpp"]).sort_values("bpp")
+    if limit is None:
+        return part
+    return pd.concat([part[part["bpp"] <= limit], part[part["bpp"] > limit].iloc[:1]])
+
+
+def _style(codec: str, inr_codecs: Sequence[str]) -> tuple[str, str, str, float]:
+    if codec in inr_codecs:
+        color, marker = _INR_STYLE[list(inr_codecs).index(codec) % len(_INR_STYLE)]
+        return color, marker, f"INR {codec} (ours)", 2.0
+    color, marker = _CLASSICAL_STYLE.get(codec, ("0.4", "x"))
+    return color, marker, codec.upper(), 1.2
+
+
 def _plt():
     import matplotlib
 
@@ -47,19 +72,12 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
     it; dashed: published PSNR curves). `note` is printed under the panels (e.g. why published curves are absent)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
-    inr_max = curves.loc[curves["codec"].isin(inr_codecs), "bpp"].max()
-    limit = max(0.5, float(inr_max) * 1.6) if np.isfinite(inr_max) else None
+    limit = rate_limit(curves, inr_codecs)
     for codec, part in curves.groupby("codec", sort=False):
         part = part.dropna(subset=["bpp"]).sort_values("bpp")
-        if limit is not None and codec not in inr_codecs:
-            # The classical sweep ends one setting past the study's rates; draw up to just beyond them.
-            beyond = part[part["bpp"] > limit]
-            part = pd.concat([part[part["bpp"] <= limit], beyond.iloc[:1]])
-        if codec in inr_codecs:
-            color, marker = _INR_STYLE[list(inr_codecs).index(codec) % len(_INR_STYLE)]
-            label, width = f"INR {codec} (ours)", 2.0
-        else:
-            (color, marker), label, width = _CLASSICAL_STYLE.get(codec, ("0.4", "x")), codec.upper(), 1.2
+        if codec not in inr_codecs:
+            part = within_rates(part, limit)
+        color, marker, label, width = _style(codec, inr_codecs)
         # The line is the codec's rate–distortion front (what BD uses); a setting whose file is larger and no
         # better than a smaller one is drawn hollow, off the line.
         front = rd_front(part)
@@ -86,6 +104,39 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
         fig.text(0.01, 0.01, note, fontsize=8, style="italic")
         bottom = 0.05
     fig.tight_layout(rect=(0, bottom, 0.84, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def plot_benford_jsd(means: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",)) -> Path:
+    """JSD (bits) of the decoded files' leading digits from the originals', against bpp on the mean curves: a
+    panel for 8-bit pixels and one for 8x8 block-DCT coefficients, one line per codec, log-log (a JSD of 0,
+    identical digit counts, has no place on the log axis and is left out)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
+    limit = rate_limit(means, inr_codecs)
+    for codec, part in means.groupby("codec", sort=False):
+        part = part.dropna(subset=["bpp"]).sort_values("bpp")
+        if codec not in inr_codecs:
+            part = within_rates(part, limit)
+        color, marker, label, width = _style(codec, inr_codecs)
+        for ax, key in zip(axes, (BENFORD_JSD_PIXELS, BENFORD_JSD_DCT)):
+            shown = part[part[key] > 0] if key in part else part.iloc[:0]
+            ax.plot(shown["bpp"], shown[key], marker=marker, markersize=4, color=color, label=label, linewidth=width)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for ax, domain in zip(axes, ("8-bit pixels", "8x8 block-DCT coefficients")):
+        ax.set(xscale="log", yscale="log", xlabel="bits per pixel", ylabel="JSD from the original's digits (bits)",
+               title=f"{title}: leading digits of {domain}")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # bpp read as 0.1, 0.2, 0.5, 1, ...
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from siren_inr.analysis.rd_figures import load_reference_curves, plot_curves
+from siren_inr.analysis.rd_figures import (load_reference_curves, plot_benford_jsd, plot_curves, rate_limit,
+                                           within_rates)
 from siren_inr.compression.bd import bd_cell
+from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
 TABLE_COLUMNS = ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
+BENFORD_FIGURE = "plots/benford_jsd.png"
 
 
 def _md(frame: pd.DataFrame, digits: int = 4, numparse: bool = True) -> str:
@@ -87,6 +91,75 @@ def _qat_section(table: pd.DataFrame, inr_codecs: Sequence[str]) -> list[str]:
             "", _md(summary, 3), ""]
 
 
+def _jsd(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.2e}"
+
+
+def _study_curves(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """Each codec's mean points with JSDs, by bpp; classical ones only within the study's rates (as plotted)."""
+    limit = rate_limit(means, inr_codecs)
+    curves = []
+    for codec in [*inr_codecs, *codecs]:
+        part = means[means["codec"] == codec].dropna(subset=["bpp", *BENFORD_JSD_COLUMNS]).sort_values("bpp")
+        part = part if codec in inr_codecs else within_rates(part, limit)
+        if len(part):
+            curves.append((codec, part))
+    return curves
+
+
+def benford_codec_table(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Sequence[str]) -> pd.DataFrame:
+    """One row per codec, closest to the originals' DCT digits first: its mean JSDs over its mean points within
+    the study's rates, and the JSD at its smallest and its largest file."""
+    rows = []
+    for codec, part in _study_curves(means, inr_codecs, codecs):
+        low, high = part.iloc[0], part.iloc[-1]
+        rows.append({"codec": codec, "points": len(part), "bpp": f"{low['bpp']:.3f}–{high['bpp']:.3f}",
+                     "mean JSD pixels": part[BENFORD_JSD_PIXELS].mean(), "mean JSD DCT": part[BENFORD_JSD_DCT].mean(),
+                     "JSD pixels, smallest → largest file": f"{_jsd(low[BENFORD_JSD_PIXELS])} → {_jsd(high[BENFORD_JSD_PIXELS])}",
+                     "JSD DCT, smallest → largest file": f"{_jsd(low[BENFORD_JSD_DCT])} → {_jsd(high[BENFORD_JSD_DCT])}"})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table.sort_values("mean JSD DCT", kind="stable").reset_index(drop=True)
+    for key in ("mean JSD pixels", "mean JSD DCT"):
+        table[key] = table[key].map(_jsd)
+    return table
+
+
+def benford_point_table(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Sequence[str],
+                        per_codec: int = 5) -> pd.DataFrame:
+    """Mean JSDs at each INR point and at up to `per_codec` of each classical codec's points (spread over the
+    study's rates; all of them in `mean_curves.csv`)."""
+    rows = []
+    for codec, part in _study_curves(means, inr_codecs, codecs):
+        if codec not in inr_codecs and len(part) > per_codec:
+            part = part.iloc[np.unique(np.round(np.linspace(0, len(part) - 1, per_codec)).astype(int))]
+        rows += [{"codec": codec, "point": str(r["point"]), "bpp": f"{r['bpp']:.3f}", "PSNR dB": f"{r['psnr_db']:.2f}",
+                  "JSD pixels": _jsd(r[BENFORD_JSD_PIXELS]), "JSD DCT": _jsd(r[BENFORD_JSD_DCT])}
+                 for _, r in part.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def _benford_section(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Sequence[str]) -> list[str]:
+    if not set(BENFORD_JSD_COLUMNS) <= set(means.columns):
+        return []
+    summary = benford_codec_table(means, inr_codecs, codecs)
+    if summary.empty:
+        return []
+    return ["## Benford per codec", "",
+            "Jensen–Shannon divergence (bits, 0 = the same distribution) of each decoded file's leading digits from "
+            "its original's, pooled over channels, in two domains: the 8-bit pixels and the 8x8 block-DCT "
+            "coefficients (DC included); means over images at each point of the mean curves (`mean_curves.csv`; "
+            "per file in `table.csv`). A small JSD means the codec keeps the original's first-digit law. JPEG "
+            "quantizes exactly these 8x8 DCT coefficients, so its DCT-domain digits are a known trace of it (Fu, "
+            "Shi and Su 2007 detect JPEG compression from them); compare its row with the others'.", "",
+            f"![Benford JSD against bpp]({BENFORD_FIGURE})", "",
+            "Each codec over its points within the study's rates, closest to the originals' DCT digits first:", "",
+            _md(summary, numparse=False), "",
+            "At its points (a classical codec's spread over the study's rates):", "",
+            _md(benford_point_table(means, inr_codecs, codecs), numparse=False), ""]
+
+
 def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.DataFrame, *, description: list[str],
                  inr_codecs: Sequence[str], codecs: Sequence[str], bd_method: str, reference_dir: str | None,
                  reference_note: str | None) -> Path:
@@ -96,7 +169,10 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
     table.to_csv(out / "table.csv", index=False)
     means.to_csv(out / "mean_curves.csv", index=False)
     bd.to_csv(out / "bd.csv", index=False)
-    (out / "table.md").write_text(_md(table[TABLE_COLUMNS]) + "\n")
+    benford_columns = [c for c in BENFORD_JSD_COLUMNS if c in table]
+    # JSDs of good files are ~1e-5 bits: four decimals would print them as 0.
+    (out / "table.md").write_text(table[TABLE_COLUMNS + benford_columns].to_markdown(
+        index=False, floatfmt=[".4f"] * len(TABLE_COLUMNS) + [".2e"] * len(benford_columns), missingval="–") + "\n")
     references = load_reference_curves(reference_dir) if reference_note is None else {}
     count = table["image"].nunique()
     if reference_note is None and not references:
@@ -108,6 +184,9 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
     for image_name, part in table.groupby("image", sort=False):
         plot_curves(part, out / "plots" / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs,
                     note="per image: published curves are means over Kodak, not drawn")
+    benford = _benford_section(means, inr_codecs, codecs)
+    if benford:
+        plot_benford_jsd(means, out / BENFORD_FIGURE, f"mean over {count} images", inr_codecs)
     text = bd_text_table(bd)
     lines = ["# Rate–distortion report", "", *[f"- {line}" for line in description], "",
              "## Mean curves", "",
@@ -125,6 +204,7 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
              _md(text[text["image"] == "mean"].drop(columns="image"), numparse=False), "",
              "Per image (also `bd.csv`):", "", _md(text[text["image"] != "mean"], numparse=False), "",
              *_qat_section(table, inr_codecs),
+             *benford,
              "## Figures", "", "![mean RD curves](plots/mean_rd.png)", ""]
     if references:
         lines += [f"Dashed: published curves from `{reference_dir}` (means over the full 24 Kodak images)"

@@ -20,9 +20,12 @@ import numpy as np
 import pandas as pd
 
 from siren_inr.errors import SirenInrError
+from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
 
 BD_METHODS = ("akima", "pchip", "cubic")
 CURVE_KEYS = ["bpp", "psnr_db", "ssim", "num_bytes"]
+# Also averaged onto the mean curves when the table has them, after the columns above (older tables lack them).
+OPTIONAL_CURVE_KEYS = [*BENFORD_JSD_COLUMNS]
 BD_COLUMNS = ["image", "inr_codec", "anchor", "bd_rate_percent", "bd_psnr_db", "points", "bd_rate_note",
               "bd_psnr_note"]
 
@@ -91,8 +94,10 @@ def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, method: str = "akima", 
 
 def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
     """Mean curve of every codec: mean bpp/PSNR/SSIM/bytes over the images at each point (an INR codec's ladder
-    point, a classical codec's setting), only at points every image of the table has; `images` counts them."""
+    point, a classical codec's setting), only at points every image of the table has; `images` counts them;
+    then the mean of each OPTIONAL_CURVE_KEYS column the table has (Benford JSDs)."""
     total = table["image"].nunique()
+    optional = [key for key in OPTIONAL_CURVE_KEYS if key in table.columns]
     rows = []
     for (codec, point), part in table.groupby(["codec", "point"], sort=False):
         part = part.dropna(subset=["bpp", "psnr_db"])
@@ -102,8 +107,9 @@ def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
                "setting": part["setting"].iloc[0] if "setting" in part else point}
         row.update({key: float(part[key].mean()) for key in CURVE_KEYS})
         row["images"] = total
+        row.update({key: float(part[key].mean()) for key in optional})
         rows.append(row)
-    columns = ["codec", "kind", "point", "setting", *CURVE_KEYS, "images"]
+    columns = ["codec", "kind", "point", "setting", *CURVE_KEYS, "images", *optional]
     return pd.DataFrame(rows, columns=columns)
 
 

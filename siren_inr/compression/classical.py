@@ -23,6 +23,7 @@ from PIL import Image, features
 from siren_inr.compression.codec import image_quality
 from siren_inr.data.pixels import to_uint8
 from siren_inr.errors import SirenInrError
+from siren_inr.metrics.benford import DigitReference, digit_divergences, digit_reference
 
 CLASSICAL_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "jxl", "heic")
 # What a codec's setting means, for tables and reports.
@@ -61,6 +62,9 @@ class ClassicalPoint:
     bpp: float
     psnr_db: float
     ssim: float
+    # JSD (bits) of the decoded file's leading digits from the original's: 8-bit pixels, 8x8 block-DCT coefficients
+    benford_jsd_pixels: float = math.nan
+    benford_jsd_dct: float = math.nan
 
 
 def _available(codec: str) -> bool:
@@ -147,8 +151,9 @@ def decode_classical(data: bytes, channels: int, codec: str | None = None) -> np
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def evaluate(image: np.ndarray, codec: str, quality: float) -> ClassicalPoint:
-    """Encode at one setting; report bytes, bpp, PSNR and SSIM of the decoded file against `image`."""
+def evaluate(image: np.ndarray, codec: str, quality: float, digits: DigitReference | None = None) -> ClassicalPoint:
+    """Encode at one setting; report bytes, bpp, PSNR, SSIM and leading-digit JSDs of the decoded file against
+    `image` (`digits`: the image's `digit_reference`, counted once by a caller that evaluates many settings)."""
     image_u8 = to_uint8(image)
     source = np.asarray(image)
     if source.dtype == np.uint8:
@@ -156,22 +161,29 @@ def evaluate(image: np.ndarray, codec: str, quality: float) -> ClassicalPoint:
     else:
         reference = source.astype(np.float32).reshape(image_u8.shape)
     data = encode_classical(image_u8, codec, quality)
-    decoded = decode_classical(data, image_u8.shape[2], codec).astype(np.float32) / 255.0
-    psnr, ssim_value = image_quality(decoded, reference)
+    decoded_u8 = decode_classical(data, image_u8.shape[2], codec)
+    psnr, ssim_value = image_quality(decoded_u8.astype(np.float32) / 255.0, reference)
+    divergences = digit_divergences(digit_reference(image_u8) if digits is None else digits, decoded_u8)
     pixels = image_u8.shape[0] * image_u8.shape[1]
-    return ClassicalPoint(codec, float(quality), len(data), 8.0 * len(data) / pixels, psnr, ssim_value)
+    return ClassicalPoint(codec, float(quality), len(data), 8.0 * len(data) / pixels, psnr, ssim_value,
+                          **divergences)
 
 
-def sweep(images: Sequence[np.ndarray], codec: str, up_to_bpp: Sequence[float]) -> list[list[ClassicalPoint]]:
+def sweep(images: Sequence[np.ndarray], codec: str, up_to_bpp: Sequence[float],
+          digits: Sequence[DigitReference] | None = None) -> list[list[ClassicalPoint]]:
     """Every image at the same settings of `codec`, smallest files first, from the first setting of
     `sweep_settings` until each image's file is above its own `up_to_bpp` and the mean bpp above their mean
-    (or the settings run out). Each image gets every setting, so a mean over images exists at each one."""
+    (or the settings run out). Each image gets every setting, so a mean over images exists at each one.
+    `digits`: each image's `digit_reference` (counted here when None)."""
     if len(images) != len(up_to_bpp) or not images:
         raise SirenInrError(f"sweep needs one bpp bound per image; got {len(images)} images, {len(up_to_bpp)} bounds")
+    if digits is not None and len(digits) != len(images):
+        raise SirenInrError(f"sweep needs one digit reference per image; got {len(images)} images, {len(digits)}")
     curves: list[list[ClassicalPoint]] = [[] for _ in images]
     goal = float(np.mean(up_to_bpp))
+    references = [digit_reference(image) for image in images] if digits is None else list(digits)
     for setting in sweep_settings(codec):
-        points = [evaluate(image, codec, setting) for image in images]
+        points = [evaluate(image, codec, setting, reference) for image, reference in zip(images, references)]
         for curve, point in zip(curves, points):
             curve.append(point)
         if all(p.bpp > b for p, b in zip(points, up_to_bpp)) and np.mean([p.bpp for p in points]) > goal:

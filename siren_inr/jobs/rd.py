@@ -30,7 +30,9 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
-from siren_inr.jobs.rd_points import INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label
+from siren_inr.jobs.rd_points import (INR_POINTS, add_rate_matches, can_batch, classical_points, image_digits,
+                                      ladder_label)
+from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
 
 # COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer.
 # In this package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49:
@@ -278,10 +280,11 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     start = time.perf_counter()
     with tracker.run("rd-study", settings.as_params()) as parent:
         inr_rows: list[dict[str, Any]] = []
+        digits = image_digits(images)  # each original's leading digits, counted once for every codec's files
         for inr in settings.inr_codecs:
-            inr_rows += INR_POINTS[inr](names, images, settings, out / "inr")
+            inr_rows += INR_POINTS[inr](names, images, settings, out / "inr", digits)
         largest = [max(r["bpp"] for r in inr_rows if r["image"] == name) for name in names]
-        classical_rows, swept = classical_points(names, images, settings.codecs, largest)
+        classical_rows, swept = classical_points(names, images, settings.codecs, largest, digits)
         add_rate_matches(inr_rows, swept, settings.codecs)
         for row in inr_rows:
             params = {"image": row["image"], "codec": row["codec"], "point": row["point"],
@@ -290,7 +293,8 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
                 tracker.log_metrics(child, _child_metrics(row, settings.codecs))
         columns = ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
         table = pd.DataFrame(inr_rows + classical_rows)
-        table = table[columns + [c for c in table.columns if c not in columns]]
+        last = [c for c in BENFORD_JSD_COLUMNS if c in table.columns]  # appended after the older columns
+        table = table[columns + [c for c in table.columns if c not in columns + last] + last]
         means = mean_curves(table)
         bd = bd_table(table, settings.inr_codecs, [*settings.codecs, *settings.inr_codecs], settings.bd_method, means)
         result = RDResult(table, means, bd, out, getattr(parent, "run_id", None))

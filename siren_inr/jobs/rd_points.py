@@ -28,6 +28,8 @@ from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.batched import MIB, fit_batched, images_per_chunk
 from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
+from siren_inr.metrics.benford import (BENFORD_JSD_DCT, BENFORD_JSD_PIXELS, DigitReference, digit_divergences,
+                                       digit_reference)
 from siren_inr.metrics.quality import psnr_db
 from siren_inr.models import build_model
 from siren_inr.seeding import seed_all
@@ -55,6 +57,11 @@ def can_batch(settings: RDSettings) -> bool:
 def _hparams(settings: RDSettings, depth: int, width: int, channels: int) -> dict[str, Any]:
     return {"in_features": 2, "out_features": channels, "hidden_features": width, "hidden_layers": depth,
             **settings.model_hparams}
+
+
+def image_digits(images: Sequence[np.ndarray], digits: Sequence[DigitReference] | None = None) -> list[DigitReference]:
+    """Each original's leading-digit counts, to compare its decoded files with (`digits` when a caller has them)."""
+    return [digit_reference(image) for image in images] if digits is None else list(digits)
 
 
 def _chunks(indices: list[int], size: int) -> list[list[int]]:
@@ -114,13 +121,15 @@ def _fit_chunk(images: list[np.ndarray], hparams: dict[str, Any],
 
 
 def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RDSettings,
-                inr_dir: Path) -> list[dict[str, Any]]:
-    """The coin codec's rows: every image at every ladder point, each a real .inr file in `inr_dir`."""
+                inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
+    """The coin codec's rows: every image at every ladder point, each a real .inr file in `inr_dir` (`digits`:
+    each image's `digit_reference`, counted here when None)."""
     rows = []
+    digits = image_digits(images, digits)
     for depth, width in settings.ladder:
         label = ladder_label(depth, width)
-        for name, image, (model, fit_psnr, seconds, together) in zip(names, images,
-                                                                     fit_images(images, depth, width, settings)):
+        for name, image, reference, (model, fit_psnr, seconds, together) in zip(
+                names, images, digits, fit_images(images, depth, width, settings)):
             qat_before = qat_after = float("nan")
             if settings.qat.steps and settings.quant.mode != "fp32":
                 tuned = quantization_aware_finetune(model, PixelField.from_image(image), settings.quant, settings.qat)
@@ -136,6 +145,7 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
                 "entropy_method": encoded.decoded.method, "fit_seconds": seconds, "fit_batch": together,
                 "num_params": sum(p.numel() for p in model.parameters()), "height": height, "width": width_px,
                 "multiplications_per_pixel": inr_codecs.network_multiplications_per_pixel(model),
+                **digit_divergences(reference, encoded.decoded.image_u8),
             })
     return rows
 
@@ -145,17 +155,18 @@ def codec_ladder_points(codec: str):
     the study's step budget (num_epochs; for siren_pe also its seed, quantization, coder and QAT)."""
 
     def points(names: Sequence[str], images: Sequence[np.ndarray], settings: "RDSettings",
-               inr_dir: Path) -> list[dict[str, Any]]:
+               inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
         if codec == "latent":
             study: dict[str, Any] = {"train": {"steps": settings.fit.num_epochs, "seed": settings.seed}}
         else:
             study = {"steps": settings.fit.num_epochs, "seed": settings.seed, "coder": settings.coder,
                      "quant": asdict(settings.quant), "qat": asdict(settings.qat)}
         rows = []
+        digits = image_digits(images, digits)
         for label, overrides in inr_codecs.LADDERS[codec]:
             codec_settings = inr_codecs.settings_for(codec, inr_codecs.merged(study, overrides))
-            for name, image in zip(names, images):
-                data, _, info = inr_codecs.encode(codec, image, codec_settings)
+            for name, image, reference in zip(names, images, digits):
+                data, reconstruction, info = inr_codecs.encode(codec, image, codec_settings)
                 write_inr(inr_dir / f"{Path(name).stem}_{codec}_{label}.inr", data)
                 rows.append({"image": name, "kind": INR_KIND, "codec": codec, "point": label, "setting": label,
                              "num_bytes": info["num_bytes"], "bpp": info["bpp"], "psnr_db": info["psnr_db"],
@@ -164,7 +175,8 @@ def codec_ladder_points(codec: str):
                              "fit_psnr_db": float("nan"),  # these codecs report their files' quality only
                              "quant_psnr_db_before_qat": info.get("quant_psnr_db_before_qat", float("nan")),
                              "quant_psnr_db_after_qat": info.get("quant_psnr_db_after_qat", float("nan")),
-                             "height": image.shape[0], "width": image.shape[1]})
+                             "height": image.shape[0], "width": image.shape[1],
+                             **digit_divergences(reference, reconstruction)})
         return rows
 
     return points
@@ -175,15 +187,18 @@ INR_POINTS = {"coin": coin_points, "siren_pe": codec_ladder_points("siren_pe"), 
 
 
 def classical_points(names: Sequence[str], images: Sequence[np.ndarray], codecs: Sequence[str],
-                     up_to_bpp: Sequence[float]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[ClassicalPoint]]]:
+                     up_to_bpp: Sequence[float], digits: Sequence[DigitReference] | None = None,
+                     ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[ClassicalPoint]]]:
     """Each codec's sweep on every image: the table rows, and the points by (codec, image name)."""
     rows, swept = [], {}
+    digits = image_digits(images, digits)
     for codec in codecs:
-        for name, curve in zip(names, sweep(images, codec, up_to_bpp)):
+        for name, curve in zip(names, sweep(images, codec, up_to_bpp, digits)):
             swept[(codec, name)] = curve
             rows += [{"image": name, "kind": CLASSICAL_KIND, "codec": codec, "point": f"{p.quality:g}",
                       "setting": p.quality, "num_bytes": p.num_bytes, "bpp": p.bpp, "psnr_db": p.psnr_db,
-                      "ssim": p.ssim} for p in curve]
+                      "ssim": p.ssim, BENFORD_JSD_PIXELS: p.benford_jsd_pixels, BENFORD_JSD_DCT: p.benford_jsd_dct}
+                     for p in curve]
     return rows, swept
 
 

@@ -154,10 +154,18 @@ def benford_fit(counts: Any) -> DigitFit:
     )
 
 
+# Leading digit of each 8-bit value 1..255 (index v - 1): counting pixels is then a histogram, not 10^x per pixel.
+_UINT8_LEADING_DIGITS = leading_digits(np.arange(1, 256))
+
+
 def pixel_digit_counts(image: Any) -> np.ndarray:
     """Leading-digit counts of the 8-bit samples of each channel (zeros excluded): array [C, 9]."""
     samples = to_uint8(image)
-    return np.stack([digit_counts(samples[..., c]) for c in range(samples.shape[2])])
+    per_channel = []
+    for c in range(samples.shape[2]):
+        histogram = np.bincount(samples[..., c].ravel(), minlength=256)[1:]
+        per_channel.append(np.bincount(_UINT8_LEADING_DIGITS, weights=histogram, minlength=10)[1:10])
+    return np.stack(per_channel).astype(np.int64)
 
 
 def dct_digit_counts(image: Any, block: int = DCT_BLOCK, include_dc: bool = True) -> np.ndarray:
@@ -170,6 +178,40 @@ def dct_digit_counts(image: Any, block: int = DCT_BLOCK, include_dc: bool = True
             coefficients = coefficients.reshape(len(coefficients), -1)[:, 1:]
         per_channel.append(digit_counts(coefficients, zero_tolerance=DCT_ZERO_TOLERANCE))
     return np.stack(per_channel)
+
+
+# Table columns of the rate–distortion study: each decoded file's JSD (bits) from its original's digits.
+BENFORD_JSD_PIXELS = "benford_jsd_pixels"
+BENFORD_JSD_DCT = "benford_jsd_dct"
+BENFORD_JSD_COLUMNS = (BENFORD_JSD_PIXELS, BENFORD_JSD_DCT)
+
+
+@dataclass(frozen=True)
+class DigitReference:
+    """An original image's leading-digit counts pooled over channels, counted once and compared with every
+    decoded file of it (`digit_divergences`)."""
+
+    pixels: np.ndarray  # [9] counts of digits 1..9 of the 8-bit samples
+    dct: np.ndarray  # [9] counts of digits 1..9 of the 8x8 block-DCT coefficients (DC included)
+
+
+def digit_reference(image: Any) -> DigitReference:
+    """The pooled pixel and block-DCT digit counts of an image (float in [0, 1] or 8-bit), as benford_report counts them."""
+    samples = to_uint8(image)
+    return DigitReference(pixels=pixel_digit_counts(samples).sum(axis=0), dct=dct_digit_counts(samples).sum(axis=0))
+
+
+def _js_or_nan(reference: np.ndarray, counts: np.ndarray) -> float:
+    # A decoded image with no non-zero value in a domain (all black) has no digit distribution to compare.
+    return js_divergence_bits(reference, counts) if counts.sum() > 0 and reference.sum() > 0 else math.nan
+
+
+def digit_divergences(reference: DigitReference, decoded: Any) -> dict[str, float]:
+    """JSD in bits of a decoded image's pooled leading digits from its original's, keyed by BENFORD_JSD_COLUMNS:
+    pixels and 8x8 block-DCT coefficients, on 8-bit values 0..255 (0 for an identical image)."""
+    other = digit_reference(decoded)
+    return {BENFORD_JSD_PIXELS: _js_or_nan(reference.pixels, other.pixels),
+            BENFORD_JSD_DCT: _js_or_nan(reference.dct, other.dct)}
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,25 @@ def test_rate_matched_columns_say_how_many_images_have_a_file():
     row = inr_mean_table(table, means, ["coin"], ["jpeg", "webp"]).iloc[0]
     assert row["jpeg PSNR at ≤ rate"] == "30.00 (1 of 2 images)"
     assert row["webp PSNR at ≤ rate"] == "– (smallest file above)"
+
+
+def test_benford_tables_and_figure_from_mean_curves(tmp_path):
+    from siren_inr.analysis.rd_figures import plot_benford_jsd
+    from siren_inr.analysis.rd_report import benford_codec_table, benford_point_table
+
+    rows = [{"codec": "coin", "kind": "inr", "point": p, "bpp": b, "psnr_db": 25.0 + b, "benford_jsd_pixels": j,
+             "benford_jsd_dct": 2 * j} for p, b, j in (("1x8", 0.2, 1e-3), ("2x12", 0.4, 5e-4))]
+    rows += [{"codec": "jpeg", "kind": "classical", "point": str(q), "bpp": 0.05 * q, "psnr_db": 20.0 + q,
+              "benford_jsd_pixels": 1e-3 / q, "benford_jsd_dct": 3e-3} for q in range(1, 31)]
+    means = pd.DataFrame(rows)
+    summary = benford_codec_table(means, ["coin"], ["jpeg"])
+    assert summary["codec"].tolist() == ["coin", "jpeg"]  # closest to the originals' DCT digits first
+    coin = summary.iloc[0]
+    assert coin["mean JSD DCT"] == "1.50e-03" and coin["JSD pixels, smallest → largest file"] == "1.00e-03 → 5.00e-04"
+    # JPEG only within the study's rates (up to 1.6 x 0.4 bpp, the largest INR rate), plus one point beyond.
+    assert summary.iloc[1]["points"] == 13 and summary.iloc[1]["bpp"] == "0.050–0.650"
+    points = benford_point_table(means, ["coin"], ["jpeg"], per_codec=4)
+    assert points["codec"].tolist() == ["coin", "coin", "jpeg", "jpeg", "jpeg", "jpeg"]
+    assert points.loc[points["codec"] == "jpeg", "point"].tolist() == ["1", "5", "9", "13"]  # spread over them
+    path = plot_benford_jsd(means, tmp_path / "plots" / "benford_jsd.png", "two codecs", ["coin"])
+    assert path.is_file() and path.stat().st_size > 10_000

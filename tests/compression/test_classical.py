@@ -22,6 +22,7 @@ from siren_inr.compression.classical import (
 from siren_inr.data import load_image
 from siren_inr.data.pixels import to_uint8
 from siren_inr.errors import SirenInrError
+from siren_inr.metrics.benford import digit_reference
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,25 @@ def test_unreachable_target_grey_images_and_bad_input(image):
         at_target_bpp(image, "jpeg", -1.0)
     with pytest.raises(SirenInrError, match="bound per image"):
         sweep([image], "jpeg", [1.0, 2.0])
+
+
+def test_heavy_jpeg_leaves_a_larger_dct_digit_trace_than_light_jpeg():
+    # Real files of cameraman (512x512): quality 2 quantizes the 8x8 DCT coefficients far more coarsely than
+    # quality 95, so their leading digits move further from the original's (about 0.03 against 0.002 bits).
+    camera = load_image("cameraman", None)
+    heavy, light = evaluate(camera, "jpeg", 2), evaluate(camera, "jpeg", 95)
+    assert heavy.benford_jsd_dct > 3 * light.benford_jsd_dct > 0
+    assert heavy.benford_jsd_pixels > 3 * light.benford_jsd_pixels > 0
+
+
+def test_sweep_counts_each_originals_digits_once_with_the_same_result(image):
+    curves = sweep([image], "jpeg", [0.5])
+    given = sweep([image], "jpeg", [0.5], digits=[digit_reference(image)])
+    for mine, theirs in zip(curves[0], given[0]):
+        assert math.isfinite(mine.benford_jsd_pixels) and math.isfinite(mine.benford_jsd_dct)
+        assert (mine.benford_jsd_pixels, mine.benford_jsd_dct) == (theirs.benford_jsd_pixels, theirs.benford_jsd_dct)
+    point = evaluate(image, "webp", 50)
+    assert point == evaluate(image, "webp", 50, digit_reference(image))
+    with pytest.raises(SirenInrError, match="digit reference per image"):
+        sweep([image], "jpeg", [0.5], digits=[])
+

@@ -214,3 +214,48 @@ def test_settings_validation(tmp_path, folder):
     with pytest.raises(SirenInrError, match="no images"):
         _settings(tmp_path, tmp_path).image_paths()
     assert [p.name for p in _settings(folder, tmp_path, max_images=1).image_paths()] == ["img0.png"]
+
+
+def test_benford_columns_for_every_file_of_every_codec(study, folder):
+    from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, digit_divergences, digit_reference
+
+    table, out = study.table, study.output_dir
+    # Appended after every older column, in table.csv and table.md, finite for every row (INR and classical).
+    written = pd.read_csv(out / "table.csv")
+    assert written.columns.tolist()[-2:] == list(BENFORD_JSD_COLUMNS) == ["benford_jsd_pixels", "benford_jsd_dct"]
+    assert written.columns.tolist()[:9] == ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp",
+                                            "psnr_db", "ssim"]
+    for key in BENFORD_JSD_COLUMNS:
+        assert np.isfinite(written[key]).all() and (written[key] >= 0).all() and (written[key] < 1).all(), key
+    assert "benford_jsd_pixels" in (out / "table.md").read_text().splitlines()[0]
+    # An INR row's JSDs are those of its .inr file's decoded image against the original.
+    row = table[table["codec"] == "coin"].iloc[0]
+    decoded = read_inr(out / "inr" / f"{row['image'][:-4]}_{row['point']}.inr")
+    original = centre_crop(load_image(str(folder / row["image"]), None), 32)
+    expected = digit_divergences(digit_reference(original), decoded.image_u8)
+    assert [row[key] for key in BENFORD_JSD_COLUMNS] == pytest.approx([expected[key] for key in BENFORD_JSD_COLUMNS])
+    # Mean curves: the older columns unchanged in order, the JSD means appended.
+    means = pd.read_csv(out / "mean_curves.csv")
+    assert means.columns.tolist() == ["codec", "kind", "point", "setting", "bpp", "psnr_db", "ssim", "num_bytes",
+                                      "images", *BENFORD_JSD_COLUMNS]
+    hand = table[table["codec"] == "jpeg"].groupby("point", sort=False)["benford_jsd_dct"].mean()
+    mine = study.means[study.means["codec"] == "jpeg"].set_index("point")["benford_jsd_dct"]
+    assert np.allclose(mine, hand[mine.index])
+    # The figure and the report's section.
+    assert (out / "plots" / "benford_jsd.png").stat().st_size > 10_000
+    report = (out / "report.md").read_text()
+    assert "## Benford per codec" in report and "![Benford JSD against bpp](plots/benford_jsd.png)" in report
+    section = report.split("## Benford per codec")[1].split("## Figures")[0]
+    assert all(f"| {codec} " in section for codec in ("coin", "jpeg", "webp"))
+
+
+@pytest.mark.parametrize("codec", ["siren_pe", "latent"])
+def test_other_inr_codecs_rows_carry_the_benford_columns(folder, tmp_path, codec):
+    from siren_inr.jobs.rd_points import INR_POINTS
+    from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
+
+    settings = _settings(folder, tmp_path, inr_codecs=[codec], fit=FitSettings(num_epochs=3, accelerator="cpu",
+                                                                               progress="none"), qat=QatSettings(steps=0))
+    image = centre_crop(load_image(str(folder / "img0.png"), None), 16)
+    rows = INR_POINTS[codec](["img0.png"], [image], settings, tmp_path)
+    assert rows and all(math.isfinite(row[key]) and 0 <= row[key] < 1 for row in rows for key in BENFORD_JSD_COLUMNS)

@@ -211,3 +211,31 @@ def test_infinite_kl_written_as_null(tmp_path):
     data = json.loads(bf.write_benford_json(report, tmp_path / "b.json").read_text())
     assert data["pixels"]["pooled"]["kl_gt_to_prediction_bits"] is None
     assert data["pixels"]["channels"] == []
+
+
+def test_digit_reference_and_divergences_agree_with_the_report():
+    # The RD study's per-file JSDs are benford_report's pooled ones: same 8-bit scale, same counts.
+    rng = np.random.default_rng(3)
+    original = np.clip(skimage.data.astronaut()[:96, :96] / 255.0, 0, 1)
+    decoded = np.clip(original + rng.normal(0, 0.03, original.shape), 0, 1)
+    reference = bf.digit_reference(original)
+    report = bf.benford_report(original, decoded)
+    assert reference.pixels.tolist() == report.pixels.pooled.ground_truth.counts
+    assert reference.dct.tolist() == report.dct.pooled.ground_truth.counts
+    jsd = bf.digit_divergences(reference, bf.to_uint8(decoded))
+    assert list(jsd) == list(bf.BENFORD_JSD_COLUMNS)
+    assert jsd[bf.BENFORD_JSD_PIXELS] == pytest.approx(report.pixels.pooled.js_gt_prediction_bits, abs=1e-15)
+    assert jsd[bf.BENFORD_JSD_DCT] == pytest.approx(report.dct.pooled.js_gt_prediction_bits, abs=1e-15)
+    assert 0 < jsd[bf.BENFORD_JSD_PIXELS] < 1 and 0 < jsd[bf.BENFORD_JSD_DCT] < 1
+    # An identical reconstruction (float in [0, 1] or its 8-bit file) is at JSD 0 in both domains.
+    assert bf.digit_divergences(reference, original) == {bf.BENFORD_JSD_PIXELS: 0.0, bf.BENFORD_JSD_DCT: 0.0}
+    assert bf.digit_divergences(reference, bf.to_uint8(original)) == {bf.BENFORD_JSD_PIXELS: 0.0, bf.BENFORD_JSD_DCT: 0.0}
+    # An all-black file has no pixel digits to compare: NaN, not an error.
+    assert math.isnan(bf.digit_divergences(reference, np.zeros_like(original))[bf.BENFORD_JSD_PIXELS])
+
+
+def test_pixel_counts_by_histogram_equal_counting_each_sample():
+    samples = np.random.default_rng(4).integers(0, 256, size=(33, 17, 3), dtype=np.uint8)
+    expected = [bf.digit_counts(samples[..., c]).tolist() for c in range(3)]
+    assert bf.pixel_digit_counts(samples).tolist() == expected
+    assert bf.pixel_digit_counts(samples).dtype == np.int64
