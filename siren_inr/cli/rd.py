@@ -9,6 +9,7 @@ import numpy as np
 
 from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
 from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
+from siren_inr.compression.inr_codecs import merged
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "rd"
@@ -51,11 +52,25 @@ def settings_from(cfg) -> "RDSettings":
     inr_codecs = resolved.get("inr_codecs", ["coin"])
     if isinstance(inr_codecs, str):
         inr_codecs = [inr_codecs]
+    inr_codecs = list(inr_codecs)
+    inr_settings = dict(resolved.get("inr_settings") or {})
+    group = dict(resolved.get("inr_codec") or {})
+    chosen = group.pop("name", None)
+    if chosen is not None and chosen != "coin":
+        # inr_codec=NAME (conf/inr_codec/NAME.yaml, inr_codec.* overrides): NAME's settings in this study, under
+        # inr_settings.NAME; NAME joins inr_codecs. coin's points are the study's own ladder and fit settings.
+        if chosen not in inr_codecs:
+            inr_codecs.append(chosen)
+        base = inr_settings.get(chosen) or {}
+        if not isinstance(base, dict):
+            raise SirenInrError(f"inr_settings.{chosen}={base!r}; accepted: a mapping of {chosen} settings")
+        inr_settings[chosen] = merged(group, base)
     return RDSettings(
         folder=str(data["folder"]), output_dir=str(resolved["output_dir"]), images=data["images"],
         max_images=data["max_images"], crop=data["crop"], ladder=[tuple(p) for p in ladder], model_name=name,
         model_hparams=model, fit=fit_settings_from(cfg), seed=seed, quant=quant, coder=coder, qat=qat,
-        codecs=list(codecs), inr_codecs=list(inr_codecs), bd_method=resolved["bd_method"],
+        codecs=list(codecs), inr_codecs=inr_codecs, inr_settings=inr_settings,
+        inr_ladders=dict(resolved.get("inr_ladders") or {}), bd_method=resolved["bd_method"],
         reference_dir=resolved["reference_dir"], batch_images=resolved["batch_images"],
         batch_memory_mb=resolved["batch_memory_mb"],
     ).validate()

@@ -109,6 +109,32 @@ LADDERS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+def point_label(codec: str, settings: Any) -> str:
+    """A study point's name: lam=... for latent, layers x width for the network codecs."""
+    if codec == "latent":
+        return f"lam={settings.train.lam:g}"
+    return f"{settings.hidden_layers}x{settings.hidden_features}"
+
+
+def study_points(codec: str, base: dict[str, Any], ladder: list[dict[str, Any]] | None = None) -> list[tuple[str, Any]]:
+    """(label, settings) of each point of a study: `base` overrides for every point, merged under each point's
+    overrides (`ladder`; None: LADDERS[codec]). Bad settings and two points of the same label are SirenInrErrors."""
+    if ladder is None:
+        ladder = [overrides for _, overrides in LADDERS[check_codec_name(codec)]]
+    if not isinstance(ladder, list) or not ladder or not all(isinstance(p, dict) for p in ladder):
+        raise SirenInrError(f"inr_ladders.{codec}={ladder!r}; accepted: a non-empty list of mappings of {codec} settings")
+    points, seen = [], set()
+    for overrides in ladder:
+        settings = settings_for(codec, merged(base, overrides))
+        label = point_label(codec, settings)
+        if label in seen:
+            raise SirenInrError(f"inr_ladders.{codec} has two points named {label}; each needs its own "
+                                f"{'train.lam' if codec == 'latent' else 'hidden_layers x hidden_features'}")
+        seen.add(label)
+        points.append((label, settings))
+    return points
+
+
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`base` with `extra`'s keys, nested mappings merged key by key."""
     out = dict(base)

@@ -12,6 +12,7 @@ run for the study and a child run per image and point through siren_inr.tracking
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import pandas as pd
 from siren_inr.analysis.rd_report import write_report
 from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
+from siren_inr.compression.inr_codecs import study_points as inr_study_points
 from siren_inr.compression.qat import QatSettings
 from siren_inr.compression.quantize import QuantSettings
 from siren_inr.data import load_image
@@ -63,6 +65,10 @@ class RDSettings:
     qat: QatSettings = field(default_factory=QatSettings)  # quantization-aware tuning after each fit
     codecs: list[str] = field(default_factory=lambda: list(CLASSICAL_CODECS))  # classical codecs, each swept
     inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared (names in INR_POINTS)
+    # Per INR codec other than coin (whose points are `ladder`): settings for all its points (over num_epochs and
+    # the codec's defaults), and its points, each a mapping of setting overrides (missing: inr_codecs.LADDERS).
+    inr_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inr_ladders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bd_method: str = "akima"  # BD interpolation: akima, pchip, cubic
     reference_dir: str | None = None  # published full-Kodak curves (*.json), overlaid on full-Kodak studies only
     # Fit the same-size images of one ladder point in one batched network; None: on a GPU only (on this 2-core
@@ -83,6 +89,7 @@ class RDSettings:
             check_codec(codec)
         if not self.inr_codecs or any(name not in INR_POINTS for name in self.inr_codecs):
             raise SirenInrError(f"inr_codecs={self.inr_codecs!r}; accepted: a non-empty list of {', '.join(INR_POINTS)}")
+        self._validate_inr_points()
         check_method(self.bd_method)
         if self.crop is not None and (isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 8):
             raise SirenInrError(f"crop={self.crop!r}; accepted: null or an integer >= 8")
@@ -96,6 +103,23 @@ class RDSettings:
         self.fit.validate()
         self.image_paths()  # names the missing images or the empty folder before anything is created
         return self
+
+    def _validate_inr_points(self) -> None:
+        """Every per-codec setting and ladder point names a codec of the study (not coin) and valid settings."""
+        for key, table in (("inr_settings", self.inr_settings), ("inr_ladders", self.inr_ladders)):
+            if not isinstance(table, dict):
+                raise SirenInrError(f"{key}={table!r}; accepted: a mapping from INR codec name to its settings")
+            for codec in table:
+                if codec == "coin":
+                    raise SirenInrError(f"{key}.coin: coin's points are `ladder` and its settings num_epochs, optim, quant")
+                if codec not in self.inr_codecs:
+                    raise SirenInrError(f"{key}.{codec}: {codec!r} is not in inr_codecs={self.inr_codecs!r}")
+        for codec, base in self.inr_settings.items():
+            if not isinstance(base, dict):
+                raise SirenInrError(f"inr_settings.{codec}={base!r}; accepted: a mapping of {codec} settings")
+        for codec in self.inr_codecs:
+            if codec != "coin":
+                inr_study_points(codec, self.inr_settings.get(codec, {}), self.inr_ladders.get(codec))
 
     def image_paths(self) -> list[Path]:
         """The images of the study, in order."""
@@ -119,6 +143,10 @@ class RDSettings:
         params["ladder"] = " ".join(f"{d}x{w}" for d, w in self.ladder)
         params["codecs"] = ",".join(self.codecs)
         params["inr_codecs"] = ",".join(self.inr_codecs)
+        for key in ("inr_settings", "inr_ladders"):
+            params.pop(key)
+            if getattr(self, key):
+                params[key] = json.dumps(getattr(self, key), sort_keys=True)
         params.update({f"fit.{k}": v for k, v in self.fit.as_dict().items()})
         params.update({f"quant.{k}": v for k, v in asdict(self.quant).items()})
         params.update({f"qat.{k}": v for k, v in asdict(self.qat).items()})
@@ -259,8 +287,9 @@ def _child_metrics(row: dict[str, Any], codecs: list[str]) -> dict[str, float]:
 def _summary(result: RDResult, inr_codecs: list[str]) -> dict[str, float]:
     summary = {}
     for _, row in result.means.iterrows():
-        summary[f"mean/{row['codec']}/{row['point']}/bpp"] = row["bpp"]
-        summary[f"mean/{row['codec']}/{row['point']}/psnr_db"] = row["psnr_db"]
+        point = str(row["point"]).replace("=", ":")  # MLflow keys refuse '=' (latent points are lam=...)
+        summary[f"mean/{row['codec']}/{point}/bpp"] = row["bpp"]
+        summary[f"mean/{row['codec']}/{point}/psnr_db"] = row["psnr_db"]
     for _, row in result.bd[result.bd["image"] == "mean"].iterrows():
         name = row["anchor"] if len(inr_codecs) == 1 else f"{row['inr_codec']}/{row['anchor']}"
         summary[f"bd_rate_percent/{name}"] = row["bd_rate_percent"]

@@ -151,8 +151,10 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
 
 
 def codec_ladder_points(codec: str):
-    """The rows function of siren_pe or latent: every image at every point of `inr_codecs.LADDERS[codec]`, with
-    the study's step budget (num_epochs; for siren_pe also its seed, quantization, coder and QAT)."""
+    """The rows function of siren_pe or latent: every image at every point of the study's ladder for the codec
+    (`inr_ladders[codec]`, else `inr_codecs.LADDERS[codec]`). Each point's settings: the codec's defaults, the
+    study's step budget (num_epochs; for siren_pe also its seed, quantization, coder and QAT), the study's
+    `inr_settings[codec]`, then the point's own overrides."""
 
     def points(names: Sequence[str], images: Sequence[np.ndarray], settings: "RDSettings",
                inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
@@ -161,10 +163,10 @@ def codec_ladder_points(codec: str):
         else:
             study = {"steps": settings.fit.num_epochs, "seed": settings.seed, "coder": settings.coder,
                      "quant": asdict(settings.quant), "qat": asdict(settings.qat)}
+        study = inr_codecs.merged(study, settings.inr_settings.get(codec, {}))
         rows = []
         digits = image_digits(images, digits)
-        for label, overrides in inr_codecs.LADDERS[codec]:
-            codec_settings = inr_codecs.settings_for(codec, inr_codecs.merged(study, overrides))
+        for label, codec_settings in inr_codecs.study_points(codec, study, settings.inr_ladders.get(codec)):
             for name, image, reference in zip(names, images, digits):
                 data, reconstruction, info = inr_codecs.encode(codec, image, codec_settings)
                 write_inr(inr_dir / f"{Path(name).stem}_{codec}_{label}.inr", data)

@@ -79,3 +79,28 @@ def test_rd_cli_errors_are_one_line(tmp_path, capsys, folder):
     assert "codec 'bpg' is not known" in capsys.readouterr().err
     assert rd_main([f"data.folder={folder}", "track=false", "batch_memory_mb=0"]) == 2
     assert "batch_memory_mb=0" in capsys.readouterr().err
+
+
+def test_rd_cpu_experiment_and_the_inr_codec_group(folder):
+    from siren_inr.cli.config import compose
+    from siren_inr.cli.rd import settings_from
+
+    settings = settings_from(compose(["+experiment=rd_cpu", f"data.folder={folder}"], "rd"))
+    assert settings.inr_codecs == ["coin", "siren_pe", "latent"] and settings.crop == 256
+    assert settings.inr_settings["latent"]["train"]["steps"] > settings.fit.num_epochs
+    assert [p["train"]["lam"] for p in settings.inr_ladders["latent"]] == sorted(
+        (p["train"]["lam"] for p in settings.inr_ladders["latent"]), reverse=True)
+    # inr_codec=NAME puts conf/inr_codec/NAME.yaml (with inr_codec.* overrides) in the study; NAME joins inr_codecs.
+    settings = settings_from(compose([f"data.folder={folder}", "inr_codec=latent", "inr_codec.refine=0",
+                                      "inr_codec.train.steps=7"], "rd"))
+    assert settings.inr_codecs == ["coin", "latent"]
+    assert settings.inr_settings["latent"]["refine"] == 0 and settings.inr_settings["latent"]["train"]["steps"] == 7
+    assert settings.inr_settings["latent"]["levels"] == 7  # the rest of the group's file
+
+
+def test_rd_per_codec_setting_errors_are_one_line(folder, capsys):
+    assert rd_main([f"data.folder={folder}", "track=false", "inr_settings={latent: {refine: 0}}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "inr_settings.latent" in err and "\n" not in err
+    assert rd_main([f"data.folder={folder}", "track=false", "inr_codec=latent", "inr_codec.train.steps=0"]) == 2
+    assert "latent steps=0" in capsys.readouterr().err

@@ -179,3 +179,20 @@ def test_a_latent_file_claiming_a_huge_image_is_refused_with_one_line(encoded, m
     with pytest.raises(SirenInrError, match="32768x32768x3 image") as err:
         decode_inr(_forge(encoded.data, size=[32768, 32768, 3]))
     assert "\n" not in str(err.value)
+
+
+def test_network_learning_rate_is_its_own_setting():
+    from siren_inr.compression.latent.train import train_latents
+
+    with pytest.raises(SirenInrError, match="latent network_lr=0"):
+        LatentTrainSettings(network_lr=0)
+    image, arch = _image(12, 12), LatentArchitecture(12, 12, 3, levels=3, refine=0)
+    same = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05))
+    explicit = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05, network_lr=0.05))
+    frozen = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05, network_lr=1e-12))
+    for a, b in zip(same.decoder.parameters(), explicit.decoder.parameters()):
+        assert torch.equal(a, b)  # None means the latents' rate
+    for a, b in zip(same.latents, frozen.latents):
+        assert not torch.equal(a, b)  # the networks' rate changes the latents' path too
+    moved = max(float((a - b).abs().max()) for a, b in zip(same.decoder.parameters(), frozen.decoder.parameters()))
+    assert moved > 1e-3

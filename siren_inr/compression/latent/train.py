@@ -33,10 +33,13 @@ class LatentTrainSettings:
     noise_fraction: float = 0.7  # share of the steps with additive-noise latents, then straight-through rounding
     rate_warmup: float = 0.1  # share of the first steps over which the rate's weight ramps from 0 to lam
     seed: int = 0
+    network_lr: float | None = None  # Adam's learning rate of the networks (None: lr, the latents' rate)
 
     def __post_init__(self) -> None:
-        for name in ("lam", "lr"):
+        for name in ("lam", "lr", "network_lr"):
             value = getattr(self, name)
+            if name == "network_lr" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
                 raise SirenInrError(f"latent {name}={value!r}; accepted: a positive number")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
@@ -79,7 +82,9 @@ def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentT
         torch.manual_seed(settings.seed)
         decoder = LatentDecoder(arch)
         latents = [nn.Parameter(torch.zeros(shape)) for shape in arch.level_shapes()]
-        optimizer = torch.optim.Adam([{"params": latents}, {"params": decoder.parameters()}], lr=settings.lr)
+        network_lr = settings.lr if settings.network_lr is None else settings.network_lr
+        optimizer = torch.optim.Adam([{"params": latents, "lr": settings.lr},
+                                      {"params": decoder.parameters(), "lr": network_lr}])
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, settings.steps) / settings.steps)))
         noisy_steps = int(round(settings.noise_fraction * settings.steps))
