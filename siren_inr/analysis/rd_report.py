@@ -1,4 +1,5 @@
-"""The report folder of a rate–distortion study: CSV and Markdown tables, RD plots and report.md."""
+"""The report folder of a rate–distortion study: CSV and Markdown tables, RD plots and report.md (and
+reference_bd.csv, the study against published per-image curves, when they compare)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from siren_inr.analysis.rd_figures import (load_reference_curves, plot_benford_jsd, plot_curves, rate_limit,
                                            within_rates)
+from siren_inr.analysis.rd_reference import REFERENCE_BD_FILE, compare_with_references, reference_section
 from siren_inr.compression.bd import bd_cell
 from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
@@ -162,10 +164,20 @@ def _benford_section(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Seq
 
 def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.DataFrame, *, description: list[str],
                  inr_codecs: Sequence[str], codecs: Sequence[str], bd_method: str, reference_dir: str | None,
-                 reference_note: str | None) -> Path:
+                 reference_note: str | None, reference_bd: pd.DataFrame | None = None) -> Path:
     """table.csv/.md, mean_curves.csv, bd.csv, plots/ and report.md in `out`; `reference_note` is None when the
-    published curves of `reference_dir` compare with the study (full Kodak images), else why they are absent."""
+    published curves of `reference_dir` compare with the study (full Kodak images), else why they are absent.
+    `reference_bd`: the study against published per-image curves (`rd_reference.compare_with_references`;
+    None: computed here when the curves compare), written to reference_bd.csv when it has a row."""
     out = Path(out)
+    if reference_note is None and reference_bd is None:
+        reference_bd = compare_with_references(table, means, reference_dir, inr_codecs, bd_method)
+    if reference_note is None and reference_bd is not None and not reference_bd.empty:
+        reference_bd.to_csv(out / REFERENCE_BD_FILE, index=False)
+    else:
+        (out / REFERENCE_BD_FILE).unlink(missing_ok=True)  # not left over from an earlier study in this folder
+    per_image_section = reference_section(reference_bd, reference_note, reference_dir, bd_method,
+                                          table["image"].nunique())
     table.to_csv(out / "table.csv", index=False)
     means.to_csv(out / "mean_curves.csv", index=False)
     bd.to_csv(out / "bd.csv", index=False)
@@ -203,6 +215,7 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
              "Where a number cannot exist the cell says why.", "",
              _md(text[text["image"] == "mean"].drop(columns="image"), numparse=False), "",
              "Per image (also `bd.csv`):", "", _md(text[text["image"] != "mean"], numparse=False), "",
+             *per_image_section,
              *_qat_section(table, inr_codecs),
              *benford,
              "## Figures", "", "![mean RD curves](plots/mean_rd.png)", ""]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from siren_inr.analysis.rd_reference import compare_with_references
 from siren_inr.analysis.rd_report import write_report
 from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
@@ -327,9 +328,12 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
         means = mean_curves(table)
         bd = bd_table(table, settings.inr_codecs, [*settings.codecs, *settings.inr_codecs], settings.bd_method, means)
         result = RDResult(table, means, bd, out, getattr(parent, "run_id", None))
+        note = reference_note(settings, names, images)
+        reference_bd = None if note is not None else compare_with_references(
+            table, means, settings.reference_dir, settings.inr_codecs, settings.bd_method)
         write_report(out, table, means, bd, description=_describe(settings, len(paths), time.perf_counter() - start),
                      inr_codecs=settings.inr_codecs, codecs=settings.codecs, bd_method=settings.bd_method,
-                     reference_dir=settings.reference_dir, reference_note=reference_note(settings, names, images))
+                     reference_dir=settings.reference_dir, reference_note=note, reference_bd=reference_bd)
         tracker.log_metrics(parent, _summary(result, settings.inr_codecs))
         tracker.log_artifacts(parent, out, "compression")
     return result
