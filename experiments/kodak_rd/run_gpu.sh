@@ -12,13 +12,12 @@
 # Not run here: no GPU was lent to the session that wrote it; the overrides were checked to compose only.
 # Time, from per-step costs (estimates, not a measured run):
 #   coin: 5 fits x 24 images x ~4 min (COIN-sized nets ~4.5 ms/step on an H100 in plain PyTorch): ~8 GPU hours.
-#   siren_pe and latent: their fits (compression/inr_codecs.fit_network, compression/latent/train.py) take no
-#   device yet, so they run on the host CPU, not the GPU. Measured at 768x512, one torch thread on a shared core:
-#   siren_pe 2.0 s/step (3x32) to 6.0 s/step (3x96), latent 0.4-0.8 s/step: ~1,900 core-hours for siren_pe's 96 fits and
-#   ~200-400 for latent's; days to weeks even if 16 cores speed that up tenfold. Once they fit on the GPU,
-#   siren_pe's nets (up to 31.6k multiplications per pixel; COIN's 12x49: 29.7k) would take ~4.5 ms/step (~2.4 GPU
-#   hours) and latent, launch-bound, perhaps 5-10 ms/step (~3-5 GPU hours; no GPU number exists): ~13-16 GPU
-#   hours in all. The classical sweeps run on the CPU either way (minutes).
+#   siren_pe and latent: their plain-torch fits and QAT run on the first GPU when CUDA is available
+#   (compression/device.py; written without a GPU to try it on, so untested there), coded on the CPU. For scale, on
+#   this CPU at 768x512 (one thread, shared core) they take 2.0-6.0 s/step (siren_pe 3x32-3x96) and 0.4-0.8 s/step
+#   (latent). On a GPU siren_pe's nets (up to 31.6k multiplications per pixel; COIN's 12x49: 29.7k) should take
+#   ~4.5 ms/step (~2.4 GPU hours) and latent, launch-bound, perhaps 5-10 ms/step (~3-5 GPU hours; no GPU number
+#   exists): ~13-16 GPU hours in all. The classical sweeps run on the CPU either way (minutes).
 # run_gpu_acceptance.sh measures only coin's ~0.3 bpp point, in under half an hour. Extra key=value settings
 # override these (later wins), e.g. data.max_images=4, or coin alone: inr_codecs=[coin] inr_settings=null
 # inr_ladders=null.

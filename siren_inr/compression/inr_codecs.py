@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from siren_inr.compression.codec import encode_inr, image_quality
+from siren_inr.compression.device import fit_device
 from siren_inr.compression.entropy import check_coder
 from siren_inr.compression.latent.codec import encode_latent_image
 from siren_inr.compression.latent.model import LatentArchitecture
@@ -223,10 +224,13 @@ def _encode_network(name: str, image: np.ndarray, settings: NetworkCodecSettings
     arch = "siren"
     if name == "siren_pe":
         arch, hparams["num_frequencies"] = "siren_pe", 8 if settings.num_frequencies is None else settings.num_frequencies
+    device = fit_device()
     field_ = PixelField.from_image(image)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        model = build_model(arch, hparams)
+        model = build_model(arch, hparams)  # initialised on the CPU: the same weights on any machine
+        if device.type != "cpu":
+            model, field_ = model.to(device), field_.to(device)
         fit_seconds = fit_network(model, field_, settings)
         before = after = float("nan")
         started = time.perf_counter()
@@ -234,7 +238,7 @@ def _encode_network(name: str, image: np.ndarray, settings: NetworkCodecSettings
             tuned = quantization_aware_finetune(model, field_, settings.quant, settings.qat)
             model, before, after = tuned.model, tuned.psnr_before_db, tuned.psnr_after_db
         qat_seconds = time.perf_counter() - started
-    encoded = encode_inr(model.eval(), height, width, channels, settings.quant, settings.coder, reference=image,
+    encoded = encode_inr(model.cpu().eval(), height, width, channels, settings.quant, settings.coder, reference=image,
                          codec=name)
     info = {"codec": name, "num_bytes": encoded.num_bytes, "bpp": encoded.bpp, "psnr_db": encoded.psnr_db,
             "ssim": encoded.ssim, "num_params": int(sum(p.numel() for p in model.parameters())),

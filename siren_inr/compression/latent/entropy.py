@@ -97,10 +97,10 @@ class ContextEntropyModel(nn.Module):
         return out[:, 0], out[:, 1].clamp(MIN_LOG_SCALE, MAX_LOG_SCALE)
 
 
-def parent_of(coarser: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
-    """The coarser level bilinearly upsampled to `shape` (zeros for the coarsest level)."""
+def parent_of(coarser: torch.Tensor | None, shape: tuple[int, int], device: torch.device | None = None) -> torch.Tensor:
+    """The coarser level bilinearly upsampled to `shape` (zeros on `device`, default the CPU, for the coarsest)."""
     if coarser is None:
-        return torch.zeros(shape)
+        return torch.zeros(shape, device=device)
     return F.interpolate(coarser[None, None], size=shape, mode="bilinear", align_corners=False)[0, 0]
 
 
@@ -119,11 +119,11 @@ def laplace_bits(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -
 
 def rate_bits(model: ContextEntropyModel, latents: list[torch.Tensor]) -> torch.Tensor:
     """Estimated bits of (noisy or quantized) latents, finest first, under the model (differentiable)."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=latents[0].device)
     for level in range(len(latents) - 1, -1, -1):
         grid = latents[level]
         coarser = latents[level + 1] if level + 1 < len(latents) else None
-        mean, log_scale = model.parameters_of(level, grid, parent_of(coarser, tuple(grid.shape)))
+        mean, log_scale = model.parameters_of(level, grid, parent_of(coarser, tuple(grid.shape), grid.device))
         total = total + laplace_bits(grid, mean, log_scale).sum()
     return total
 

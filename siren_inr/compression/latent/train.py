@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.entropy import rate_bits
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
 from siren_inr.errors import SirenInrError
@@ -77,11 +78,12 @@ def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentT
                   log_every: int = 0) -> TrainedLatents:
     """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss."""
     started = time.perf_counter()
-    target = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1)))
+    device = fit_device()
+    target = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))).to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        decoder = LatentDecoder(arch)
-        latents = [nn.Parameter(torch.zeros(shape)) for shape in arch.level_shapes()]
+        decoder = LatentDecoder(arch).to(device)  # initialised on the CPU, then moved (a no-op on a CPU machine)
+        latents = [nn.Parameter(torch.zeros(shape, device=device)) for shape in arch.level_shapes()]
         network_lr = settings.lr if settings.network_lr is None else settings.network_lr
         optimizer = torch.optim.Adam([{"params": latents, "lr": settings.lr},
                                       {"params": decoder.parameters(), "lr": network_lr}])
@@ -104,4 +106,4 @@ def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentT
             if log_every and (step % log_every == 0 or step == settings.steps - 1):
                 history.append({"step": step, "loss": float(loss), "psnr_db": -10 * math.log10(max(float(mse), 1e-12)),
                                 "bpp": float(bits) / (arch.height * arch.width)})
-    return TrainedLatents([y.detach() for y in latents], decoder, time.perf_counter() - started, history)
+    return TrainedLatents([y.detach().cpu() for y in latents], decoder.cpu(), time.perf_counter() - started, history)
