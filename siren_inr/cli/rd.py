@@ -24,6 +24,9 @@ Common settings (conf/rd.yaml has them all):
   ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif,jxl,heic]
   batch_images=null|true|false batch_memory_mb=2048 output_dir=rd_report reference_dir=path/to/reference/kodak
+  inr_codecs=[coin,siren_pe,latent] inr_codec=siren_pe|latent (its conf/inr_codec/ settings, inr_codec.*=...)
+  'inr_settings={latent: {train: {steps: 1500}}}' 'inr_ladders={latent: [{train: {lam: 0.01}}, {train: {lam: 0.002}}]}'
+  +experiment=rd_cpu (256 px crops, all three INR codecs on a 2-core CPU budget)
   track=true tracking.uri=... debug=true"""
 
 
