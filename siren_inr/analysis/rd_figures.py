@@ -66,6 +66,16 @@ def _plt():
     return plt
 
 
+def _drawn_curves(curves: pd.DataFrame, inr_codecs: Sequence[str]):
+    """(codec, its points by bpp, its line style) of each codec; classical curves cut to the study's rates."""
+    limit = rate_limit(curves, inr_codecs)
+    for codec, part in curves.groupby("codec", sort=False):
+        part = part.dropna(subset=["bpp"]).sort_values("bpp")
+        if codec not in inr_codecs:
+            part = within_rates(part, limit)
+        yield codec, part, _style(codec, inr_codecs)
+
+
 def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",),
                 references: dict[str, dict[str, list[float]]] | None = None, note: str | None = None) -> Path:
     """PSNR–bpp and SSIM–bpp panels, one line per codec through its rate–distortion front (hollow: settings off
@@ -73,11 +83,7 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
     limit = rate_limit(curves, inr_codecs)
-    for codec, part in curves.groupby("codec", sort=False):
-        part = part.dropna(subset=["bpp"]).sort_values("bpp")
-        if codec not in inr_codecs:
-            part = within_rates(part, limit)
-        color, marker, label, width = _style(codec, inr_codecs)
+    for codec, part, (color, marker, label, width) in _drawn_curves(curves, inr_codecs):
         # The line is the codec's rate–distortion front (what BD uses); a setting whose file is larger and no
         # better than a smaller one is drawn hollow, off the line.
         front = rd_front(part)
@@ -116,12 +122,7 @@ def plot_benford_jsd(means: pd.DataFrame, path: Path, title: str, inr_codecs: Se
     identical digit counts, has no place on the log axis and is left out)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
-    limit = rate_limit(means, inr_codecs)
-    for codec, part in means.groupby("codec", sort=False):
-        part = part.dropna(subset=["bpp"]).sort_values("bpp")
-        if codec not in inr_codecs:
-            part = within_rates(part, limit)
-        color, marker, label, width = _style(codec, inr_codecs)
+    for _, part, (color, marker, label, width) in _drawn_curves(means, inr_codecs):
         for ax, key in zip(axes, (BENFORD_JSD_PIXELS, BENFORD_JSD_DCT)):
             shown = part[part[key] > 0] if key in part else part.iloc[:0]
             ax.plot(shown["bpp"], shown[key], marker=marker, markersize=4, color=color, label=label, linewidth=width)
