@@ -56,7 +56,10 @@ def settings_from(cfg) -> "RDSettings":
     if isinstance(inr_codecs, str):
         inr_codecs = [inr_codecs]
     inr_codecs = list(inr_codecs)
-    inr_settings = dict(resolved.get("inr_settings") or {})
+    inr_settings = resolved.get("inr_settings") or {}
+    if not isinstance(inr_settings, dict):
+        raise SirenInrError(f"inr_settings={inr_settings!r}; accepted: a mapping from INR codec name to its settings")
+    inr_settings = dict(inr_settings)
     group = dict(resolved.get("inr_codec") or {})
     chosen = group.pop("name", None)
     if chosen is not None and chosen != "coin":
@@ -73,7 +76,7 @@ def settings_from(cfg) -> "RDSettings":
         max_images=data["max_images"], crop=data["crop"], ladder=[tuple(p) for p in ladder], model_name=name,
         model_hparams=model, fit=fit_settings_from(cfg), seed=seed, quant=quant, coder=coder, qat=qat,
         codecs=list(codecs), inr_codecs=inr_codecs, inr_settings=inr_settings,
-        inr_ladders=dict(resolved.get("inr_ladders") or {}), bd_method=resolved["bd_method"],
+        inr_ladders=resolved.get("inr_ladders") or {}, bd_method=resolved["bd_method"],
         reference_dir=resolved["reference_dir"], batch_images=resolved["batch_images"],
         batch_memory_mb=resolved["batch_memory_mb"],
     ).validate()

@@ -104,3 +104,7 @@ def test_rd_per_codec_setting_errors_are_one_line(folder, capsys):
     assert err.startswith("error:") and "inr_settings.latent" in err and "\n" not in err
     assert rd_main([f"data.folder={folder}", "track=false", "inr_codec=latent", "inr_codec.train.steps=0"]) == 2
     assert "latent steps=0" in capsys.readouterr().err
+    for bad in ("inr_settings=3", "inr_ladders=[1,2]"):
+        assert rd_main([f"data.folder={folder}", "track=false", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and bad.split("=")[0] in err and "\n" not in err
