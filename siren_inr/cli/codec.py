@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
-from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
+from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from, inr_codec_choice
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "compress"
@@ -53,8 +53,7 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
     track = checked_flag("track", resolved.get("track", False))
-    inr_codec = dict(resolved.get("inr_codec") or {"name": "coin"})
-    inr_name = inr_codec.pop("name", "coin")
+    inr_name, inr_codec = inr_codec_choice(resolved)
     settings_for(inr_name, inr_codec)  # a bad codec name or setting is one line before any fit
     model = dict(resolved["model"])
     name = model.pop("name")

@@ -46,6 +46,12 @@ def _codec_schema(cfg):
     return RDConfig if "ladder" in cfg else CompressConfig
 
 
+def inr_codec_choice(resolved: dict) -> tuple[str, dict]:
+    """(name, settings overrides) of a resolved config's `inr_codec` group (coin when none is chosen)."""
+    group = dict(resolved.get("inr_codec") or {"name": "coin"})
+    return group.pop("name", "coin"), group
+
+
 def fit_settings_from(cfg, log_every_n_steps: int | None = None) -> "FitSettings":
     """FitSettings from a composed compress or rd config (num_epochs, optim, trainer; one device, no bar).
 

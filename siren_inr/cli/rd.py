@@ -7,7 +7,7 @@ import traceback
 
 import numpy as np
 
-from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from
+from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from, inr_codec_choice
 from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
 from siren_inr.compression.inr_codecs import merged
 from siren_inr.errors import SirenInrError
@@ -60,9 +60,8 @@ def settings_from(cfg) -> "RDSettings":
     if not isinstance(inr_settings, dict):
         raise SirenInrError(f"inr_settings={inr_settings!r}; accepted: a mapping from INR codec name to its settings")
     inr_settings = dict(inr_settings)
-    group = dict(resolved.get("inr_codec") or {})
-    chosen = group.pop("name", None)
-    if chosen is not None and chosen != "coin":
+    chosen, group = inr_codec_choice(resolved)
+    if chosen != "coin":
         # inr_codec=NAME (conf/inr_codec/NAME.yaml, inr_codec.* overrides): NAME's settings in this study, under
         # inr_settings.NAME; NAME joins inr_codecs. coin's points are the study's own ladder and fit settings.
         if chosen not in inr_codecs:

@@ -23,7 +23,7 @@ from PIL import Image, features
 from siren_inr.compression.codec import image_quality
 from siren_inr.data.pixels import to_uint8
 from siren_inr.errors import SirenInrError
-from siren_inr.metrics.benford import DigitReference, digit_divergences, digit_reference
+from siren_inr.metrics.benford import DigitReference, digit_divergences, digit_reference, digit_references
 
 CLASSICAL_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "jxl", "heic")
 # What a codec's setting means, for tables and reports.
@@ -181,7 +181,7 @@ def sweep(images: Sequence[np.ndarray], codec: str, up_to_bpp: Sequence[float],
         raise SirenInrError(f"sweep needs one digit reference per image; got {len(images)} images, {len(digits)}")
     curves: list[list[ClassicalPoint]] = [[] for _ in images]
     goal = float(np.mean(up_to_bpp))
-    references = [digit_reference(image) for image in images] if digits is None else list(digits)
+    references = digit_references(images, digits)
     for setting in sweep_settings(codec):
         points = [evaluate(image, codec, setting, reference) for image, reference in zip(images, references)]
         for curve, point in zip(curves, points):

@@ -58,7 +58,6 @@ class DecodedInr(container.DecodedPixels):
     codec: str = "coin"  # the container's codec id (coin or siren_pe for a network's weights)
 
 
-
 @dataclass
 class EncodedInr:
     """An encoded file with the quality of its own decoding."""

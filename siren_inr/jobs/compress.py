@@ -225,9 +225,12 @@ def run_compress_job(job: CompressJob) -> CodecReport:
 
 def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | None) -> CodecReport:
     """siren_pe / latent: the codec trains its own networks (plain torch); the file is written, then tracked."""
+    from dataclasses import asdict
+
     from siren_inr.compression import inr_codecs
     from siren_inr.compression.codec import write_inr
     from siren_inr.data.image import atomic_output, save_png
+    from siren_inr.tracking.run import flatten
 
     if job.run_id:
         raise SirenInrError(f"run_id= takes a tracked coin fit's weights; inr_codec={job.inr_codec} trains its own")
@@ -241,7 +244,7 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
         metrics = {f"inr/{key}": info[key] for key in ("num_bytes", "bpp", "psnr_db", "ssim",
                                                        "multiplications_per_pixel")}
         params = {"image": str(job.image), "inr_codec": job.inr_codec,
-                  **{f"inr_codec.{k}": v for k, v in _flat_settings(settings).items()}}
+                  **flatten(asdict(settings), "inr_codec.")}
         with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
             decoded_png = save_png(Path(scratch) / "decoded.png", reconstruction)
             report.run_id = _record_encoding(
@@ -249,19 +252,6 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
                 {"mode": "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve())},
                 run_name=f"compress {Path(job.image).name} ({job.inr_codec})", params=params)
     return report
-
-
-def _flat_settings(settings: Any, prefix: str = "") -> dict[str, Any]:
-    from dataclasses import fields, is_dataclass
-
-    out: dict[str, Any] = {}
-    for f in fields(settings):
-        value = getattr(settings, f.name)
-        if is_dataclass(value):
-            out.update(_flat_settings(value, f"{prefix}{f.name}."))
-        else:
-            out[f"{prefix}{f.name}"] = value
-    return out
 
 
 def run_decompress_job(in_path: str, out_path: str, original: str | None = None, overwrite: bool = False,

@@ -33,9 +33,8 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
-from siren_inr.jobs.rd_points import (INR_POINTS, add_rate_matches, can_batch, classical_points, image_digits,
-                                      ladder_label)
-from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
+from siren_inr.jobs.rd_points import INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label
+from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, digit_references
 
 # COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer.
 # In this package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49:
@@ -310,7 +309,7 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     start = time.perf_counter()
     with tracker.run("rd-study", settings.as_params()) as parent:
         inr_rows: list[dict[str, Any]] = []
-        digits = image_digits(images)  # each original's leading digits, counted once for every codec's files
+        digits = digit_references(images)  # each original's leading digits, counted once for every codec's files
         for inr in settings.inr_codecs:
             inr_rows += INR_POINTS[inr](names, images, settings, out / "inr", digits)
         largest = [max(r["bpp"] for r in inr_rows if r["image"] == name) for name in names]

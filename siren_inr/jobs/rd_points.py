@@ -29,7 +29,7 @@ from siren_inr.fit.batched import MIB, fit_batched, images_per_chunk
 from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
 from siren_inr.metrics.benford import (BENFORD_JSD_DCT, BENFORD_JSD_PIXELS, DigitReference, digit_divergences,
-                                       digit_reference)
+                                       digit_references)
 from siren_inr.metrics.quality import psnr_db
 from siren_inr.models import build_model
 from siren_inr.seeding import seed_all
@@ -57,11 +57,6 @@ def can_batch(settings: RDSettings) -> bool:
 def _hparams(settings: RDSettings, depth: int, width: int, channels: int) -> dict[str, Any]:
     return {"in_features": 2, "out_features": channels, "hidden_features": width, "hidden_layers": depth,
             **settings.model_hparams}
-
-
-def image_digits(images: Sequence[np.ndarray], digits: Sequence[DigitReference] | None = None) -> list[DigitReference]:
-    """Each original's leading-digit counts, to compare its decoded files with (`digits` when a caller has them)."""
-    return [digit_reference(image) for image in images] if digits is None else list(digits)
 
 
 def _chunks(indices: list[int], size: int) -> list[list[int]]:
@@ -125,7 +120,7 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
     """The coin codec's rows: every image at every ladder point, each a real .inr file in `inr_dir` (`digits`:
     each image's `digit_reference`, counted here when None)."""
     rows = []
-    digits = image_digits(images, digits)
+    digits = digit_references(images, digits)
     for depth, width in settings.ladder:
         label = ladder_label(depth, width)
         for name, image, reference, (model, fit_psnr, seconds, together) in zip(
@@ -165,7 +160,7 @@ def codec_ladder_points(codec: str):
                      "quant": asdict(settings.quant), "qat": asdict(settings.qat)}
         study = inr_codecs.merged(study, settings.inr_settings.get(codec, {}))
         rows = []
-        digits = image_digits(images, digits)
+        digits = digit_references(images, digits)
         for label, codec_settings in inr_codecs.study_points(codec, study, settings.inr_ladders.get(codec)):
             for name, image, reference in zip(names, images, digits):
                 data, reconstruction, info = inr_codecs.encode(codec, image, codec_settings)
@@ -193,7 +188,7 @@ def classical_points(names: Sequence[str], images: Sequence[np.ndarray], codecs:
                      ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list[ClassicalPoint]]]:
     """Each codec's sweep on every image: the table rows, and the points by (codec, image name)."""
     rows, swept = [], {}
-    digits = image_digits(images, digits)
+    digits = digit_references(images, digits)
     for codec in codecs:
         for name, curve in zip(names, sweep(images, codec, up_to_bpp, digits)):
             swept[(codec, name)] = curve

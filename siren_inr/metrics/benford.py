@@ -201,6 +201,11 @@ def digit_reference(image: Any) -> DigitReference:
     return DigitReference(pixels=pixel_digit_counts(samples).sum(axis=0), dct=dct_digit_counts(samples).sum(axis=0))
 
 
+def digit_references(images: Any, given: Any = None) -> list[DigitReference]:
+    """Each image's `digit_reference`, or `given` (a caller's, counted once for many files) as a list."""
+    return [digit_reference(image) for image in images] if given is None else list(given)
+
+
 def _js_or_nan(reference: np.ndarray, counts: np.ndarray) -> float:
     # A decoded image with no non-zero value in a domain (all black) has no digit distribution to compare.
     return js_divergence_bits(reference, counts) if counts.sum() > 0 and reference.sum() > 0 else math.nan

@@ -56,7 +56,6 @@ class DecodedLatent(container.DecodedPixels):
         return asdict(self.architecture)
 
 
-
 def _groups(module: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
     named = list(module.named_parameters())
     weights = [(n, p) for n, p in named if p.ndim >= 2 and not n.endswith("offsets")]
