@@ -34,6 +34,7 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.models import build_model
+from siren_inr.models.tiled import network_inputs, tiled_mse, tiled_step_for
 
 INR_CODECS = ("coin", "siren_pe", "latent")
 LR_SCHEDULES = ("constant", "cosine")
@@ -205,8 +206,14 @@ def fit_network(model: nn.Module, field_: PixelField, settings: NetworkCodecSett
     factor = (lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / total))) if settings.lr_schedule == "cosine" else (lambda s: 1.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     matrices = [p for p in model.parameters() if p.ndim >= 2]
+    # On the CPU a SIREN's step runs in cache-sized pixel tiles (models/tiled.py): the same loss and gradients.
+    tiled = tiled_step_for(model, field_.coords)
+    inputs = network_inputs(model, field_.coords) if tiled is not None else None
     for _ in range(total):
-        loss = torch.mean((model(field_.coords) - field_.values) ** 2)
+        if tiled is not None:
+            loss = tiled_mse(tiled, inputs, field_.values)
+        else:
+            loss = torch.mean((model(field_.coords) - field_.values) ** 2)
         if settings.l1:
             loss = loss + settings.l1 * sum(p.abs().sum() for p in matrices)
         optimizer.zero_grad(set_to_none=True)

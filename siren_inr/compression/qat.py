@@ -19,6 +19,7 @@ from siren_inr.compression.quantize import QuantSettings, fake_quantize, round_t
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.quality import psnr_db
+from siren_inr.models.tiled import network_inputs, tiled_mse, tiled_step_for
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,19 @@ def quantized_psnr_db(model: nn.Module, pixel_field: PixelField, quant: QuantSet
     return psnr_db(pixel_field.to_image(values), pixel_field.image())
 
 
+def _tiled_qat(model: nn.Module, pixel_field: PixelField):
+    """(tiled step, parameter names in its order, its inputs) when the tiled CPU step can run the quantized
+    forward: a SIREN whose state is exactly the step's parameters; else (None, None, None)."""
+    tiled = tiled_step_for(model, pixel_field.coords)
+    if tiled is None:
+        return None, None, None
+    names = {id(p): name for name, p in model.named_parameters()}
+    order = [names.get(id(p)) for p in tiled.parameters]
+    if None in order or set(order) != set(model.state_dict()):
+        return None, None, None
+    return tiled, order, network_inputs(model, pixel_field.coords)
+
+
 def quantization_aware_finetune(model: nn.Module, pixel_field: PixelField, quant: QuantSettings,
                                 settings: QatSettings) -> QatResult:
     """Fine-tune a copy of `model` through its quantized forward; keep the best-scoring latent weights."""
@@ -77,10 +91,15 @@ def quantization_aware_finetune(model: nn.Module, pixel_field: PixelField, quant
     best_state = copy.deepcopy(tuned.state_dict())
     best_psnr, best_step = before, 0
     optimizer = torch.optim.Adam(tuned.parameters(), lr=settings.lr)
+    tiled, names, inputs = _tiled_qat(tuned, pixel_field)
     for step in range(1, settings.steps + 1):
         optimizer.zero_grad(set_to_none=True)
-        values = functional_call(tuned, _quantized_tensors(tuned, quant, straight_through=True), (pixel_field.coords,))
-        loss = torch.mean((values - pixel_field.values) ** 2)
+        quantized = _quantized_tensors(tuned, quant, straight_through=True)
+        if tiled is not None:  # the same loss through the tiled CPU step, fed the quantized weights
+            loss = tiled_mse(tiled, inputs, pixel_field.values, params=[quantized[name] for name in names])
+        else:
+            values = functional_call(tuned, quantized, (pixel_field.coords,))
+            loss = torch.mean((values - pixel_field.values) ** 2)
         loss.backward()
         optimizer.step()
         if step % settings.eval_every == 0 or step == settings.steps:

@@ -13,6 +13,7 @@ from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
 from siren_inr.models import build_model
+from siren_inr.models.tiled import TiledSirenStep, network_inputs, supports_tiled, tiled_mse
 from siren_inr.names import TRAIN_LOSS, TRAIN_PSNR, TRAIN_SSIM
 
 
@@ -40,6 +41,8 @@ class INRFitModule(pl.LightningModule):
         self.history: list[dict] = []
         self.field_shape: tuple[int, int, int] | None = None
         self._perm: torch.Tensor | None = None
+        self._tiled: TiledSirenStep | None = None  # when setup() chooses the tiled CPU step
+        self._tiled_inputs: torch.Tensor | None = None
         if field is not None:
             self.attach_field(field)
 
@@ -76,6 +79,19 @@ class INRFitModule(pl.LightningModule):
             self._set_forward(training_forward(self.net, fused_sine=self.settings.fused_sine,
                                                compile=self.settings.compile,
                                                compile_mode=self.settings.compile_mode))
+        self._tiled = self._tiled_inputs = None
+        if self.uses_tiled_step():
+            # Workers: the threads this fit was given (fit_threads runs around trainer.fit, and so around setup).
+            self._tiled = TiledSirenStep(self.net, workers=torch.get_num_threads())
+            self._tiled_inputs = network_inputs(self.net, self.shard_coords)
+
+    def uses_tiled_step(self) -> bool:
+        """Whether training steps run in pixel tiles (models/tiled.py): trainer.tiled_step on a one-process fp32 CPU
+        fit of a SIREN, without compile or fused_sine (those choose their own kernels)."""
+        s = self.settings
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return (s.tiled_step and world == 1 and self.device.type == "cpu" and str(s.precision) in ("32-true", "32")
+                and not s.compile and not s.fused_sine and supports_tiled(self.net))
 
     def _set_forward(self, forward) -> None:
         # Bypass nn.Module.__setattr__: a compiled wrapper registered as a submodule would add a second,
@@ -130,11 +146,17 @@ class INRFitModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         coords, values, whole = self._batch(int(batch_idx))
-        output = self(coords)
-        loss = self._shard_mse(output, values, int(batch_idx))
         step = self.global_step
-        if step % self.settings.history_every(self.total_steps) == 0:
-            single_full = whole and self.trainer.world_size == 1
+        record = step % self.settings.history_every(self.total_steps) == 0
+        single_full = whole and self.trainer.world_size == 1
+        if self._tiled is not None:
+            inputs = self._tiled_inputs if whole else network_inputs(self.net, coords)
+            output = torch.empty_like(values) if record and single_full else None
+            loss = tiled_mse(self._tiled, inputs, values, 1.0 / values.numel(), output)
+        else:
+            output = self(coords)
+            loss = self._shard_mse(output, values, int(batch_idx))
+        if record:
             self._record(step, loss.detach(), output.detach() if single_full else None)
         return loss
 

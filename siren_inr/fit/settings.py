@@ -49,6 +49,7 @@ class TrainerSettings:
     compile: bool = False  # torch.compile the network
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
     fused_sine: bool = False  # SIREN only: omega folded into the matmul, hand-written sine backward
+    tiled_step: bool = True  # CPU, SIREN: the step in cache-sized pixel tiles, gradients by hand (models/tiled.py)
     num_threads: int | None = None  # CPU threads for torch (None: torch's default)
 
 
@@ -80,6 +81,7 @@ class FitSettings:
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune | ...
     num_threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest for tiny nets
     fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
+    tiled_step: bool = True  # CPU, SIREN/SIREN-PE, fp32, one process: the step in pixel tiles (models/tiled.py)
     progress: str = "auto"  # auto | bar | lines | none
 
     @classmethod

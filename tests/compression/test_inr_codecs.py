@@ -119,3 +119,21 @@ def test_compress_and_decompress_commands_take_an_inr_codec(tmp_path):
                                 "track=false"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "lam=-1" in bad.stderr
     assert not (tmp_path / "bad.inr").exists()
+
+
+@pytest.mark.parametrize("name", ["coin", "siren_pe"])
+def test_fit_network_tiled_on_the_cpu_fits_what_autograd_fits(image, name, monkeypatch):
+    field = PixelField.from_image(image)
+    settings = dataclasses.replace(inr_codecs.DEFAULTS[name], steps=30, hidden_features=8, hidden_layers=1)
+    arch = {"coin": {}, "siren_pe": {"num_frequencies": 2}}[name]
+    fitted = []
+    for tiled in (True, False):
+        if not tiled:
+            monkeypatch.setattr(inr_codecs, "tiled_step_for", lambda *_: None)
+        torch.manual_seed(0)
+        model = build_model("siren" if name == "coin" else "siren_pe", in_features=2, out_features=3,
+                            hidden_features=8, hidden_layers=1, **arch)
+        inr_codecs.fit_network(model, field, settings)
+        fitted.append(model)
+    for a, b in zip(fitted[0].parameters(), fitted[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

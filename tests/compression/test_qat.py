@@ -57,3 +57,20 @@ def test_qat_keeps_the_untuned_weights_when_tuning_hurts(fitted):
 def test_bad_qat_settings(kwargs):
     with pytest.raises(SirenInrError):
         QatSettings(**kwargs)
+
+
+def test_tiled_qat_tunes_what_the_functional_forward_tunes(fitted, monkeypatch):
+    # On the CPU QAT feeds the quantized weights to the tiled step; the autograd forward must agree with it.
+    from siren_inr.compression import qat
+
+    image, field, model = fitted
+    quant, settings = QuantSettings(bits=6, sensitive_bits=None), QatSettings(steps=20, lr=1e-4, eval_every=5)
+    assert qat._tiled_qat(model, field)[0] is not None
+    tiled = quantization_aware_finetune(model, field, quant, settings)
+    monkeypatch.setattr(qat, "_tiled_qat", lambda *_: (None, None, None))
+    plain = quantization_aware_finetune(model, field, quant, settings)
+    assert [h["step"] for h in tiled.history] == [h["step"] for h in plain.history]
+    for a, b in zip(tiled.history, plain.history):
+        assert abs(a["psnr_db"] - b["psnr_db"]) < 0.02
+    for a, b in zip(tiled.model.parameters(), plain.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
