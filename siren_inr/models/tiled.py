@@ -76,19 +76,45 @@ def network_inputs(net: nn.Module, coords: torch.Tensor) -> torch.Tensor:
 
 
 class _WorkerState:
-    """One worker's buffers (reused every step) and gradient accumulators."""
+    """One worker's buffers (reused every step), gradient accumulators, and the views a tile of n rows uses."""
 
     def __init__(self, rows: int, shapes: list[tuple[int, int]], out_features: int, dtype: torch.dtype):
+        self.shapes = shapes
         hidden = [out for out, _ in shapes[:-1]]
         self.z = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # pre-activation, then cos(z) * grad
         self.a = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # sin(z): the next layer's input
         widest = max(hidden)
         self.g = [torch.empty(rows * widest, dtype=dtype), torch.empty(rows * widest, dtype=dtype)]  # see _rows_of
         self.out = torch.empty(rows, out_features, dtype=dtype)
+        self.z_out = torch.empty(rows, out_features, dtype=dtype)
         self.ones = torch.ones(rows, dtype=dtype)
         self.grad_w = [torch.zeros(out, inp, dtype=dtype) for out, inp in shapes]
         self.grad_b = [torch.zeros(out, dtype=dtype) for out, _ in shapes]
         self.sq = torch.zeros((), dtype=dtype)
+        self._views: dict[int, _TileViews] = {}
+
+    def views(self, n: int) -> "_TileViews":
+        """The buffers cut to n rows (at most two sizes per fit: the full tile and the last one)."""
+        if n not in self._views:
+            self._views[n] = _TileViews(self, n)
+        return self._views[n]
+
+
+class _TileViews:
+    """Views of a worker's buffers for a tile of n rows, made once (slicing per tile costs Python time)."""
+
+    def __init__(self, state: _WorkerState, n: int):
+        self.z = [z[:n] for z in state.z]
+        self.z_t = [z.t() for z in self.z]
+        self.a = [a[:n] for a in state.a]
+        self.out = state.out[:n]
+        self.out_t = self.out.t()
+        self.out_flat = self.out.view(-1)
+        self.z_out = state.z_out[:n]
+        self.z_out_t = self.z_out.t()
+        self.ones = state.ones[:n]
+        # upstream[i]: d loss / d (output of layer i), written by the matmul with layer i + 1's weights
+        self.upstream = [_rows_of(state.g[i % 2], n, state.shapes[i + 1][1]) for i in range(len(state.z))]
 
 
 def _rows_of(buffer: torch.Tensor, rows: int, width: int) -> torch.Tensor:
@@ -121,6 +147,7 @@ class TiledSirenStep:
         self.dtype = dtype
         self.weights = [torch.zeros(out, inp, dtype=dtype) for out, inp in self.shapes]
         self.biases = [torch.zeros(out, dtype=dtype) for out, _ in self.shapes]
+        self.weights_t = [w.t() for w in self.weights]
         self._states: list[_WorkerState] = []
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
@@ -238,43 +265,45 @@ class TiledSirenStep:
             grad.zero_()
         state.sq.zero_()
         weights, biases, omegas = self.weights, self.biases, self.omegas  # weights and biases: omega W, omega b
+        weights_t = self.weights_t
         last = len(weights) - 1
         final_sine = self.final_sine
+        grad_w, grad_b = state.grad_w, state.grad_b
         for start, stop in tiles:
-            n = stop - start
+            v = state.views(stop - start)
             x_in = inputs[start:stop]
-            zs = [z[:n] for z in state.z]
-            acts = [a[:n] for a in state.a]
+            zs, acts = v.z, v.a
             x = x_in
             for i in range(last):
-                torch.addmm(biases[i], x, weights[i].t(), out=zs[i])  # z = omega (x W^T + b)
+                torch.addmm(biases[i], x, weights_t[i], out=zs[i])  # z = omega (x W^T + b)
                 torch.sin(zs[i], out=acts[i])
                 x = acts[i]
-            out = state.out[:n]
-            z_out = torch.addmm(biases[last], x, weights[last].t())
+            out = v.out
             if final_sine:
-                torch.sin(z_out, out=out)
+                torch.addmm(biases[last], x, weights_t[last], out=v.z_out)
+                torch.sin(v.z_out, out=out)
             else:
-                out.copy_(z_out)
+                torch.addmm(biases[last], x, weights_t[last], out=out)
             if output is not None:
                 output[start:stop].copy_(out)
             out.sub_(values[start:stop])
-            flat = out.view(-1)
-            state.sq += torch.dot(flat, flat)
+            state.sq += torch.dot(v.out_flat, v.out_flat)
             out.mul_(grad_scale)  # d loss / d output
-            ones = state.ones[:n]
+            ones = v.ones
             # grad: d loss / d z of the layer at hand, z = x (omega W)^T + omega b; so d loss / d W carries omega.
-            grad, omega = (z_out.cos_().mul_(out), omegas[last]) if final_sine else (out, 1.0)
-            state.grad_w[last].addmm_(grad.t(), x, alpha=omega)
-            state.grad_b[last].addmv_(grad.t(), ones, alpha=omega)
+            if final_sine:
+                grad, grad_t, omega = v.z_out.cos_().mul_(out), v.z_out_t, omegas[last]
+            else:
+                grad, grad_t, omega = out, v.out_t, 1.0
+            grad_w[last].addmm_(grad_t, x, alpha=omega)
+            grad_b[last].addmv_(grad_t, ones, alpha=omega)
             for i in range(last - 1, -1, -1):
-                upstream = _rows_of(state.g[i % 2], n, weights[i + 1].shape[1])
+                upstream = v.upstream[i]
                 torch.mm(grad, weights[i + 1], out=upstream)  # d loss / d (this layer's output)
                 grad = zs[i].cos_().mul_(upstream)  # times d sin(z) / dz
                 omega = omegas[i]
-                layer_in = x_in if i == 0 else acts[i - 1]
-                state.grad_w[i].addmm_(grad.t(), layer_in, alpha=omega)
-                state.grad_b[i].addmv_(grad.t(), ones, alpha=omega)
+                grad_w[i].addmm_(v.z_t[i], x_in if i == 0 else acts[i - 1], alpha=omega)
+                grad_b[i].addmv_(v.z_t[i], ones, alpha=omega)
 
 
 class _TiledMSE(torch.autograd.Function):
