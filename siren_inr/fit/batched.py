@@ -21,6 +21,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.fit.fast import supports_fused_sine
 from siren_inr.fit.settings import FitSettings
 from siren_inr.models.siren import Siren, SineLayer
+from siren_inr.models.tiled import tiled_mse, tiled_step_for
 
 MIB = 1024 ** 2
 
@@ -78,6 +79,10 @@ class BatchedSiren(nn.Module):
                 x = torch.sin(torch.baddbmm(bias[:, None, :], x, weight.transpose(1, 2), beta=omega, alpha=omega))
         return x
 
+    def net_parameters(self, k: int) -> list[torch.Tensor]:
+        """Network k's weight and bias per layer, input first (views of the stacked parameters)."""
+        return [t for weight, bias in zip(self.weights, self.biases) for t in (weight[k], bias[k])]
+
     def copy_into(self, nets: Sequence[Siren]) -> None:
         """Write the stacked weights back into K separate SIRENs (e.g. to track or encode each one)."""
         for k, net in enumerate(nets):
@@ -101,6 +106,8 @@ def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tenso
                 lr: float = 1e-4, read_every: int = 100, settings: FitSettings | None = None) -> BatchedFitResult:
     """Fit K SIRENs to K pixel fields at once (full batch, Adam); coords [N, 2] or [K, N, 2], values [K, N, C].
 
+    On the CPU (with `settings.tiled_step`, the default, and shared coords) each image's step runs in pixel tiles.
+
     With `settings`, its learning rate, weight decay and schedule are used (as `fit_model` would use them for
     a full-batch fit of `steps` steps) and `lr` is ignored. The host reads the losses every `read_every` steps.
     """
@@ -112,10 +119,17 @@ def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tenso
     if values.ndim != 3 or values.shape[0] != batched.num_nets:
         raise SirenInrError(f"values shape {tuple(values.shape)}; accepted: [K={batched.num_nets}, N, C]")
     optimizer, scheduler = adam_with_schedule(batched.parameters(), settings, steps, 1)
+    # On the CPU each image's loss and gradients come from the tiled step (models/tiled.py), fed that image's
+    # slice of the stacked weights; one Adam still updates the stack. Elsewhere: one bmm per layer for all K.
+    tiled = tiled_step_for(nets[0], coords) if settings.tiled_step and coords.ndim == 2 else None
     history: list[list[float]] = []
     start = time.perf_counter()
     for step in range(steps):
-        per_image = torch.mean((batched(coords) - values) ** 2, dim=(1, 2))
+        if tiled is not None:
+            per_image = torch.stack([tiled_mse(tiled, coords, values[k], params=batched.net_parameters(k))
+                                     for k in range(batched.num_nets)])
+        else:
+            per_image = torch.mean((batched(coords) - values) ** 2, dim=(1, 2))
         optimizer.zero_grad(set_to_none=True)
         per_image.sum().backward()
         optimizer.step()

@@ -71,8 +71,8 @@ class RDSettings:
     inr_ladders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bd_method: str = "akima"  # BD interpolation: akima, pchip, cubic
     reference_dir: str | None = None  # published full-Kodak curves (*.json), overlaid on full-Kodak studies only
-    # Fit the same-size images of one ladder point in one batched network; None: on a GPU only (on this 2-core
-    # CPU a batched image-step took 2.5 s against 1.1 s one at a time, experiments/kodak_rd/README.md).
+    # Fit the same-size images of one ladder point in one batched network; None: on a GPU, and on a CPU where the
+    # tiled step runs (rd_points.can_batch; measured by experiments/benchmark/rd_batched.py).
     batch_images: bool | None = None
     batch_memory_mb: int = 2048  # memory (MiB) one batched training step may use; more images are chunked
 
@@ -97,7 +97,7 @@ class RDSettings:
                                             or self.max_images < 1):
             raise SirenInrError(f"max_images={self.max_images!r}; accepted: null or a positive integer")
         if self.batch_images is not None and not isinstance(self.batch_images, bool):
-            raise SirenInrError(f"batch_images={self.batch_images!r}; accepted: true, false or null (on a GPU)")
+            raise SirenInrError(f"batch_images={self.batch_images!r}; accepted: true, false or null (the default choice)")
         if isinstance(self.batch_memory_mb, bool) or not isinstance(self.batch_memory_mb, int) or self.batch_memory_mb < 1:
             raise SirenInrError(f"batch_memory_mb={self.batch_memory_mb!r}; accepted: a positive integer (MiB)")
         self.fit.validate()

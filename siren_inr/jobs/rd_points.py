@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,9 @@ def ladder_label(depth: int, width: int) -> str:
 def can_batch(settings: RDSettings) -> bool:
     """Whether the study's fits may run as batched networks (full-batch SIREN fits on one device, plain fp32)."""
     fit = settings.fit
-    wanted = settings.batch_images if settings.batch_images is not None else fit.device() == "cuda"
+    # By default: on a GPU (one bmm per layer for all images), and on a CPU where the tiled step runs (no
+    # Lightning loop, history rows or trainer set-up per image).
+    wanted = settings.batch_images if settings.batch_images is not None else (fit.device() == "cuda" or fit.tiled_step)
     return (wanted and settings.model_name == "siren" and fit.batch_size is None
             and not fit.compile and fit.precision == "32-true" and str(fit.devices) in ("1", "auto")
             and fit.num_nodes == 1 and fit.strategy == "auto")
@@ -81,7 +83,9 @@ def fit_images(images: Sequence[np.ndarray], depth: int, width: int,
             if len(chunk) == 1:
                 seed_all(settings.seed)
                 start = time.perf_counter()
-                fitted = fit_model(settings.model_name, hparams, PixelField.from_image(images[chunk[0]]), settings.fit)
+                # The study reads only the final fit, so no history rows (each one a whole-image SSIM) on the way.
+                fit = replace(settings.fit, log_every_n_steps=settings.fit.num_epochs)
+                fitted = fit_model(settings.model_name, hparams, PixelField.from_image(images[chunk[0]]), fit)
                 results[chunk[0]] = (fitted.model.cpu(), fitted.final["psnr"], time.perf_counter() - start, 1)
             else:
                 for index, result in zip(chunk, _fit_chunk([images[i] for i in chunk], hparams, settings)):

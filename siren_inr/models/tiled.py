@@ -219,9 +219,7 @@ class TiledSirenStep:
         inputs = inputs.detach().to(self.dtype).contiguous()
         values = values.detach().to(self.dtype).contiguous()
         with self._lock, torch.no_grad():
-            rows = min(self.rows, max(1, n))
-            tiles = [(start, min(start + rows, n)) for start in range(0, n, rows)]
-            workers = min(self.workers or torch.get_num_threads(), len(tiles))
+            tiles, workers = self._tiles(n)
             self._ensure_states(workers)
             self._load_weights(self.parameters if params is None else list(params))
             shares = [tiles[k::workers] for k in range(workers)]
@@ -254,6 +252,15 @@ class TiledSirenStep:
                 grads.append(grad_w)
                 grads.append(grad_b)
         return loss, grads
+
+    def _tiles(self, n: int) -> tuple[list[tuple[int, int]], int]:
+        """Tiles of at most `rows` pixels, as many per worker and as even as they can be (a short last tile
+        would leave a worker idle), and the worker count."""
+        count = max(1, -(-n // self.rows))
+        workers = min(self.workers or torch.get_num_threads(), count)
+        count = -(-count // workers) * workers
+        rows = min(self.rows, -(-(-(-n // count)) // 16) * 16)  # rounded up to 16 rows (64-byte aligned starts)
+        return [(start, min(start + rows, n)) for start in range(0, n, rows)], workers
 
     def _run_tiles(self, state: _WorkerState, inputs: torch.Tensor, values: torch.Tensor, grad_scale: float,
                    tiles: list[tuple[int, int]], output: torch.Tensor | None, single_thread: bool = False) -> None:

@@ -85,6 +85,27 @@ def test_batched_fit_with_fit_settings_equals_fit_model(schedule):
     assert not torch.allclose(constant[0].net[0].linear.weight, result.nets[0].net[0].linear.weight, atol=1e-6)
 
 
+def test_cpu_batched_fit_runs_the_tiled_step_and_equals_the_bmm_fit(monkeypatch):
+    from siren_inr.fit import batched
+
+    fields = [PixelField.from_image(smooth_image(16, channels=3, seed=s)) for s in range(3)]
+    values = torch.stack([f.values for f in fields])
+    hparams = dict(SMALL, out_features=3)
+    calls = []
+    real = batched.tiled_mse
+    monkeypatch.setattr(batched, "tiled_mse", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fitted = {}
+    for tiled in (True, False):
+        torch.manual_seed(3)
+        nets = [build_model("siren", **hparams) for _ in fields]
+        settings = FitSettings(num_epochs=10, lr=1e-3, tiled_step=tiled)
+        fitted[tiled] = fit_batched(nets, fields[0].coords, values, steps=10, settings=settings).nets
+    assert len(calls) == 10 * len(fields)  # the tiled fit only: one tiled step per image and step
+    for a, b in zip(fitted[True], fitted[False]):
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
 def test_chunk_size_follows_the_memory_budget():
     net = _siren(0, hidden_features=28, hidden_layers=9, out_features=3)
     pixels = 256 * 256

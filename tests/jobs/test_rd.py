@@ -179,10 +179,14 @@ def test_batched_fits_equal_separate_fits(folder, tmp_path, study):
         assert (chunked.table.loc[chunked.table["codec"] == "coin", "fit_batch"] == together).all()
 
 
-def test_batching_by_default_only_on_a_gpu(folder, tmp_path):
+def test_batching_by_default_on_a_gpu_or_with_the_tiled_cpu_step(folder, tmp_path):
+    import dataclasses
+
     from siren_inr.jobs.rd_points import can_batch
 
-    assert not can_batch(_settings(folder, tmp_path, batch_images=None))  # this CPU: one fit at a time is faster
+    default = _settings(folder, tmp_path, batch_images=None)
+    assert can_batch(default)  # CPU: each image's step tiled, without a Lightning loop per image
+    assert not can_batch(dataclasses.replace(default, fit=dataclasses.replace(default.fit, tiled_step=False)))
     assert can_batch(_settings(folder, tmp_path, batch_images=True))
     assert not can_batch(_settings(folder, tmp_path, batch_images=False))
 
