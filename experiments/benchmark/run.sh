@@ -6,6 +6,17 @@ cd "$(dirname "$0")/../.."
 out=experiments/benchmark/results
 mode=${1:-cpu}
 if [ "$mode" = cpu ]; then
+  # Issue 11 with the tiled CPU step (the default path since then), on an idle machine:
+  # COIN 10x28 for 100 steps (a history row every 10: a row's SSIM at 768x512 RGB costs ~0.2 s), SIREN 3x256 at 256^2,
+  # the PSNR parity of the COIN fit against rounding-level perturbations, and the rd ladder batched vs one at a time.
+  siren-inr bench --cases coin --steps 100 --warmup 5 --variants reference,default --no-memory \
+      --overrides log_every_n_steps=10 --json $out/cpu_coin_tiled.json | tee $out/cpu_coin_tiled.md
+  siren-inr bench --cases siren256 --steps 20 --warmup 2 --variants reference,default --no-memory \
+      --json $out/cpu_siren256_tiled.json | tee $out/cpu_siren256_tiled.md
+  python experiments/benchmark/parity_coin.py --out $out/cpu_coin_parity
+  python experiments/benchmark/rd_batched.py ${KODAK_DIR:+--kodak "$KODAK_DIR"} --images 8 --size 256 --steps 100 \
+      --out $out/cpu_rd_batched
+  # The runs before the tiled step (issue 11's first round, on the loaded VM):
   # Issue 11's cases side by side with the plain loop in its own process (on this loaded 2-core VM, few steps:
   # a 3x256 step at 256^2 takes tens of seconds of wall time here). (c) = the fused kernels without compile.
   siren-inr bench --cases coin --steps 12 --warmup 2 --variants reference,default --no-memory \
