@@ -37,14 +37,10 @@ MIN_TILE_ROWS = 256
 
 def _mlp_layers(net: nn.Module) -> list[tuple[nn.Linear, float | None]] | None:
     """(linear, omega or None for a plain linear) per layer of a sine MLP, or None when `net` is not one."""
-    if isinstance(net, SirenPE):
-        body = net.net
-    elif isinstance(net, Siren):
-        body = net.net
-    else:
+    if not isinstance(net, (Siren, SirenPE)):
         return None
     layers = []
-    for module in body:
+    for module in net.net:
         if isinstance(module, SineLayer):
             layers.append((module.linear, float(module.omega_0)))
         elif type(module) is nn.Linear:
@@ -62,7 +58,7 @@ def supports_tiled(net: nn.Module) -> bool:
 
 
 def tile_rows(width: int) -> int:
-    """Pixels per tile for a net whose widest hidden layer has `width` (padded) features."""
+    """Pixels per tile for a net whose widest hidden layer has `width` features."""
     rows = max(MIN_TILE_ROWS, TILE_ELEMENTS // max(1, width))
     return rows - rows % 64 if rows >= 128 else rows
 
@@ -94,7 +90,7 @@ class _WorkerState:
         self._views: dict[int, _TileViews] = {}
 
     def views(self, n: int) -> "_TileViews":
-        """The buffers cut to n rows (at most two sizes per fit: the full tile and the last one)."""
+        """The buffers cut to n rows (a few sizes per fit: the full tile, the last one, a last mini-batch's)."""
         if n not in self._views:
             self._views[n] = _TileViews(self, n)
         return self._views[n]
@@ -214,6 +210,8 @@ class TiledSirenStep:
         if inputs.ndim != 2 or inputs.shape[1] != self.in_features:
             raise ValueError(f"inputs of shape {tuple(inputs.shape)}; the network takes [N, {self.in_features}]")
         n = inputs.shape[0]
+        if n == 0:
+            raise ValueError("inputs hold no pixels")
         if values.shape != (n, self.out_features):
             raise ValueError(f"values of shape {tuple(values.shape)}; expected ({n}, {self.out_features})")
         inputs = inputs.detach().to(self.dtype).contiguous()

@@ -133,6 +133,8 @@ def test_bad_shapes_are_refused_naming_them():
         engine.run(torch.zeros(10, 3, dtype=torch.float64), values, 1.0)
     with pytest.raises(ValueError, match=r"\(10, 3\)"):
         engine.run(coords, values[:, :1], 1.0)
+    with pytest.raises(ValueError, match="no pixels"):
+        engine.run(coords[:0], values[:0], 1.0)
 
 
 def test_copies_start_without_threads_and_compute_the_same():
