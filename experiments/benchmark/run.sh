@@ -14,6 +14,7 @@ if [ "$mode" = cpu ]; then
   siren-inr bench --cases siren256 --steps 20 --warmup 2 --variants reference,default --no-memory \
       --json $out/cpu_siren256_tiled.json | tee $out/cpu_siren256_tiled.md
   python experiments/benchmark/parity_coin.py --out $out/cpu_coin_parity
+  python experiments/benchmark/parity_coin.py --lr 2e-4 --no-float64 --out $out/cpu_coin_parity_lr2e-4
   python experiments/benchmark/rd_batched.py ${KODAK_DIR:+--kodak "$KODAK_DIR"} --images 8 --size 256 --steps 100 \
       --out $out/cpu_rd_batched
   # The runs before the tiled step (issue 11's first round, on the loaded VM):
