@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from siren_inr.data import load_image
 from siren_inr.fit.cpu import tune_allocator
 from siren_inr.fit.settings import FitSettings
-from siren_inr.jobs.rd import RDSettings
+from siren_inr.jobs.rd import RDSettings, centre_crop
 from siren_inr.jobs.rd_points import fit_images
 
 SKIMAGE_RGB = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
@@ -31,34 +32,25 @@ SKIMAGE_RGB = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry
 LADDER = ((4, 20), (4, 30), (9, 28), (9, 40), (12, 49))
 
 
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    height, width = image.shape[:2]
-    if min(height, width) < size:
-        raise SystemExit(f"--size {size}: an image of {width}x{height} is smaller")
-    top, left = (height - size) // 2, (width - size) // 2
-    return image[top : top + size, left : left + size]
-
-
 def load_images(kodak: Path | None, count: int, size: int) -> tuple[list[str], list[np.ndarray]]:
-    """`count` RGB crops in [0, 1]: the first Kodak images of the folder, else scikit-image's colour images."""
+    """`count` RGB crops in [0, 1] (the rd job's loader and centre crop): the first Kodak images of the folder,
+    else scikit-image's colour images (square-resized to `size` first when smaller)."""
     if kodak is not None:
-        from PIL import Image
-
         files = sorted(kodak.glob("*.png"))[:count]
         if len(files) < count:
             raise SystemExit(f"--kodak {kodak}: {len(files)} PNG files, --images {count} asked")
-        return [f.name for f in files], [centre_crop(np.asarray(Image.open(f).convert("RGB"), np.float32) / 255, size)
-                                         for f in files]
-    from skimage import data, transform
-
-    names = list(SKIMAGE_RGB[:count])
+        sources = [str(f) for f in files]
+    else:
+        sources = list(SKIMAGE_RGB[:count])
     images = []
-    for name in names:
-        image = getattr(data, name)()[..., :3].astype(np.float32) / 255
+    for source in sources:
+        image = load_image(source)
         if min(image.shape[:2]) < size:
-            image = transform.resize(image, (size, size), anti_aliasing=True).astype(np.float32)
-        images.append(centre_crop(image, size))
-    return names, images
+            if kodak is not None:
+                raise SystemExit(f"--size {size}: {source} is {image.shape[1]}x{image.shape[0]}")
+            image = load_image(source, size)
+        images.append(centre_crop(image[..., :3], size))
+    return [Path(s).name for s in sources], images
 
 
 def main() -> None:

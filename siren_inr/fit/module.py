@@ -152,7 +152,7 @@ class INRFitModule(pl.LightningModule):
         if self._tiled is not None:
             inputs = self._tiled_inputs if whole else network_inputs(self.net, coords)
             output = torch.empty_like(values) if record and single_full else None
-            loss = tiled_mse(self._tiled, inputs, values, 1.0 / values.numel(), output)
+            loss = tiled_mse(self._tiled, inputs, values, output=output)  # the MSE (one process: no shard scaling)
         else:
             output = self(coords)
             loss = self._shard_mse(output, values, int(batch_idx))

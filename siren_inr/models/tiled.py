@@ -80,7 +80,7 @@ class _WorkerState:
         self.z = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # pre-activation, then cos(z) * grad
         self.a = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # sin(z): the next layer's input
         widest = max(hidden)
-        self.g = [torch.empty(rows * widest, dtype=dtype), torch.empty(rows * widest, dtype=dtype)]  # see _rows_of
+        self.g = torch.empty(rows * widest, dtype=dtype)  # the gradient flowing down into a layer; see _rows_of
         self.out = torch.empty(rows, out_features, dtype=dtype)
         self.z_out = torch.empty(rows, out_features, dtype=dtype)
         self.ones = torch.ones(rows, dtype=dtype)
@@ -109,8 +109,9 @@ class _TileViews:
         self.z_out = state.z_out[:n]
         self.z_out_t = self.z_out.t()
         self.ones = state.ones[:n]
-        # upstream[i]: d loss / d (output of layer i), written by the matmul with layer i + 1's weights
-        self.upstream = [_rows_of(state.g[i % 2], n, state.shapes[i + 1][1]) for i in range(len(state.z))]
+        # upstream[i]: d loss / d (output of layer i), written by the matmul with layer i + 1's weights. One buffer
+        # serves every layer: each is read (into cos(z) * upstream) before the next layer down writes it.
+        self.upstream = [_rows_of(state.g, n, state.shapes[i + 1][1]) for i in range(len(state.z))]
 
 
 def _rows_of(buffer: torch.Tensor, rows: int, width: int) -> torch.Tensor:
