@@ -7,12 +7,15 @@ out=experiments/benchmark/results
 mode=${1:-cpu}
 if [ "$mode" = cpu ]; then
   # Issue 11 with the tiled CPU step (the default path since then), on an idle machine:
-  # COIN 10x28 for 100 steps (a history row every 10: a row's SSIM at 768x512 RGB costs ~0.2 s), SIREN 3x256 at 256^2,
-  # the PSNR parity of the COIN fit against rounding-level perturbations, and the rd ladder batched vs one at a time.
+  # COIN 10x28 for 100 steps at COIN's lr 2e-4 (a history row every 10: a row's SSIM at 768x512 RGB costs ~0.2 s),
+  # SIREN 3x256 at 256^2, the PSNR parity of the COIN fit against rounding-level perturbations, and the rd ladder
+  # batched vs one at a time. The cpu_xeon_* files: the 2-vCPU Intel Xeon (AVX-512) of issue 11's third round.
   siren-inr bench --cases coin --steps 100 --warmup 5 --variants reference,default --no-memory \
-      --overrides log_every_n_steps=10 --json $out/cpu_coin_tiled.json | tee $out/cpu_coin_tiled.md
+      --overrides log_every_n_steps=10 --json $out/cpu_xeon_coin.json | tee $out/cpu_xeon_coin.md
   siren-inr bench --cases siren256 --steps 20 --warmup 2 --variants reference,default --no-memory \
-      --json $out/cpu_siren256_tiled.json | tee $out/cpu_siren256_tiled.md
+      --json $out/cpu_xeon_siren256.json | tee $out/cpu_xeon_siren256.md
+  # cpu_coin_tiled.* and cpu_siren256_tiled.*: the same two commands on the 2-vCPU AMD EPYC of the second round,
+  # when the COIN case still ran at the main job's lr 1e-3 (--overrides optim.lr=1e-3 log_every_n_steps=10).
   python experiments/benchmark/parity_coin.py --out $out/cpu_coin_parity
   python experiments/benchmark/parity_coin.py --lr 2e-4 --no-float64 --out $out/cpu_coin_parity_lr2e-4
   python experiments/benchmark/rd_batched.py ${KODAK_DIR:+--kodak "$KODAK_DIR"} --images 8 --size 256 --steps 100 \

@@ -118,13 +118,31 @@ def test_coin_case_is_768_by_512_rgb_and_a_portrait_image_is_turned(tmp_path):
 
     coin = standard_cases()["coin"]
     image = coin.load()
-    assert image.shape == (*COIN_SHAPE, 3) and coin.overrides == ["model.hidden_layers=9", "model.hidden_features=28"]
+    assert image.shape == (*COIN_SHAPE, 3)
+    assert coin.overrides == ["model.hidden_layers=9", "model.hidden_features=28", "optim.lr=0.0002"]
     portrait = (np.random.default_rng(0).random((768, 512, 3)) * 255).astype(np.uint8)
     Image.fromarray(portrait).save(tmp_path / "portrait.png")
     turned = Case("p", str(tmp_path / "portrait.png"), *COIN_SHAPE).load()
     np.testing.assert_allclose(turned, np.transpose(portrait, (1, 0, 2)) / 255.0, atol=1e-6)
     with pytest.raises(SirenInrError, match="--cases"):
         select_cases(["coin", "siren9000"])
+
+
+def test_coin_case_fits_at_coins_lr_in_both_processes():
+    # The plan composes the case's overrides: COIN's lr 2e-4 reaches the project's job, and the plain loop is loaded
+    # with job.fit.lr, so both sides of the comparison step Adam at it (at a constant lr).
+    from siren_inr.bench.cases import COIN_LR
+    from siren_inr.cli.bench import _parser, _plan
+
+    args = _parser("siren-inr bench").parse_args(["--cases", "coin", "--steps", "4", "--warmup", "1"])
+    _, plan, _, _ = _plan(args, torch.device("cpu"))
+    (case, jobs), = plan
+    job = jobs["default"]
+    assert COIN_LR == 2e-4 and job.fit.lr == pytest.approx(COIN_LR)
+    assert job.fit.lr_schedule == "none" and job.model_hparams["hidden_features"] == 28
+    # a user's --overrides still come after the case's
+    args = _parser("siren-inr bench").parse_args(["--cases", "coin", "--overrides", "optim.lr=1e-3"])
+    assert _plan(args, torch.device("cpu"))[1][0][1]["default"].fit.lr == pytest.approx(1e-3)
 
 
 def test_resize_to_keeps_a_constant_image_and_averages_a_checkerboard():
