@@ -7,7 +7,9 @@ forward pass, the squared error and the backward pass with hand-written gradient
 activations (a few hundred KiB per layer) stay in the core's cache, and adds the tile's weight gradients
 into accumulators. The tiles are shared out among worker threads, each running single-threaded kernels on
 its own tiles with its own accumulators (no OpenMP barrier per small op); the accumulators are summed in a
-fixed order at the end. Each layer's omega rides on a scaled copy of its weights (omega W, omega b), so
+fixed order at the end. A worker's loop over its tiles is compiled by TorchScript, so it runs without holding
+the GIL: in plain Python two workers' small ops queue for it (a 4 x 20 net at 256², two workers: 20.8 ms a
+step on 2,048-pixel tiles in Python, 15.8 ms scripted; on 512-pixel tiles 40.2 against 19.6 ms). Each layer's omega rides on a scaled copy of its weights (omega W, omega b), so
 neither direction spends an elementwise pass on it.
 
 What changes against autograd is only the rounding (the order of the sums over tiles, omega applied to the
@@ -23,7 +25,9 @@ optimizer.
 from __future__ import annotations
 
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -72,7 +76,7 @@ def network_inputs(net: nn.Module, coords: torch.Tensor) -> torch.Tensor:
 
 
 class _WorkerState:
-    """One worker's buffers (reused every step), gradient accumulators, and the views a tile of n rows uses."""
+    """One worker's buffers (reused every step; a tile of n rows uses their first n rows) and gradient accumulators."""
 
     def __init__(self, rows: int, shapes: list[tuple[int, int]], out_features: int, dtype: torch.dtype):
         self.shapes = shapes
@@ -80,43 +84,13 @@ class _WorkerState:
         self.z = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # pre-activation, then cos(z) * grad
         self.a = [torch.empty(rows, w, dtype=dtype) for w in hidden]  # sin(z): the next layer's input
         widest = max(hidden)
-        self.g = torch.empty(rows * widest, dtype=dtype)  # the gradient flowing down into a layer; see _rows_of
+        self.g = torch.empty(rows * widest, dtype=dtype)  # the gradient flowing down into a layer (as [n, w])
         self.out = torch.empty(rows, out_features, dtype=dtype)
         self.z_out = torch.empty(rows, out_features, dtype=dtype)
         self.ones = torch.ones(rows, dtype=dtype)
         self.grad_w = [torch.zeros(out, inp, dtype=dtype) for out, inp in shapes]
         self.grad_b = [torch.zeros(out, dtype=dtype) for out, _ in shapes]
         self.sq = torch.zeros((), dtype=dtype)
-        self._views: dict[int, _TileViews] = {}
-
-    def views(self, n: int) -> "_TileViews":
-        """The buffers cut to n rows (a few sizes per fit: the full tile, the last one, a last mini-batch's)."""
-        if n not in self._views:
-            self._views[n] = _TileViews(self, n)
-        return self._views[n]
-
-
-class _TileViews:
-    """Views of a worker's buffers for a tile of n rows, made once (slicing per tile costs Python time)."""
-
-    def __init__(self, state: _WorkerState, n: int):
-        self.z = [z[:n] for z in state.z]
-        self.z_t = [z.t() for z in self.z]
-        self.a = [a[:n] for a in state.a]
-        self.out = state.out[:n]
-        self.out_t = self.out.t()
-        self.out_flat = self.out.view(-1)
-        self.z_out = state.z_out[:n]
-        self.z_out_t = self.z_out.t()
-        self.ones = state.ones[:n]
-        # upstream[i]: d loss / d (output of layer i), written by the matmul with layer i + 1's weights. One buffer
-        # serves every layer: each is read (into cos(z) * upstream) before the next layer down writes it.
-        self.upstream = [_rows_of(state.g, n, state.shapes[i + 1][1]) for i in range(len(state.z))]
-
-
-def _rows_of(buffer: torch.Tensor, rows: int, width: int) -> torch.Tensor:
-    """A contiguous [rows, width] view at the start of a flat buffer."""
-    return buffer[: rows * width].view(rows, width)
 
 
 class TiledSirenStep:
@@ -265,51 +239,100 @@ class TiledSirenStep:
                    tiles: list[tuple[int, int]], output: torch.Tensor | None, single_thread: bool = False) -> None:
         if single_thread:
             torch.set_num_threads(1)  # this thread's OpenMP team and MKL threads; the caller restores its own
-        for grad in state.grad_w:
-            grad.zero_()
-        for grad in state.grad_b:
-            grad.zero_()
-        state.sq.zero_()
-        weights, biases, omegas = self.weights, self.biases, self.omegas  # weights and biases: omega W, omega b
-        weights_t = self.weights_t
-        last = len(weights) - 1
-        final_sine = self.final_sine
-        grad_w, grad_b = state.grad_w, state.grad_b
-        for start, stop in tiles:
-            v = state.views(stop - start)
-            x_in = inputs[start:stop]
-            zs, acts = v.z, v.a
-            x = x_in
-            for i in range(last):
-                torch.addmm(biases[i], x, weights_t[i], out=zs[i])  # z = omega (x W^T + b)
-                torch.sin(zs[i], out=acts[i])
-                x = acts[i]
-            out = v.out
-            if final_sine:
-                torch.addmm(biases[last], x, weights_t[last], out=v.z_out)
-                torch.sin(v.z_out, out=out)
-            else:
-                torch.addmm(biases[last], x, weights_t[last], out=out)
-            if output is not None:
-                output[start:stop].copy_(out)
-            out.sub_(values[start:stop])
-            state.sq += torch.dot(v.out_flat, v.out_flat)
-            out.mul_(grad_scale)  # d loss / d output
-            ones = v.ones
-            # grad: d loss / d z of the layer at hand, z = x (omega W)^T + omega b; so d loss / d W carries omega.
-            if final_sine:
-                grad, grad_t, omega = v.z_out.cos_().mul_(out), v.z_out_t, omegas[last]
-            else:
-                grad, grad_t, omega = out, v.out_t, 1.0
-            grad_w[last].addmm_(grad_t, x, alpha=omega)
-            grad_b[last].addmv_(grad_t, ones, alpha=omega)
-            for i in range(last - 1, -1, -1):
-                upstream = v.upstream[i]
-                torch.mm(grad, weights[i + 1], out=upstream)  # d loss / d (this layer's output)
-                grad = zs[i].cos_().mul_(upstream)  # times d sin(z) / dz
-                omega = omegas[i]
-                grad_w[i].addmm_(v.z_t[i], x_in if i == 0 else acts[i - 1], alpha=omega)
-                grad_b[i].addmv_(v.z_t[i], ones, alpha=omega)
+        _tile_kernel()(inputs, values, self.weights, self.weights_t, self.biases, self.omegas, self.final_sine,
+                       grad_scale, [t[0] for t in tiles], [t[1] for t in tiles], state.z, state.a, state.g,
+                       state.out, state.z_out, state.ones, state.grad_w, state.grad_b, state.sq, output)
+
+
+def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.Tensor], weights_t: List[torch.Tensor],
+               biases: List[torch.Tensor], omegas: List[Optional[float]], final_sine: bool, grad_scale: float,
+               starts: List[int], stops: List[int], zs_full: List[torch.Tensor], acts_full: List[torch.Tensor],
+               g: torch.Tensor, out_full: torch.Tensor, z_out_full: torch.Tensor, ones_full: torch.Tensor,
+               grad_w: List[torch.Tensor], grad_b: List[torch.Tensor], sq: torch.Tensor,
+               output: Optional[torch.Tensor]) -> None:
+    """One worker's tiles: forward, squared error and backward of each, the weight gradients added into grad_w and
+    grad_b and the squared error into sq (all zeroed first). `weights` and `biases` are omega W and omega b.
+
+    Written in the subset of Python that TorchScript compiles: scripted, the whole loop runs without the GIL, so the
+    workers' many small ops do not queue for it (in plain Python two workers ran barely faster than one)."""
+    for grad in grad_w:
+        grad.zero_()
+    for grad in grad_b:
+        grad.zero_()
+    sq.zero_()
+    last = len(weights) - 1
+    for t in range(len(starts)):
+        start = starts[t]
+        stop = stops[t]
+        n = stop - start
+        x_in = inputs[start:stop]
+        zs: List[torch.Tensor] = []
+        acts: List[torch.Tensor] = []
+        x = x_in
+        for i in range(last):
+            z = zs_full[i][:n]
+            a = acts_full[i][:n]
+            torch.addmm(biases[i], x, weights_t[i], out=z)  # z = omega (x W^T + b)
+            torch.sin(z, out=a)
+            zs.append(z)
+            acts.append(a)
+            x = a
+        out = out_full[:n]
+        z_out = z_out_full[:n]
+        if final_sine:
+            torch.addmm(biases[last], x, weights_t[last], out=z_out)
+            torch.sin(z_out, out=out)
+        else:
+            torch.addmm(biases[last], x, weights_t[last], out=out)
+        if output is not None:
+            output[start:stop].copy_(out)
+        out.sub_(values[start:stop])
+        flat = out.reshape(-1)
+        sq.add_(torch.dot(flat, flat))
+        out.mul_(grad_scale)  # d loss / d output
+        ones = ones_full[:n]
+        # grad: d loss / d z of the layer at hand, z = x (omega W)^T + omega b; so d loss / d W carries omega.
+        omega = 1.0
+        if final_sine:
+            grad = z_out.cos_().mul_(out)
+            last_omega = omegas[last]
+            if last_omega is not None:
+                omega = last_omega
+        else:
+            grad = out
+        grad_t = grad.t()
+        grad_w[last].addmm_(grad_t, x, alpha=omega)
+        grad_b[last].addmv_(grad_t, ones, alpha=omega)
+        for i in range(last - 1, -1, -1):
+            # d loss / d (this layer's output), in one buffer shared by all layers: each layer's upstream is read
+            # (into cos(z) * upstream) before the next layer down writes it
+            upstream = g[: n * weights[i + 1].shape[1]].view(n, weights[i + 1].shape[1])
+            torch.mm(grad, weights[i + 1], out=upstream)
+            grad = zs[i].cos_().mul_(upstream)  # times d sin(z) / dz
+            layer_omega = omegas[i]
+            omega = 1.0 if layer_omega is None else layer_omega
+            grad_t = grad.t()
+            grad_w[i].addmm_(grad_t, x_in if i == 0 else acts[i - 1], alpha=omega)
+            grad_b[i].addmv_(grad_t, ones, alpha=omega)
+
+
+_KERNEL = None
+_KERNEL_LOCK = threading.Lock()
+
+
+def _tile_kernel():
+    """`_run_tiles` compiled by TorchScript once per process (the plain function where TorchScript cannot)."""
+    global _KERNEL
+    if _KERNEL is None:
+        with _KERNEL_LOCK:
+            if _KERNEL is None:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # TorchScript's deprecation notice; it still runs here
+                        _KERNEL = torch.jit.script(_run_tiles)
+                except Exception:  # noqa: BLE001 - a torch without TorchScript: the same code, in Python
+                    _KERNEL = _run_tiles
+    return _KERNEL
 
 
 class _TiledMSE(torch.autograd.Function):

@@ -151,3 +151,21 @@ def test_copies_start_without_threads_and_compute_the_same():
 def test_tile_rows_follow_the_width():
     assert tile_rows(28) * 28 <= 1 << 18 < (tile_rows(28) + 64) * 28
     assert tile_rows(256) == 1024 and tile_rows(10 ** 6) == 256
+
+
+@pytest.mark.parametrize("outermost_linear", [True, False])
+def test_scripted_tile_kernel_computes_what_its_python_source_computes(monkeypatch, outermost_linear):
+    # The workers run `_run_tiles` compiled by TorchScript (no GIL across its loop); its plain Python source, the
+    # fallback where TorchScript is missing, must give the same bits.
+    from siren_inr.models import tiled
+
+    kernel = tiled._tile_kernel()
+    assert isinstance(kernel, torch.jit.ScriptFunction)  # this torch scripts it: the tests run the scripted path
+    net = _net(dtype=torch.float32, hidden_features=16, outermost_linear=outermost_linear)
+    coords, values = _data(1000, dtype=torch.float32)
+    for _ in range(4):  # past TorchScript's profiling runs: the optimized graph must give the same bits too
+        scripted = _tiled(net, coords, values, workers=2, rows=128)
+    monkeypatch.setattr(tiled, "_KERNEL", tiled._run_tiles)
+    plain = _tiled(net, coords, values, workers=2, rows=128)
+    assert torch.equal(scripted[0], plain[0]) and torch.equal(scripted[2], plain[2])
+    assert all(torch.equal(a, b) for a, b in zip(scripted[1], plain[1]))
