@@ -21,7 +21,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.fit.fast import supports_fused_sine
 from siren_inr.fit.settings import FitSettings
 from siren_inr.models.siren import Siren, SineLayer
-from siren_inr.models.tiled import tiled_mse, tiled_step_for
+from siren_inr.models.tiled import supports_tiled, tiled_mse, tiled_step_for
 
 MIB = 1024 ** 2
 
@@ -142,15 +142,25 @@ def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tenso
     return BatchedFitResult(nets=list(nets), loss_history=history, seconds=seconds)
 
 
-def step_bytes_per_image(net: nn.Module, pixels: int) -> int:
+def step_bytes_per_image(net: nn.Module, pixels: int, tiled: bool = False) -> int:
     """Bytes one image adds to a full-batch training step: its pixel field and, per layer, the activation,
-    its pre-activation and their gradients (fp32)."""
+    its pre-activation and their gradients (fp32). With `tiled` (the CPU's tiled step) only the pixel field:
+    the tiled step's activations live in per-worker tile buffers that every image of the batch reuses."""
     widths = [m.out_features for m in net.modules() if isinstance(m, nn.Linear)]
     in_features = next(m.in_features for m in net.modules() if isinstance(m, nn.Linear))
-    return pixels * 4 * (2 * in_features + 4 * sum(widths) + 2 * widths[-1])
+    field = 2 * in_features + 2 * widths[-1]
+    return pixels * 4 * (field if tiled else field + 4 * sum(widths))
 
 
-def images_per_chunk(net: nn.Module, pixels: int, memory_bytes: int) -> int:
+def images_per_chunk(net: nn.Module, pixels: int, memory_bytes: int, tiled: bool = False) -> int:
     """How many images of `pixels` pixels one batched step of `net`'s architecture may hold in `memory_bytes`
-    (at least 1: a single image is a separate fit, whose size `check_memory` judges)."""
-    return max(1, int(memory_bytes // step_bytes_per_image(net, pixels)))
+    (at least 1: a single image is a separate fit, whose size `check_memory` judges); `tiled`: the step is the
+    CPU's tiled one (see `step_bytes_per_image`)."""
+    return max(1, int(memory_bytes // step_bytes_per_image(net, pixels, tiled)))
+
+
+def batches_tiled(net: nn.Module, settings: FitSettings) -> bool:
+    """Whether `fit_batched` with these settings steps `net`'s architecture with the tiled step."""
+    first = next(net.parameters(), None)
+    return (bool(settings.tiled_step) and settings.device() == "cpu" and first is not None
+            and first.dtype == torch.float32 and supports_tiled(net))

@@ -25,7 +25,7 @@ from siren_inr.compression.codec import encode_inr, write_inr
 from siren_inr.compression.qat import quantization_aware_finetune
 from siren_inr.data import PixelField
 from siren_inr.data.pixels import signed_to_unit
-from siren_inr.fit.batched import MIB, fit_batched, images_per_chunk
+from siren_inr.fit.batched import MIB, batches_tiled, fit_batched, images_per_chunk
 from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
 from siren_inr.metrics.benford import (BENFORD_JSD_DCT, BENFORD_JSD_PIXELS, DigitReference, digit_divergences,
@@ -77,8 +77,9 @@ def fit_images(images: Sequence[np.ndarray], depth: int, width: int,
         hparams = _hparams(settings, depth, width, shape[2])
         per_chunk = 1
         if can_batch(settings):
-            per_chunk = images_per_chunk(build_model(settings.model_name, **hparams), shape[0] * shape[1],
-                                         settings.batch_memory_mb * MIB)
+            net = build_model(settings.model_name, **hparams)
+            per_chunk = images_per_chunk(net, shape[0] * shape[1], settings.batch_memory_mb * MIB,
+                                         tiled=batches_tiled(net, settings.fit))
         for chunk in _chunks(indices, per_chunk):
             if len(chunk) == 1:
                 seed_all(settings.seed)

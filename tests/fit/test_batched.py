@@ -117,6 +117,32 @@ def test_chunk_size_follows_the_memory_budget():
     assert images_per_chunk(net, pixels, 10) == 1
 
 
+def test_tiled_chunks_count_only_the_pixel_field_and_hold_what_they_count():
+    # On the CPU the tiled step keeps its activations in tile buffers that every image of a batch reuses, so an
+    # image costs its pixel field, not its activations: rd's 8 crops of 256² fit in one chunk at 9 x 28.
+    from siren_inr.bench.probes import MemoryProbe
+    from siren_inr.fit.batched import batches_tiled
+
+    net = _siren(0, hidden_features=28, hidden_layers=9, out_features=3)
+    pixels = 256 * 256
+    assert step_bytes_per_image(net, pixels, tiled=True) == pixels * 4 * (4 + 6)
+    assert images_per_chunk(net, 256 * 256, 2048 * 1024 ** 2, tiled=True) >= 8
+    assert images_per_chunk(net, 256 * 256, 2048 * 1024 ** 2) < 8  # what the activation count allowed
+    assert batches_tiled(net, FitSettings()) and not batches_tiled(net, FitSettings(tiled_step=False))
+    assert not batches_tiled(build_model("relu", in_features=2, out_features=3), FitSettings())
+    # Measured: one more image adds no more than the count says (tensor bytes at the step's peak).
+    n = 64 * 64
+    coords, growth = _coords(n), {}
+    for k in (1, 4):
+        values = torch.rand(k, n, 3, generator=torch.Generator().manual_seed(k)) * 2 - 1
+        nets = [_siren(0, hidden_features=28, hidden_layers=9, out_features=3) for _ in range(k)]
+        probe = MemoryProbe(torch.device("cpu"))
+        probe.start()
+        fit_batched(nets, coords, values, steps=2, settings=FitSettings())
+        growth[k] = probe.peak_growth_bytes()
+    assert 0 < growth[4] - growth[1] <= 3 * step_bytes_per_image(net, n, tiled=True)
+
+
 def test_batched_siren_refuses_mixed_architectures():
     with pytest.raises(SirenInrError, match="one architecture"):
         BatchedSiren([_siren(0), _siren(1, hidden_features=8)])
