@@ -10,7 +10,9 @@ its own tiles with its own accumulators (no OpenMP barrier per small op); the ac
 fixed order at the end. A worker's loop over its tiles is compiled by TorchScript, so it runs without holding
 the GIL: in plain Python two workers' small ops queue for it (a 4 x 20 net at 256², two workers: 20.8 ms a
 step on 2,048-pixel tiles in Python, 15.8 ms scripted; on 512-pixel tiles 40.2 against 19.6 ms). Each layer's omega rides on a scaled copy of its weights (omega W, omega b), so
-neither direction spends an elementwise pass on it.
+neither direction spends an elementwise pass on it. Where no hidden width is a whole number of 16-float vectors (COIN's
+20-49 wide ladder), each layer's bias rides inside its matmul too, on a constant input column (see
+`_run_tiles_folded`): MKL's narrow matmul with a broadcast bias cost about twice the bare one.
 
 What changes against autograd is only the rounding (the order of the sums over tiles, omega applied to the
 weights instead of the products), so losses and gradients agree within float rounding (tests check it). For one
@@ -37,6 +39,12 @@ from siren_inr.models.siren_pe import SirenPE
 
 TILE_ELEMENTS = 1 << 18  # rows per tile x hidden width: 1 MiB per activation, the L2 of a core here
 MIN_TILE_ROWS = 256
+# Nets whose hidden widths are no multiple of this run each layer as one matmul with the bias inside it (see
+# `_run_tiles_folded`). Measured on 2 AVX-512 cores, 256² pixels, a step against the bias as addmm's input: 4x20
+# 0.78, 3x24 0.85, 4x30 0.75, 9x40 0.83, 12x49 0.84, 3x100 0.92; but for 3x32 1.32, 3x48 1.28, 3x64 1.09,
+# 3x96 1.14, 3x128 1.07, 3x256 1.18: a width of whole 16-float vectors loses more to the extra column than
+# the bias costs it.
+FOLD_UNLESS_MULTIPLE_OF = 16
 
 
 def _mlp_layers(net: nn.Module) -> list[tuple[nn.Linear, float | None]] | None:
@@ -93,6 +101,25 @@ class _WorkerState:
         self.sq = torch.zeros((), dtype=dtype)
 
 
+class _FoldedState:
+    """A worker's buffers when the biases ride in the matmuls: each hidden layer's pre-activation and activation
+    carry one more column, constant (pi / 2, whose sine is exactly 1: the next layer's bias input), and the
+    input tile one more column of ones; one accumulator per layer holds its weight and bias gradients."""
+
+    def __init__(self, rows: int, shapes: list[tuple[int, int]], out_features: int, dtype: torch.dtype):
+        hidden = [out for out, _ in shapes[:-1]]
+        self.x = torch.ones(rows, shapes[0][1] + 1, dtype=dtype)  # the input tile, then a column of ones
+        self.z = [torch.empty(rows, w + 1, dtype=dtype) for w in hidden]
+        self.a = [torch.empty(rows, w + 1, dtype=dtype) for w in hidden]
+        self.g = torch.empty(rows * (max(hidden) + 1), dtype=dtype)
+        self.out = torch.empty(rows, out_features, dtype=dtype)
+        self.z_out = torch.empty(rows, out_features, dtype=dtype)
+        # layer i: [in_i + 1, out_i + 1] (the last layer [in + 1, out]); the extra column is not a parameter's
+        self.grad = [torch.zeros(inp + 1, out + (1 if i < len(shapes) - 1 else 0), dtype=dtype)
+                     for i, (out, inp) in enumerate(shapes)]
+        self.sq = torch.zeros((), dtype=dtype)
+
+
 class TiledSirenStep:
     """The MSE of a sine MLP over pixel tiles, with its gradients, on the CPU (see the module docstring).
 
@@ -119,7 +146,18 @@ class TiledSirenStep:
         self.weights = [torch.zeros(out, inp, dtype=dtype) for out, inp in self.shapes]
         self.biases = [torch.zeros(out, dtype=dtype) for out, _ in self.shapes]
         self.weights_t = [w.t() for w in self.weights]
-        self._states: list[_WorkerState] = []
+        # Layer i as one matrix [[omega W^T, 0], [omega b, pi / 2]] applied to [x, 1] (the last
+        # layer without the constant column), so a layer is one bare matmul, bias included.
+        self.folded = all(out % FOLD_UNLESS_MULTIPLE_OF for out, _ in self.shapes[:-1])
+        self.mats: list[torch.Tensor] = []
+        if self.folded:
+            for i, (out, inp) in enumerate(self.shapes):
+                last = i == len(self.shapes) - 1
+                mat = torch.zeros(inp + 1, out + (0 if last else 1), dtype=dtype)
+                if not last:
+                    mat[inp, out] = torch.pi / 2
+                self.mats.append(mat)
+        self._states: list = []
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._lock = threading.Lock()
@@ -145,10 +183,15 @@ class TiledSirenStep:
                 else:
                     torch.mul(source_w, omega, out=weight)
                     torch.mul(source_b, omega, out=bias)
+                if self.folded:
+                    out, inp = weight.shape
+                    self.mats[i][:inp, :out].copy_(weight.t())
+                    self.mats[i][inp, :out].copy_(bias)
 
     def _ensure_states(self, workers: int) -> None:
+        kind = _FoldedState if self.folded else _WorkerState
         while len(self._states) < workers:
-            self._states.append(_WorkerState(self.rows, self.shapes, self.out_features, self.dtype))
+            self._states.append(kind(self.rows, self.shapes, self.out_features, self.dtype))
         if workers > 1 and (self._pool is None or self._pool_size < workers - 1):
             self.close()
             self._pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="siren-inr-tile")
@@ -216,12 +259,21 @@ class TiledSirenStep:
                 loss += state.sq
             loss *= scale
             grads = []
-            for i, (lin, _) in enumerate(self.layers):
-                grad_w = states[0].grad_w[i].clone()
-                grad_b = states[0].grad_b[i].clone()
-                for state in states[1:]:
-                    grad_w += state.grad_w[i]
-                    grad_b += state.grad_b[i]
+            for i, (out, inp) in enumerate(self.shapes):
+                if self.folded:
+                    total = states[0].grad[i].clone()
+                    for state in states[1:]:
+                        total += state.grad[i]
+                    omega = self.omegas[i]
+                    if omega is not None:
+                        total *= omega  # d z / d W carries omega
+                    grad_w, grad_b = total[:inp, :out].t().contiguous(), total[inp, :out].clone()
+                else:
+                    grad_w = states[0].grad_w[i].clone()
+                    grad_b = states[0].grad_b[i].clone()
+                    for state in states[1:]:
+                        grad_w += state.grad_w[i]
+                        grad_b += state.grad_b[i]
                 grads.append(grad_w)
                 grads.append(grad_b)
         return loss, grads
@@ -239,9 +291,14 @@ class TiledSirenStep:
                    tiles: list[tuple[int, int]], output: torch.Tensor | None, single_thread: bool = False) -> None:
         if single_thread:
             torch.set_num_threads(1)  # this thread's OpenMP team and MKL threads; the caller restores its own
-        _tile_kernel()(inputs, values, self.weights, self.weights_t, self.biases, self.omegas, self.final_sine,
-                       grad_scale, [t[0] for t in tiles], [t[1] for t in tiles], state.z, state.a, state.g,
-                       state.out, state.z_out, state.ones, state.grad_w, state.grad_b, state.sq, output)
+        starts, stops = [t[0] for t in tiles], [t[1] for t in tiles]
+        if self.folded:
+            _tile_kernel(folded=True)(inputs, values, self.mats, self.final_sine, grad_scale, starts, stops, state.x,
+                                      state.z, state.a, state.g, state.out, state.z_out, state.grad, state.sq, output)
+        else:
+            _tile_kernel()(inputs, values, self.weights, self.weights_t, self.biases, self.omegas, self.final_sine,
+                           grad_scale, starts, stops, state.z, state.a, state.g, state.out, state.z_out, state.ones,
+                           state.grad_w, state.grad_b, state.sq, output)
 
 
 def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.Tensor], weights_t: List[torch.Tensor],
@@ -316,23 +373,85 @@ def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.T
             grad_b[i].addmv_(grad_t, ones, alpha=omega)
 
 
-_KERNEL = None
+def _run_tiles_folded(inputs: torch.Tensor, values: torch.Tensor, mats: List[torch.Tensor], final_sine: bool,
+                      grad_scale: float, starts: List[int], stops: List[int], x_full: torch.Tensor,
+                      zs_full: List[torch.Tensor], acts_full: List[torch.Tensor], g: torch.Tensor,
+                      out_full: torch.Tensor, z_out_full: torch.Tensor, grads: List[torch.Tensor], sq: torch.Tensor,
+                      output: Optional[torch.Tensor]) -> None:
+    """`_run_tiles` for narrow nets with each layer's bias inside its matmul: `mats[i]` is [[omega W^T, 0],
+    [omega b, pi / 2]] (see `_FoldedState`). grads[i] receives [x, 1]^T (d loss / d z): the weight gradient
+    (transposed) over the bias gradient, both still to be multiplied by omega, and a last column that is no
+    parameter's. The constant column only ever feeds the constant column below it, so whatever its gradient
+    holds stays there."""
+    for grad in grads:
+        grad.zero_()
+    sq.zero_()
+    last = len(mats) - 1
+    in_features = x_full.shape[1] - 1
+    for t in range(len(starts)):
+        start = starts[t]
+        stop = stops[t]
+        n = stop - start
+        x_in = x_full[:n]
+        x_in[:, :in_features].copy_(inputs[start:stop])  # the last column stays 1
+        zs: List[torch.Tensor] = []
+        acts: List[torch.Tensor] = []
+        x = x_in
+        for i in range(last):
+            z = zs_full[i][:n]
+            a = acts_full[i][:n]
+            torch.mm(x, mats[i], out=z)  # z = omega (x W^T + b), and pi / 2 in the last column
+            torch.sin(z, out=a)
+            zs.append(z)
+            acts.append(a)
+            x = a
+        out = out_full[:n]
+        z_out = z_out_full[:n]
+        if final_sine:
+            torch.mm(x, mats[last], out=z_out)
+            torch.sin(z_out, out=out)
+        else:
+            torch.mm(x, mats[last], out=out)
+        if output is not None:
+            output[start:stop].copy_(out)
+        out.sub_(values[start:stop])
+        flat = out.reshape(-1)
+        sq.add_(torch.dot(flat, flat))
+        out.mul_(grad_scale)  # d loss / d output
+        if final_sine:
+            grad = z_out.cos_().mul_(out)
+        else:
+            grad = out
+        grads[last].addmm_(x.t(), grad)
+        for i in range(last - 1, -1, -1):
+            cols = mats[i + 1].shape[0]
+            upstream = g[: n * cols].view(n, cols)  # one buffer for every layer, as in _run_tiles
+            torch.mm(grad, mats[i + 1].t(), out=upstream)
+            grad = zs[i].cos_().mul_(upstream)
+            grads[i].addmm_((x_in if i == 0 else acts[i - 1]).t(), grad)
+
+
+_KERNELS: dict = {}
 _KERNEL_LOCK = threading.Lock()
 
 
-def _tile_kernel():
-    """`_run_tiles` compiled by TorchScript once per process (the plain function where TorchScript cannot)."""
-    global _KERNEL
-    if _KERNEL is None:
+def _tile_kernel(folded: bool = False):
+    """`_run_tiles` (`_run_tiles_folded`) compiled by TorchScript once per process (the plain function where
+    TorchScript cannot)."""
+    kernel = _KERNELS.get(folded)
+    if kernel is None:
         with _KERNEL_LOCK:
-            if _KERNEL is None:
+            kernel = _KERNELS.get(folded)
+            if kernel is None:
+                source = _run_tiles_folded if folded else _run_tiles
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # TorchScript's deprecation notice; it still runs here
-                        _KERNEL = torch.jit.script(_run_tiles)
+                        kernel = torch.jit.script(source)
                 except Exception:  # noqa: BLE001 - a torch without TorchScript: the same code, in Python
-                    _KERNEL = _run_tiles
-    return _KERNEL
+                    kernel = source
+                _KERNELS[folded] = kernel
+    return kernel
 
 
 class _TiledMSE(torch.autograd.Function):

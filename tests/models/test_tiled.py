@@ -154,18 +154,36 @@ def test_tile_rows_follow_the_width():
 
 
 @pytest.mark.parametrize("outermost_linear", [True, False])
-def test_scripted_tile_kernel_computes_what_its_python_source_computes(monkeypatch, outermost_linear):
-    # The workers run `_run_tiles` compiled by TorchScript (no GIL across its loop); its plain Python source, the
-    # fallback where TorchScript is missing, must give the same bits.
+@pytest.mark.parametrize("width", [12, 16])  # the folded-bias kernel and the other one
+def test_scripted_tile_kernels_compute_what_their_python_sources_compute(monkeypatch, outermost_linear, width):
+    # The workers run `_run_tiles` / `_run_tiles_folded` compiled by TorchScript (no GIL across the loop); the plain
+    # Python source, the fallback where TorchScript is missing, must give the same bits.
     from siren_inr.models import tiled
 
-    kernel = tiled._tile_kernel()
+    net = _net(dtype=torch.float32, hidden_features=width, outermost_linear=outermost_linear)
+    folded = TiledSirenStep(net).folded
+    assert folded == (width % tiled.FOLD_UNLESS_MULTIPLE_OF != 0)
+    kernel = tiled._tile_kernel(folded)
     assert isinstance(kernel, torch.jit.ScriptFunction)  # this torch scripts it: the tests run the scripted path
-    net = _net(dtype=torch.float32, hidden_features=16, outermost_linear=outermost_linear)
     coords, values = _data(1000, dtype=torch.float32)
     for _ in range(4):  # past TorchScript's profiling runs: the optimized graph must give the same bits too
         scripted = _tiled(net, coords, values, workers=2, rows=128)
-    monkeypatch.setattr(tiled, "_KERNEL", tiled._run_tiles)
+    monkeypatch.setitem(tiled._KERNELS, folded, tiled._run_tiles_folded if folded else tiled._run_tiles)
     plain = _tiled(net, coords, values, workers=2, rows=128)
     assert torch.equal(scripted[0], plain[0]) and torch.equal(scripted[2], plain[2])
     assert all(torch.equal(a, b) for a, b in zip(scripted[1], plain[1]))
+
+
+@pytest.mark.parametrize("outermost_linear", [True, False])
+def test_the_wide_kernel_matches_autograd_in_float64(outermost_linear):
+    # 32 wide, whole 16-float vectors: the bias as addmm's input; the 12-wide nets above took the folded kernel.
+    net = _net(hidden_features=32, hidden_layers=2, outermost_linear=outermost_linear)
+    assert not TiledSirenStep(net).folded
+    coords, values = _data(777)
+    loss_ref, grads_ref = _autograd(net, coords, values)
+    loss, grads, output = _tiled(net, coords, values, workers=2, rows=100)
+    torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=1e-14)
+    for grad, ref in zip(grads, grads_ref):
+        torch.testing.assert_close(grad, ref, rtol=1e-10, atol=1e-13)
+    with torch.no_grad():
+        torch.testing.assert_close(output, net(coords), rtol=1e-12, atol=1e-13)
