@@ -12,14 +12,15 @@ if [ "$mode" = cpu ]; then
   # batched vs one at a time. The cpu_xeon_* files: the 2-vCPU Intel Xeon (AVX-512) of issue 11's third round.
   siren-inr bench --cases coin --steps 100 --warmup 5 --variants reference,default --no-memory \
       --overrides log_every_n_steps=10 --json $out/cpu_xeon_coin.json | tee $out/cpu_xeon_coin.md
-  siren-inr bench --cases siren256 --steps 20 --warmup 2 --variants reference,default --no-memory \
+  siren-inr bench --cases siren256 --steps 30 --warmup 3 --repeats 2 --variants reference,default --no-memory \
       --json $out/cpu_xeon_siren256.json | tee $out/cpu_xeon_siren256.md
   # cpu_coin_tiled.* and cpu_siren256_tiled.*: the same two commands on the 2-vCPU AMD EPYC of the second round,
-  # when the COIN case still ran at the main job's lr 1e-3 (--overrides optim.lr=1e-3 log_every_n_steps=10).
+  # when the COIN case still ran at the main job's lr 1e-3 (--overrides optim.lr=1e-3 log_every_n_steps=10),
+  # SIREN with --steps 20 --warmup 2 and no repeat.
   python experiments/benchmark/parity_coin.py --out $out/cpu_coin_parity
   python experiments/benchmark/parity_coin.py --lr 2e-4 --no-float64 --out $out/cpu_coin_parity_lr2e-4
   python experiments/benchmark/rd_batched.py ${KODAK_DIR:+--kodak "$KODAK_DIR"} --images 8 --size 256 --steps 100 \
-      --out $out/cpu_rd_batched
+      --out $out/cpu_xeon_rd_batched  # cpu_rd_batched.*: the AMD VM, --points 4x20,4x30,9x28
   # The runs before the tiled step (issue 11's first round, on the loaded VM):
   # Issue 11's cases side by side with the plain loop in its own process (on this loaded 2-core VM, few steps:
   # a 3x256 step at 256^2 takes tens of seconds of wall time here). (c) = the fused kernels without compile.
