@@ -9,15 +9,16 @@ into accumulators. The tiles are shared out among worker threads, each running s
 its own tiles with its own accumulators (no OpenMP barrier per small op); the accumulators are summed in a
 fixed order at the end. A worker's loop over its tiles is compiled by TorchScript, so it runs without holding
 the GIL: in plain Python two workers' small ops queue for it (a 4 x 20 net at 256², two workers: 20.8 ms a
-step on 2,048-pixel tiles in Python, 15.8 ms scripted; on 512-pixel tiles 40.2 against 19.6 ms). Each layer's omega rides on a scaled copy of its weights (omega W, omega b), so
-neither direction spends an elementwise pass on it. Where no hidden width is a whole number of 16-float vectors (COIN's
-20-49 wide ladder), each layer's bias rides inside its matmul too, on a constant input column (see
-`_run_tiles_folded`): MKL's narrow matmul with a broadcast bias cost about twice the bare one.
+step on 2,048-pixel tiles in Python, 15.8 ms scripted; on 512-pixel tiles 40.2 against 19.6 ms). Each
+layer's omega rides on a scaled copy of its weights (omega W, omega b), so neither direction spends an
+elementwise pass on it. Where no hidden width is a whole number of 16-float vectors (COIN's 20-49 wide
+ladder), each layer's bias rides inside its matmul too, on a constant input column (see `_run_tiles_folded`):
+MKL's narrow matmul with a broadcast bias cost about twice the bare one.
 
 What changes against autograd is only the rounding (the order of the sums over tiles, omega applied to the
-weights instead of the products), so losses and gradients agree within float rounding (tests check it). For one
-configuration (tile rows, worker count, machine) every rerun is bit-identical: tiles go to workers by
-index and every sum runs in a fixed order.
+weights instead of the products, the bias added inside the matmul), so losses and gradients agree within
+float rounding (tests check it). For one configuration (tile rows, worker count, machine) every rerun is
+bit-identical: tiles go to workers by index and every sum runs in a fixed order.
 
 `tiled_mse(engine, inputs, values, scale)` is the loss as an autograd node: its forward computes the
 gradients too and its backward hands them to the parameters, so callers keep `loss.backward()` and any
