@@ -302,6 +302,22 @@ class TiledSirenStep:
                            state.grad_w, state.grad_b, state.sq, output)
 
 
+def _output_gradient(out: torch.Tensor, z_out: torch.Tensor, final_sine: bool, values: torch.Tensor, start: int,
+                     stop: int, sq: torch.Tensor, grad_scale: float, output: Optional[torch.Tensor]) -> torch.Tensor:
+    """A tile's output `out` (with a final sine, `z_out` its pre-activation) against values[start:stop]: the
+    output copied into `output` when given, the squared error added into `sq`, and d loss / d (the last
+    layer's pre-activation) returned, computed in place in `out` (`z_out`)."""
+    if output is not None:
+        output[start:stop].copy_(out)
+    out.sub_(values[start:stop])
+    flat = out.reshape(-1)
+    sq.add_(torch.dot(flat, flat))
+    out.mul_(grad_scale)  # d loss / d output
+    if final_sine:
+        return z_out.cos_().mul_(out)
+    return out
+
+
 def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.Tensor], weights_t: List[torch.Tensor],
                biases: List[torch.Tensor], omegas: List[Optional[float]], final_sine: bool, grad_scale: float,
                starts: List[int], stops: List[int], zs_full: List[torch.Tensor], acts_full: List[torch.Tensor],
@@ -342,22 +358,13 @@ def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.T
             torch.sin(z_out, out=out)
         else:
             torch.addmm(biases[last], x, weights_t[last], out=out)
-        if output is not None:
-            output[start:stop].copy_(out)
-        out.sub_(values[start:stop])
-        flat = out.reshape(-1)
-        sq.add_(torch.dot(flat, flat))
-        out.mul_(grad_scale)  # d loss / d output
-        ones = ones_full[:n]
         # grad: d loss / d z of the layer at hand, z = x (omega W)^T + omega b; so d loss / d W carries omega.
+        grad = _output_gradient(out, z_out, final_sine, values, start, stop, sq, grad_scale, output)
+        ones = ones_full[:n]
         omega = 1.0
-        if final_sine:
-            grad = z_out.cos_().mul_(out)
-            last_omega = omegas[last]
-            if last_omega is not None:
-                omega = last_omega
-        else:
-            grad = out
+        last_omega = omegas[last]
+        if final_sine and last_omega is not None:
+            omega = last_omega
         grad_t = grad.t()
         grad_w[last].addmm_(grad_t, x, alpha=omega)
         grad_b[last].addmv_(grad_t, ones, alpha=omega)
@@ -413,16 +420,7 @@ def _run_tiles_folded(inputs: torch.Tensor, values: torch.Tensor, mats: List[tor
             torch.sin(z_out, out=out)
         else:
             torch.mm(x, mats[last], out=out)
-        if output is not None:
-            output[start:stop].copy_(out)
-        out.sub_(values[start:stop])
-        flat = out.reshape(-1)
-        sq.add_(torch.dot(flat, flat))
-        out.mul_(grad_scale)  # d loss / d output
-        if final_sine:
-            grad = z_out.cos_().mul_(out)
-        else:
-            grad = out
+        grad = _output_gradient(out, z_out, final_sine, values, start, stop, sq, grad_scale, output)
         grads[last].addmm_(x.t(), grad)
         for i in range(last - 1, -1, -1):
             cols = mats[i + 1].shape[0]
