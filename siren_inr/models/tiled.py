@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -302,6 +302,36 @@ class TiledSirenStep:
                            state.grad_w, state.grad_b, state.sq, output)
 
 
+def _forward(x_in: torch.Tensor, mats: List[torch.Tensor], biases: Optional[List[torch.Tensor]], final_sine: bool,
+             n: int, zs_full: List[torch.Tensor], acts_full: List[torch.Tensor], out_full: torch.Tensor,
+             z_out_full: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """A tile's forward pass into the first n rows of the buffers: (pre-activations, activations, output, the
+    output's pre-activation). Layer i is x @ mats[i] (+ biases[i] when given: the bias as addmm's input)."""
+    zs: List[torch.Tensor] = []
+    acts: List[torch.Tensor] = []
+    x = x_in
+    last = len(mats) - 1
+    for i in range(last + 1):
+        z = zs_full[i][:n] if i < last else z_out_full[:n]
+        if biases is None:
+            torch.mm(x, mats[i], out=z)
+        else:
+            torch.addmm(biases[i], x, mats[i], out=z)
+        if i < last:
+            a = acts_full[i][:n]
+            torch.sin(z, out=a)
+            zs.append(z)
+            acts.append(a)
+            x = a
+    out = out_full[:n]
+    z_out = z_out_full[:n]
+    if final_sine:
+        torch.sin(z_out, out=out)
+    else:
+        out.copy_(z_out)
+    return zs, acts, out, z_out
+
+
 def _output_gradient(out: torch.Tensor, z_out: torch.Tensor, final_sine: bool, values: torch.Tensor, start: int,
                      stop: int, sq: torch.Tensor, grad_scale: float, output: Optional[torch.Tensor]) -> torch.Tensor:
     """A tile's output `out` (with a final sine, `z_out` its pre-activation) against values[start:stop]: the
@@ -340,24 +370,9 @@ def _run_tiles(inputs: torch.Tensor, values: torch.Tensor, weights: List[torch.T
         stop = stops[t]
         n = stop - start
         x_in = inputs[start:stop]
-        zs: List[torch.Tensor] = []
-        acts: List[torch.Tensor] = []
-        x = x_in
-        for i in range(last):
-            z = zs_full[i][:n]
-            a = acts_full[i][:n]
-            torch.addmm(biases[i], x, weights_t[i], out=z)  # z = omega (x W^T + b)
-            torch.sin(z, out=a)
-            zs.append(z)
-            acts.append(a)
-            x = a
-        out = out_full[:n]
-        z_out = z_out_full[:n]
-        if final_sine:
-            torch.addmm(biases[last], x, weights_t[last], out=z_out)
-            torch.sin(z_out, out=out)
-        else:
-            torch.addmm(biases[last], x, weights_t[last], out=out)
+        zs, acts, out, z_out = _forward(x_in, weights_t, biases, final_sine, n, zs_full, acts_full, out_full,
+                                        z_out_full)
+        x = acts[last - 1] if last > 0 else x_in
         # grad: d loss / d z of the layer at hand, z = x (omega W)^T + omega b; so d loss / d W carries omega.
         grad = _output_gradient(out, z_out, final_sine, values, start, stop, sq, grad_scale, output)
         ones = ones_full[:n]
@@ -402,24 +417,9 @@ def _run_tiles_folded(inputs: torch.Tensor, values: torch.Tensor, mats: List[tor
         n = stop - start
         x_in = x_full[:n]
         x_in[:, :in_features].copy_(inputs[start:stop])  # the last column stays 1
-        zs: List[torch.Tensor] = []
-        acts: List[torch.Tensor] = []
-        x = x_in
-        for i in range(last):
-            z = zs_full[i][:n]
-            a = acts_full[i][:n]
-            torch.mm(x, mats[i], out=z)  # z = omega (x W^T + b), and pi / 2 in the last column
-            torch.sin(z, out=a)
-            zs.append(z)
-            acts.append(a)
-            x = a
-        out = out_full[:n]
-        z_out = z_out_full[:n]
-        if final_sine:
-            torch.mm(x, mats[last], out=z_out)
-            torch.sin(z_out, out=out)
-        else:
-            torch.mm(x, mats[last], out=out)
+        # z = omega (x W^T + b) in the parameters' columns, pi / 2 in the last
+        zs, acts, out, z_out = _forward(x_in, mats, None, final_sine, n, zs_full, acts_full, out_full, z_out_full)
+        x = acts[last - 1] if last > 0 else x_in
         grad = _output_gradient(out, z_out, final_sine, values, start, stop, sq, grad_scale, output)
         grads[last].addmm_(x.t(), grad)
         for i in range(last - 1, -1, -1):
