@@ -21,7 +21,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.fit.fast import supports_fused_sine
 from siren_inr.fit.settings import FitSettings
 from siren_inr.models.siren import Siren, SineLayer
-from siren_inr.models.tiled import supports_tiled, tiled_mse, tiled_step_for
+from siren_inr.models.tiled import tiled_mse, tiled_step_applies, tiled_step_for
 
 MIB = 1024 ** 2
 
@@ -161,6 +161,4 @@ def images_per_chunk(net: nn.Module, pixels: int, memory_bytes: int, tiled: bool
 
 def batches_tiled(net: nn.Module, settings: FitSettings) -> bool:
     """Whether `fit_batched` with these settings steps `net`'s architecture with the tiled step."""
-    first = next(net.parameters(), None)
-    return (bool(settings.tiled_step) and settings.device() == "cpu" and first is not None
-            and first.dtype == torch.float32 and supports_tiled(net))
+    return bool(settings.tiled_step) and tiled_step_applies(net, settings.device())

@@ -144,11 +144,9 @@ class TiledSirenStep:
         self.rows = int(rows) if rows else tile_rows(max(out for out, _ in self.shapes[:-1]))
         dtype = layers[0][0].weight.dtype
         self.dtype = dtype
-        self.weights = [torch.zeros(out, inp, dtype=dtype) for out, inp in self.shapes]
-        self.biases = [torch.zeros(out, dtype=dtype) for out, _ in self.shapes]
-        self.weights_t = [w.t() for w in self.weights]
-        # Layer i as one matrix [[omega W^T, 0], [omega b, pi / 2]] applied to [x, 1] (the last
-        # layer without the constant column), so a layer is one bare matmul, bias included.
+        # The working copies omega W and omega b (W and b for a plain linear output). Folded: layer i as one matrix
+        # [[omega W^T, 0], [omega b, pi / 2]] applied to [x, 1] (the last layer without the constant column), so a
+        # layer is one bare matmul, bias included; the working copies are then views into it.
         self.folded = all(out % FOLD_UNLESS_MULTIPLE_OF for out, _ in self.shapes[:-1])
         self.mats: list[torch.Tensor] = []
         if self.folded:
@@ -158,6 +156,12 @@ class TiledSirenStep:
                 if not last:
                     mat[inp, out] = torch.pi / 2
                 self.mats.append(mat)
+            self.weights = [mat[:inp, :out].t() for mat, (out, inp) in zip(self.mats, self.shapes)]
+            self.biases = [mat[inp, :out] for mat, (out, inp) in zip(self.mats, self.shapes)]
+        else:
+            self.weights = [torch.zeros(out, inp, dtype=dtype) for out, inp in self.shapes]
+            self.biases = [torch.zeros(out, dtype=dtype) for out, _ in self.shapes]
+        self.weights_t = [w.t() for w in self.weights]
         self._states: list = []
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
@@ -169,7 +173,8 @@ class TiledSirenStep:
         return [p for lin, _ in self.layers for p in (lin.weight, lin.bias)]
 
     def _load_weights(self, params: list[torch.Tensor]) -> None:
-        """omega W and omega b of every layer (W and b for a plain linear output) into the working copies."""
+        """omega W and omega b of every layer (W and b for a plain linear output) into the working copies (folded:
+        into the layer matrices)."""
         if len(params) != 2 * len(self.layers):
             raise ValueError(f"{len(params)} parameter tensors; the network has {2 * len(self.layers)}")
         with torch.no_grad():
@@ -184,10 +189,6 @@ class TiledSirenStep:
                 else:
                     torch.mul(source_w, omega, out=weight)
                     torch.mul(source_b, omega, out=bias)
-                if self.folded:
-                    out, inp = weight.shape
-                    self.mats[i][:inp, :out].copy_(weight.t())
-                    self.mats[i][inp, :out].copy_(bias)
 
     def _ensure_states(self, workers: int) -> None:
         kind = _FoldedState if self.folded else _WorkerState
@@ -306,13 +307,16 @@ def _forward(x_in: torch.Tensor, mats: List[torch.Tensor], biases: Optional[List
              n: int, zs_full: List[torch.Tensor], acts_full: List[torch.Tensor], out_full: torch.Tensor,
              z_out_full: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor, torch.Tensor]:
     """A tile's forward pass into the first n rows of the buffers: (pre-activations, activations, output, the
-    output's pre-activation). Layer i is x @ mats[i] (+ biases[i] when given: the bias as addmm's input)."""
+    output's pre-activation: only written with a final sine). Layer i is x @ mats[i] (+ biases[i] when given:
+    the bias as addmm's input)."""
     zs: List[torch.Tensor] = []
     acts: List[torch.Tensor] = []
     x = x_in
     last = len(mats) - 1
+    out = out_full[:n]
+    z_out = z_out_full[:n]
     for i in range(last + 1):
-        z = zs_full[i][:n] if i < last else z_out_full[:n]
+        z = zs_full[i][:n] if i < last else (z_out if final_sine else out)
         if biases is None:
             torch.mm(x, mats[i], out=z)
         else:
@@ -323,12 +327,8 @@ def _forward(x_in: torch.Tensor, mats: List[torch.Tensor], biases: Optional[List
             zs.append(z)
             acts.append(a)
             x = a
-    out = out_full[:n]
-    z_out = z_out_full[:n]
     if final_sine:
         torch.sin(z_out, out=out)
-    else:
-        out.copy_(z_out)
     return zs, acts, out, z_out
 
 
@@ -481,11 +481,17 @@ def tiled_mse(engine: TiledSirenStep, inputs: torch.Tensor, values: torch.Tensor
     return _TiledMSE.apply(engine, inputs, values, scale, output, *tensors)
 
 
+def tiled_step_applies(net: nn.Module, device_type: str) -> bool:
+    """Whether a fit of `net` on `device_type` ("cpu", "cuda") would take the tiled step: a SIREN of sine layers,
+    fp32, on the CPU."""
+    first = next(net.parameters(), None)
+    return (first is not None and device_type == "cpu" and first.dtype == torch.float32 and supports_tiled(net))
+
+
 def tiled_step_for(net: nn.Module, inputs: torch.Tensor) -> TiledSirenStep | None:
     """A tiled step for fitting `net` on `inputs`, or None where it does not apply (not a SIREN, not on the CPU,
     not fp32)."""
     first = next(net.parameters(), None)
-    if (first is None or first.device.type != "cpu" or inputs.device.type != "cpu" or first.dtype != torch.float32
-            or not supports_tiled(net)):
+    if first is None or first.device.type != inputs.device.type or not tiled_step_applies(net, inputs.device.type):
         return None
     return TiledSirenStep(net)
