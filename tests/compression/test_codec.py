@@ -185,3 +185,12 @@ def test_a_small_file_claiming_a_huge_image_is_refused_before_allocating(model, 
     with pytest.raises(SirenInrError, match="32768x32768x3 image, which needs about") as err:
         decode_inr(data)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name, codec", [("v2_latent_14x11", "latent"), ("v2_siren_pe_14x11", "siren_pe")])
+def test_version_2_files_written_before_version_3_still_decode_to_the_same_pixels(name, codec):
+    data = (DATA / f"{name}.inr").read_bytes()
+    assert data[4] == 2
+    decoded = decode_inr(data)
+    assert decoded.codec == codec
+    assert np.array_equal(decoded.image_u8, np.load(DATA / f"{name}_decoded.npy"))
