@@ -1,9 +1,13 @@
 """Where runs are stored: the embedded SQLite store in ./mlruns, or any MLflow tracking URI.
 
 Opening a store is the one place that turns store faults into one line naming the URI: a fresh SQLite store
-is created under an exclusive file lock (several processes may open it at once), a half-created one is
-recreated when it holds no runs and refused otherwise, and a tracking server is probed once, with MLflow's
-HTTP retries bounded, so that an absent server fails in seconds rather than minutes.
+is created under an exclusive file lock (several processes may open it at once), and a tracking server is
+probed once, with MLflow's HTTP retries bounded, so that an absent server fails in seconds rather than minutes.
+
+A store is never destroyed: an SQLite file that is not an MLflow store is refused before MLflow sees it (MLflow
+would add its tables to it); a half-created store is recreated only when it holds nothing (no experiment but
+MLflow's empty Default, no registered model, no run); an older schema is upgraded the way `mlflow db upgrade`
+does it, after a backup copy of the file.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -174,8 +179,8 @@ def store_lock(db: Path, uri: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _schema_state(db: Path) -> tuple[set[str], str | None, int | None]:
-    """(tables, alembic revision, number of runs) of a SQLite file, read without MLflow (None: unknown)."""
+def _schema_state(db: Path) -> tuple[set[str], str | None]:
+    """(tables, alembic revision) of a SQLite file, read without MLflow (revision None: none recorded)."""
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         tables = {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
@@ -183,10 +188,48 @@ def _schema_state(db: Path) -> tuple[set[str], str | None, int | None]:
         if "alembic_version" in tables:
             row = connection.execute("select version_num from alembic_version").fetchone()
             revision = row[0] if row else None
-        runs = connection.execute("select count(*) from runs").fetchone()[0] if "runs" in tables else None
     finally:
         connection.close()
-    return tables, revision, runs
+    return tables, revision
+
+
+# Rows MLflow writes into every store it creates: its bookkeeping, the default workspace, experiment 0.
+_BOOKKEEPING_TABLES = ("alembic_version", "workspaces")
+DEFAULT_EXPERIMENT_ID = 0
+
+
+def store_content(db: Path) -> dict[str, int]:
+    """What a store holds beyond what MLflow puts in an empty one: {'run': 3, 'experiment': 1, ...} (non-zero only).
+
+    Every row of every table counts, except MLflow's bookkeeping and its empty Default experiment; so a store
+    is empty only when recreating it loses nothing.
+    """
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        tables = [row[0] for row in connection.execute(
+            "select name from sqlite_master where type='table' and name not like 'sqlite_%'")]
+        content: dict[str, int] = {}
+        for table in tables:
+            if table in _BOOKKEEPING_TABLES:
+                continue
+            query = f'select count(*) from "{table}"'
+            if table == "experiments":
+                query += f" where not (experiment_id = {DEFAULT_EXPERIMENT_ID} and name = 'Default')"
+            count = connection.execute(query).fetchone()[0]
+            if count:
+                content[_CONTENT_NAMES.get(table, f"row of {table}")] = count
+    finally:
+        connection.close()
+    return content
+
+
+_CONTENT_NAMES = {"runs": "run", "experiments": "experiment", "registered_models": "registered model",
+                  "model_versions": "model version", "experiment_tags": "experiment tag",
+                  "logged_models": "logged model", "trace_info": "trace"}
+
+
+def _describe(content: dict[str, int]) -> str:
+    return ", ".join(f"{count} {name}(s)" for name, count in sorted(content.items(), key=lambda kv: kv[0] != "run"))
 
 
 def head_revision() -> str:
@@ -196,12 +239,43 @@ def head_revision() -> str:
     return _get_latest_schema_revision()
 
 
+def known_revisions() -> set[str]:
+    """Every schema revision this MLflow's migrations know (a store at one of them can be upgraded)."""
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    return {script.revision for script in ScriptDirectory.from_config(_get_alembic_config("")).walk_revisions()}
+
+
+def mlflow_tables() -> set[str]:
+    """The table names of MLflow's schema, first and current (alembic's own excluded)."""
+    from mlflow.store.db.utils import Base, InitialBase
+
+    return set(Base.metadata.tables) | set(InitialBase.metadata.tables)
+
+
+def _is_mlflow_store(tables: set[str], revision: str | None) -> bool:
+    if revision is not None and revision in known_revisions():
+        return True
+    known = mlflow_tables() | {"alembic_version"}
+    return all(t in known or t.startswith("_alembic_tmp_") or t.startswith("sqlite_") for t in tables)
+
+
+def _refuse_foreign(uri: str, db: Path, tables: set[str], revision: str | None) -> None:
+    if tables and not _is_mlflow_store(tables, revision):
+        foreign = sorted(t for t in tables if t not in mlflow_tables() and t != "alembic_version")
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise SirenInrError(f"tracking.uri={uri!r}: {db} is an SQLite database but not an MLflow store (it has "
+                            f"the tables {shown}); it was left untouched. Point tracking.uri= at an MLflow store "
+                            "or at a new file")
+
+
 def _complete(db: Path) -> bool:
     """Whether a store is fully created at this MLflow's schema (then it is opened without taking the lock)."""
     if not db.is_file() or db.stat().st_size == 0:
         return False
     try:
-        tables, revision, _ = _schema_state(db)
+        tables, revision = _schema_state(db)
     except sqlite3.Error:
         return False
     return revision == head_revision() and not any(t.startswith("_alembic_tmp_") for t in tables)
@@ -236,30 +310,129 @@ def _create_schema(db: Path) -> None:
         engine.dispose()
 
 
+def backup_path(db: Path, revision: str | None) -> Path:
+    """A free file name beside the store for its copy before an upgrade: mlflow.db.before-upgrade-<rev>[.N]."""
+    base = db.with_name(f"{db.name}.before-upgrade-{revision or 'unknown'}")
+    candidate, number = base, 1
+    while candidate.exists():
+        candidate, number = base.with_name(f"{base.name}.{number}"), number + 1
+    return candidate
+
+
+def _backup(db: Path, target: Path) -> None:
+    # SQLite's own backup: a consistent copy even while another process reads the store.
+    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        source.close()
+
+
+def _upgrade(uri: str, db: Path, revision: str | None, content: dict[str, int]) -> None:
+    import sqlalchemy
+    from mlflow.store.db.utils import _upgrade_db
+
+    target = backup_path(db, revision)
+    try:
+        _backup(db, target)
+    except (OSError, sqlite3.Error) as err:
+        target.unlink(missing_ok=True)
+        raise SirenInrError(f"tracking.uri={uri!r}: the store {db} is at an older MLflow schema ({revision}) and "
+                            f"cannot be copied before upgrading ({_why(err)}); nothing was changed") from None
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    try:
+        _upgrade_db(engine)
+    except Exception as err:  # noqa: BLE001 - alembic and SQLAlchemy raise many types; the copy is intact
+        raise SirenInrError(f"tracking.uri={uri!r}: upgrading the store {db} from schema {revision} failed "
+                            f"({type(err).__name__}: {_why(err)}); the file before the upgrade is {target}"
+                            ) from None
+    finally:
+        engine.dispose()
+    print(f"note: the store {db} ({_describe(content) or 'empty'}) was upgraded from MLflow schema {revision} to "
+          f"{head_revision()}; the file as it was is kept at {target}", file=sys.stderr, flush=True)
+
+
 def _repair_or_refuse(uri: str, db: Path) -> None:
-    # Called under the lock: a store that an interrupted or concurrent creation left half-made is recreated
-    # when it holds no runs (nothing to lose) and refused otherwise; a complete store is left alone.
+    # Called under the lock. A complete store is left alone; one that holds nothing and was left half-made
+    # by an interrupted or concurrent creation is recreated; one at an older schema MLflow knows is upgraded
+    # after a backup copy; anything else with content is refused untouched.
     if not db.exists() or db.stat().st_size == 0:
         return
     try:
-        tables, revision, runs = _schema_state(db)
+        tables, revision = _schema_state(db)
     except sqlite3.DatabaseError as err:
         raise SirenInrError(f"tracking.uri={uri!r}: {db} cannot be read as an SQLite database ({_why(err)}); "
                             "move it away or point tracking.uri= at another store") from None
     if not tables:
         return
+    _refuse_foreign(uri, db, tables, revision)
     leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
     head = head_revision()
     if revision == head and not leftovers:
         return
-    if not runs:
+    content = store_content(db)
+    if not content:
         _empty_in_place(db)
         _create_schema(db)
         return
+    if not leftovers and revision is not None and revision in known_revisions():
+        _upgrade(uri, db, revision, content)
+        return
     what = f"left half-migrated ({', '.join(leftovers)})" if leftovers else \
-        f"at schema {revision or 'unknown'}, not this MLflow's {head}"
-    raise SirenInrError(f"tracking.uri={uri!r}: the store {db} holds {runs} run(s) and was {what}; back it up, "
-                        f"then run `mlflow db upgrade {uri}` (or move it away to start a new store)")
+        f"at schema {revision or 'unknown'}, not one this MLflow knows (its newest is {head})"
+    raise SirenInrError(f"tracking.uri={uri!r}: the store {db} holds {_describe(content)} and was {what}; it was "
+                        f"left untouched: back it up, then run `mlflow db upgrade {uri}` with the MLflow that "
+                        "made it (or move it away to start a new store)")
+
+
+def _hide_default_experiment(uri: str) -> None:
+    # MLflow puts an empty experiment "Default" into every store it creates; in a store siren-inr creates it
+    # would be the UI's first, empty entry. Deleted (restorable), it stays deleted: MLflow only recreates a
+    # missing one.
+    from mlflow.exceptions import MlflowException
+
+    client = _mlflow_client(uri)
+    try:
+        experiment = client.get_experiment(str(DEFAULT_EXPERIMENT_ID))
+        if experiment.name == "Default" and experiment.lifecycle_stage == "active" and not client.search_runs(
+                [experiment.experiment_id], max_results=1, run_view_type=3):
+            client.delete_experiment(experiment.experiment_id)
+    except MlflowException:
+        pass
+
+
+def _mlflow_client(uri: str):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def _has_tables(db: Path) -> bool:
+    try:
+        return db.is_file() and db.stat().st_size > 0 and bool(_schema_state(db)[0])
+    except sqlite3.Error:
+        return True
+
+
+def _check_is_mlflow(uri: str, db: Path) -> None:
+    # Before MLflow sees the file at all: opening it, even to read, adds MLflow's tables to it.
+    if not db.is_file() or db.stat().st_size == 0:
+        return
+    try:
+        tables, revision = _schema_state(db)
+    except sqlite3.Error:
+        return  # damaged: the lock holder's repair names the fault
+    _refuse_foreign(uri, db, tables, revision)
+
+
+def _upgradable_here(db: Path) -> bool:
+    # A reader (the UI) opening an older store upgrades it like a writer when it may write there; MLflow
+    # would otherwise migrate it itself without a copy.
+    return db.is_file() and os.access(db, os.W_OK) and os.access(db.parent, os.W_OK | os.X_OK) and _has_tables(db)
 
 
 def _open_with_mlflow(uri: str) -> None:
@@ -284,12 +457,16 @@ def open_store(uri: str, *, create: bool = True, write: bool = True, repair_runs
     db = sqlite_path(uri)
     if db is not None:
         _check_sqlite_location(uri, db, create, write)
+        _check_is_mlflow(uri, db)
         if _complete(db):
             _open_with_mlflow(uri)
-        elif write:
+        elif write or _upgradable_here(db):
             with store_lock(db, uri):
+                fresh = not _has_tables(db)
                 _repair_or_refuse(uri, db)
                 _open_with_mlflow(uri)
+                if fresh:
+                    _hide_default_experiment(uri)
         else:
             # A reader must not open a store another process is creating: MLflow would start creating it too
             # (that race left stores half-migrated). Wait for the creator; a read-only folder has no lock file.

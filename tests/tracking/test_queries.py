@@ -41,7 +41,7 @@ def test_missing_things_are_none(store, tmp_path):
     uri, ids, _ = store
     assert queries.get_run(uri, "0" * 32) is None
     assert queries.get_run(uri, ids[0]).params == {"model.name": "siren"}
-    assert queries.get_experiment(uri, "nope") is None and queries.list_experiment_names(uri) == ["Default", "zoo"]
+    assert queries.get_experiment(uri, "nope") is None and queries.list_experiment_names(uri) == ["zoo"]
     assert queries.download_artifact(uri, ids[0], "history/missing.csv", tmp_path / "d") is None
     local = queries.download_artifact(uri, ids[0], "history/h.csv", tmp_path / "d")
     assert open(local).read() == "epoch\n0\n"

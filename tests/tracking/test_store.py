@@ -94,6 +94,88 @@ def test_half_created_store_with_runs_is_refused_untouched(tmp_path):
     assert db.read_bytes() == before
 
 
+def _user_database(path):
+    with sqlite3.connect(path) as connection:
+        connection.execute("create table customers (id integer primary key, name text)")
+        connection.execute("insert into customers (name) values ('Ada'), ('Grace')")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_sqlite_file_that_is_not_an_mlflow_store_is_refused_untouched(tmp_path, write):
+    # Probe case 8: tracking.uri=sqlite:///important.db had its tables dropped; `ui` added 65 tables to it.
+    db = tmp_path / "important.db"
+    before = _user_database(db)
+    with pytest.raises(SirenInrError, match=r"not an MLflow store \(it has the tables customers\).*untouched") as info:
+        (ensure_store if write else check_store)(f"sqlite:///{db}")
+    assert "\n" not in str(info.value) and str(db) in str(info.value)
+    assert db.read_bytes() == before and _tables(db) == {"customers"}
+
+
+def _older_store(db, revision_steps_back: int = 8):
+    """A store made the way an older MLflow made it: the first tables, then migrations up to an older revision."""
+    import sqlalchemy
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import InitialBase, _get_alembic_config
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    InitialBase.metadata.create_all(engine)
+    config = _get_alembic_config(str(engine.url))
+    revisions = [s.revision for s in ScriptDirectory.from_config(config).walk_revisions()]  # newest first
+    revision = revisions[revision_steps_back]
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    engine.dispose()
+    return revision
+
+
+def test_an_older_store_with_an_experiment_and_a_model_but_no_run_is_upgraded_after_a_backup(tmp_path, capfd):
+    # Probe case 9: such a store was taken for a half-made one and wiped.
+    db = tmp_path / "mlflow.db"
+    revision = _older_store(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("insert into experiments (experiment_id, name, artifact_location, lifecycle_stage) "
+                           "values (7, 'kept', '/tmp/a', 'active')")
+        connection.execute("insert into registered_models (name, creation_time, last_updated_time) "
+                           "values ('my-model', 1, 1)")
+    assert store_module.store_content(db) == {"experiment": 1, "registered model": 1}
+    uri = f"sqlite:///{db}"
+    ensure_store(uri)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("select version_num from alembic_version").fetchone()[0] == head_revision()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.get_experiment_by_name("kept").experiment_id == "7"
+    assert [m.name for m in client.search_registered_models()] == ["my-model"]
+    backup = tmp_path / f"mlflow.db.before-upgrade-{revision}"
+    with sqlite3.connect(backup) as connection:  # the copy is the store as it was
+        assert connection.execute("select version_num from alembic_version").fetchone()[0] == revision
+        assert connection.execute("select name from registered_models").fetchall() == [("my-model",)]
+    assert f"upgraded from MLflow schema {revision}" in capfd.readouterr().err
+
+
+def test_an_older_store_is_upgraded_when_the_ui_opens_it_never_by_mlflow_without_a_copy(tmp_path):
+    db = tmp_path / "mlflow.db"
+    revision = _older_store(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("insert into experiments (experiment_id, name, artifact_location, lifecycle_stage) "
+                           "values (3, 'kept', '/tmp/a', 'active')")
+    check_store(f"sqlite:///{db}", write=False)
+    assert (tmp_path / f"mlflow.db.before-upgrade-{revision}").exists()
+    assert mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").get_experiment_by_name("kept") is not None
+
+
+def test_a_new_store_shows_no_default_experiment(tmp_path):
+    uri = _uri(tmp_path)
+    ensure_store(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.search_experiments() == []
+    assert client.get_experiment("0").lifecycle_stage == "deleted"  # restorable, and MLflow does not recreate it
+    ensure_store(uri)
+    assert client.search_experiments() == []
+
+
 def test_damaged_missing_and_folder_stores_are_one_line(tmp_path):
     db = tmp_path / "mlruns" / "mlflow.db"
     with pytest.raises(SirenInrError, match="no tracking store"):
