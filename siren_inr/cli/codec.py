@@ -100,9 +100,6 @@ def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int
             traceback.print_exception(err)
         print_error(str(err))
         return 2
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing half-written is left (outputs are renamed into place)
-        print_error("interrupted; no output was written")
-        return 130
     print(f"{target}: {report.line()}", flush=True)
     if report.run_id:
         print(f"MLflow run {report.run_id}", flush=True)

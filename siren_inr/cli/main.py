@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 
+from siren_inr import __version__
+
 # subcommand -> (module, function, one-line help). Modules are imported lazily so that
 # `siren-inr --help` stays fast and a broken optional piece cannot break `train`.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -37,13 +39,78 @@ def _interrupted_while_importing(signum, frame) -> None:
     os._exit(130)
 
 
+class _ClosedPipeSafe:
+    """stdout that, once its reader is gone (`siren-inr train | head -n 1`), drops further output instead of
+    raising BrokenPipeError into the work (the fit would fail for a closed pager)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _closed(self) -> None:
+        # The descriptor too: the interpreter's last flush at exit must not fail either.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _stop_signal(signum, frame) -> None:
+    # SIGTERM is treated as Ctrl-C by every command: the work stops through KeyboardInterrupt, so runs end
+    # KILLED and temporary folders are removed; a repeated signal while stopping is only recorded.
+    from siren_inr.tracking.run import note_stop_signal
+
+    if note_stop_signal(signum):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+# Commands that record runs or write files say what an interrupt left; the others only that they stopped.
+_SERVES_ONLY = {"ui"}
+
+
+def _stopped_message(name: str, signum: int) -> str:
+    what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    if name in _SERVES_ONLY:
+        return f"siren-inr {name} stopped by {what}"
+    return (f"error: siren-inr {name} stopped by {what}; a run it had started is marked KILLED and no output "
+            "file was left half-written")
+
+
+def _quiet_libraries() -> None:
+    # MLflow logs every store creation and migration at INFO on stderr, between the command's own lines;
+    # its warnings still show. An explicit MLFLOW_LOGGING_LEVEL wins.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the subcommand named first in argv."""
+    _quiet_libraries()
     previous = signal.signal(signal.SIGINT, _interrupted_while_importing)
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in {"--version", "-V"}:
+        print(f"siren-inr {__version__}")
+        return 0
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(_usage())
-        return 0
+        # No command is an error (a script that forgot it must not pass); asking for help is not.
+        return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in SUBCOMMANDS:
         print(f"error: unknown command {name!r}; accepted: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
@@ -52,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     from siren_inr.fit.cpu import tune_allocator  # imports torch: under the interrupt handler above
 
     tune_allocator()  # before the command's tensors: large activations stay in the heap (siren_inr/fit/cpu.py)
+    if not isinstance(sys.stdout, _ClosedPipeSafe):
+        sys.stdout = _ClosedPipeSafe(sys.stdout)
     try:
         try:
             module = importlib.import_module(module_name)
@@ -63,13 +132,35 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             signal.signal(signal.SIGINT, previous)
+        from siren_inr.tracking.run import stop_signals_seen
+
+        signal.signal(signal.SIGINT, _stop_signal)
+        signal.signal(signal.SIGTERM, _stop_signal)
         code = getattr(module, func_name)(rest, prog=f"siren-inr {name}")
     except KeyboardInterrupt:
-        # Ctrl-C while setting up (imports, composing, opening the store): runs that had started were already
-        # marked KILLED by their own handler; say so in one line instead of a traceback.
-        print(f"error: siren-inr {name} interrupted", file=sys.stderr)
-        return 130
+        # Stopped anywhere (setting up, fitting, writing): runs that had started were marked KILLED by their own
+        # handler; one line instead of a traceback, the shell's exit code for the signal.
+        seen = _seen_signals()
+        signum = seen[0] if seen else signal.SIGINT
+        print(_stopped_message(name, signum), file=sys.stderr, flush=True)
+        return 128 + signum
+    except SystemExit as err:
+        seen = _seen_signals()
+        if not seen:  # Lightning turns an interrupt into SystemExit(1) after its shutdown
+            raise
+        print(_stopped_message(name, seen[0]), file=sys.stderr, flush=True)
+        return 128 + seen[0]
+    seen = stop_signals_seen()
+    if seen:  # a command that caught the interrupt itself and returned
+        print(_stopped_message(name, seen[0]), file=sys.stderr, flush=True)
+        return 128 + seen[0]
     return int(code or 0)
+
+
+def _seen_signals() -> list[int]:
+    if "siren_inr.tracking.run" not in sys.modules:
+        return []
+    return sys.modules["siren_inr.tracking.run"].stop_signals_seen()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -113,10 +112,6 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str], prog: str = "siren-inr ui") -> int:
     """Serve the MLflow UI on the store until interrupted."""
     from siren_inr.tracking import queries
@@ -143,7 +138,8 @@ def main(argv: list[str], prog: str = "siren-inr ui") -> int:
         return 2
     url = runs_url(settings["host"], port, experiment_id)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    signal.signal(signal.SIGTERM, _interrupt)  # a `kill` stops the server too, never leaves it orphaned
+    # A `kill` or Ctrl-C stops the server too, never leaves it orphaned: siren-inr's handlers (cli/main.py)
+    # raise KeyboardInterrupt for both.
     process = subprocess.Popen(ui_command(uri, port, settings["host"]), env=env)
     try:
         if not _wait_until_up(process, settings["host"], port):
@@ -160,4 +156,4 @@ def main(argv: list[str], prog: str = "siren-inr ui") -> int:
         return process.wait()
     except KeyboardInterrupt:
         _stop(process)
-        return 0
+        raise

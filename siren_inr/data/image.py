@@ -214,18 +214,23 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """A temporary file beside `path` to write; renamed onto `path` only when the block succeeds.
 
     A reader never sees a half-written file, and a failed write leaves whatever was at `path` untouched.
+    A write that fails for the place (a full disk, a read-only or missing folder) is one line naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    temporary = Path(temporary)
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(handle)
+        temporary = Path(name)
         yield temporary
         os.chmod(temporary, _new_file_mode())  # mkstemp makes 0600; a written file gets the usual mode
         os.replace(temporary, path)
+    except OSError as err:
+        raise SirenInrError(f"cannot write {path}: {err.strerror or err}; nothing was written there") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def save_png(path: str | Path, image) -> Path:

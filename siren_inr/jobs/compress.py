@@ -147,6 +147,31 @@ def _record_encoding(uri: str, experiment_name: str, run_id: str | None, metrics
         return run.run_id
 
 
+class _FitRun:
+    """The fit's run of a tracked compress: ended FINISHED by the fit, it is marked FAILED (KILLED on an interrupt)
+    when anything after the fit stops the job before the file is recorded in it (QAT, encoding, writing)."""
+
+    def __init__(self, uri: str | None):
+        self.uri, self.run_id, self.recorded = uri, None, False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if error is None or self.run_id is None or self.recorded:
+            return False
+        from siren_inr.tracking.run import end_finished_run
+
+        interrupted = isinstance(error, KeyboardInterrupt)
+        reason = "the job was stopped" if interrupted else f"{type(error).__name__}: {' '.join(str(error).split())}"
+        try:
+            end_finished_run(self.uri, self.run_id, "KILLED" if interrupted else "FAILED",
+                             f"compress stopped after the fit, before its .inr file was written ({reason[:300]})")
+        except Exception:  # noqa: BLE001 - the job's own error is the one to report
+            pass
+        return False
+
+
 def _load_kwargs(job: CompressJob) -> dict:
     return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
@@ -179,13 +204,13 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         return _compress_with_inr_codec(job, image, target, uri)
     height, width, channels = image.shape
     field = PixelField.from_image(image)
-    fit_run_id = None
-    with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
+    fit_run = _FitRun(uri)
+    with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch, fit_run:
         if job.run_id:
             model = model_from_run(str(job.run_id), job.tracking_uri, field)
         elif job.track:
             result = run_train_job(_fit_job(job, Path(scratch) / "fit"))
-            fit_run_id, model = result.run_id, result.fit.model
+            fit_run.run_id, model = result.run_id, result.fit.model
         else:
             hparams = hparams_for_image(job.model_name, dict(job.model_hparams), height, width, channels)
             seed_all(job.seed)
@@ -207,8 +232,9 @@ def run_compress_job(job: CompressJob) -> CodecReport:
             decoded_png = save_png(Path(scratch) / "decoded.png", encoded.decoded.image)
             files = {"compressed": target, "images": decoded_png}
             tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve())}
-            if fit_run_id is not None:  # the fit's run already holds every setting as a param
-                report.run_id = _record_encoding(uri, job.experiment_name, fit_run_id, metrics, files, tags)
+            if fit_run.run_id is not None:  # the fit's run already holds every setting as a param
+                report.run_id = _record_encoding(uri, job.experiment_name, fit_run.run_id, metrics, files, tags)
+                fit_run.recorded = True
             else:  # run_id= weights: a new run of the encoding alone
                 quant = job.quant
                 params = {"image": str(job.image), "source_run_id": job.run_id, "quant.mode": quant.mode,

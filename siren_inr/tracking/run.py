@@ -181,6 +181,18 @@ _SIGNALS_SEEN: list[int] = []
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def note_stop_signal(signum: int) -> bool:
+    """Record a SIGTERM/SIGINT this process received; whether it is the first (then the caller stops the work)."""
+    first = not _SIGNALS_SEEN
+    _SIGNALS_SEEN.append(signum)
+    return first
+
+
+def stop_signals_seen() -> list[int]:
+    """Every SIGTERM/SIGINT this process received so far, first first."""
+    return list(_SIGNALS_SEEN)
+
+
 @contextlib.contextmanager
 def _interrupts_as_exit() -> Iterator[None]:
     # A SIGTERM (a scheduler, `kill`) or Ctrl-C must end the run KILLED, never leave it RUNNING. The first
@@ -245,6 +257,17 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
             # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
             # whichever of the nested runs' handlers caught it.
             tracked.end("KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
+
+
+FAILED_REASON_TAG = "failed_reason"
+
+
+def end_finished_run(uri: str, run_id: str, status: str, reason: str) -> None:
+    """Mark a run that had ended FINISHED as FAILED or KILLED after all, tagged why (a compress whose fit ended
+    but whose file was never written)."""
+    client = _client(uri)
+    client.set_tag(run_id, KILLED_REASON_TAG if status == "KILLED" else FAILED_REASON_TAG, reason[:MAX_PARAM_LENGTH])
+    client.set_terminated(run_id, status)
 
 
 def mark_dead_runs_killed(uri: str) -> list[str]:
