@@ -196,7 +196,7 @@ def _clear_previous_outputs(out_dir: Path) -> None:
     # Only what an analysis writes is removed, so a mistaken out= never deletes a user's other files.
     if (out_dir / RUNS_FOLDER).is_dir():
         shutil.rmtree(out_dir / RUNS_FOLDER)
-    for name in ("report.md", "comparison.csv", "comparison.md", "grouped.csv", "grouped.md",
+    for name in ("report.md", "report.html", "comparison.csv", "comparison.md", "grouped.csv", "grouped.md",
                  "history_overlay.png", "gallery.png", "benford_summary.csv"):
         (out_dir / name).unlink(missing_ok=True)
 
@@ -282,7 +282,9 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
         return {"": [shown]}
 
     try:
-        outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name=analysis_run_name(description),
+        run_name = numbered_run_name(analysis_run_name(description),
+                                     _earlier_analyses(uri, experiment, _plain(description)))
+        outcome.analysis_run_id = queries.log_analysis_run(uri, experiment, run_name=run_name,
                                                            tags=tags, params=params, files=files,
                                                            parent_run_id=parent, finish=finish)
     except Exception as err:  # noqa: BLE001 - the report is written; a store that refuses it only costs the copy
@@ -302,6 +304,20 @@ def analysis_home(records: list[RunRecord], selection: Selection) -> tuple[str, 
     if len(parents) == 1 and None not in parents and len(experiments) == 1:
         return records[0].experiment_name, parents.pop()
     return f"{selection.experiment_name or records[0].experiment_name}{ANALYSES_SUFFIX}", None
+
+
+def _earlier_analyses(uri: str, experiment: str, selection: str) -> int:
+    runs = queries.search_runs(uri, [experiment], filter_string=f"tags.{RUN_KIND_TAG} = '{ANALYSIS_KIND}'")
+    return sum(1 for run in runs if run.tags.get("selection") == selection)
+
+
+def numbered_run_name(name: str, earlier: int) -> str:
+    """The name of the (earlier + 1)-th analysis of one selection: `name`, then `name (2)`, `name (3)`, ...
+    (a re-run is a new run that says so, never a second run of the same name)."""
+    if not earlier:
+        return name
+    suffix = f" ({earlier + 1})"
+    return (name if len(name) + len(suffix) <= MAX_RUN_NAME else name[:MAX_RUN_NAME - len(suffix) - 1] + "…") + suffix
 
 
 def analysis_run_name(description: str) -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from siren_inr.analysis.benford_plot import plot_benford
 from siren_inr.analysis.figures import plot_gallery, plot_history_overlay, plot_run_history
+from siren_inr.analysis.html_report import write_html_report
 from siren_inr.analysis.records import (RunRecord, differing_settings, format_value, is_seed_key, run_label,
                                         short_setting_names)
 from siren_inr.analysis.tables import (comparison_markdown, comparison_table, grouped_markdown, grouped_table,
@@ -22,6 +23,7 @@ from siren_inr.metrics.benford import BenfordReport, benford_report, write_benfo
 # Past this many tiles a gallery stops being readable on one page; the best runs by PSNR are kept.
 MAX_GALLERY_RUNS = 35
 RUNS_FOLDER = "runs"
+HTML_REPORT_NAME = "report.html"
 
 
 @dataclass
@@ -125,6 +127,8 @@ def analyze_records(records: list[RunRecord], out_dir: str | Path, title: str = 
     report.write_text(_report_markdown(title, selection, records, keys, labels, outputs, table, grouped,
                                        summary, skipped or [], tracking_uri))
     outputs.files.append("report.md")
+    write_html_report(report, out_dir / HTML_REPORT_NAME)  # what the MLflow UI shows with its figures
+    outputs.files.append(HTML_REPORT_NAME)
     outputs.report = report
     return outputs
 

@@ -61,3 +61,30 @@ def test_colour_images_and_differing_ground_truths(tmp_path, record_factory):
     data = json.loads((tmp_path / outputs.runs[b.run_id].benford_json).read_text())
     assert len(data["pixels"]["channels"]) == 3
     assert data["channels"] == 3
+
+
+def test_html_report_embeds_every_figure_of_the_markdown_one(tmp_path, zoo_records):
+    import base64
+    import re
+
+    outputs = analyze_records(zoo_records, tmp_path / "out", title="Zoo")
+    assert "report.html" in outputs.files
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    page = (tmp_path / "out" / "report.html").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", markdown)
+    embedded = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert linked and len(embedded) == len(linked)
+    # Each embedded picture is the very file report.md links, in the same order.
+    assert [base64.b64decode(data) for data in embedded] == [(tmp_path / "out" / name).read_bytes()
+                                                              for name in linked]
+    assert "<table>" in page and "<h1>Zoo</h1>" in page and 'src="runs/' not in page
+
+
+def test_html_report_never_embeds_a_file_outside_its_folder(tmp_path):
+    from siren_inr.analysis.html_report import markdown_to_html
+
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG secret")
+    inside = tmp_path / "report"
+    inside.mkdir()
+    page = markdown_to_html("![x](../secret.png) ![y](missing.png)", inside, "t")
+    assert "data:" not in page and 'src="../secret.png"' in page and 'src="missing.png"' in page

@@ -115,3 +115,63 @@ def test_dispatcher_knows_analyze():
     result = subprocess.run([sys.executable, "-m", "siren_inr.cli.main", "analyze", "--help"],
                             capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent)
     assert result.returncode == 0 and "usage: siren-inr analyze" in result.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_logged_html_report_carries_its_figures_through_mlflow_server(two_model_store, tmp_path):
+    """The report MLflow's artifact viewer shows, fetched as the UI fetches it from a real `mlflow server`."""
+    import base64
+    import re
+    import time
+    import urllib.request
+
+    from siren_inr.analysis.pipeline import Selection, analyze
+    from siren_inr.tracking.store import artifact_root_for
+
+    root, uri, _ = two_model_store
+    first = analyze(Selection(experiment_name="two"), tmp_path / "out", tracking_uri=uri)
+    again = analyze(Selection(experiment_name="two"), tmp_path / "out", tracking_uri=uri)
+    client = mlflow.MlflowClient(uri)
+    # A re-run is a second run that says so, not a second run of the same name.
+    numbers = []
+    for outcome in (first, again):
+        name = client.get_run(outcome.analysis_run_id).info.run_name
+        match = re.fullmatch(r"analysis of experiment two(?: \((\d+)\))?", name)
+        assert match, name
+        numbers.append(int(match.group(1) or 1))
+    assert numbers[1] == numbers[0] + 1
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+                               "--default-artifact-root", artifact_root_for(uri), "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not start"
+                time.sleep(0.5)
+        # The artifact viewer's own request: get-artifact on the analysis run.
+        url = f"{base}/get-artifact?path=report.html&run_uuid={again.analysis_run_id}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            page = response.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", markdown)
+    embedded = [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    assert "history_overlay.png" in linked and "gallery.png" in linked
+    assert embedded == [(tmp_path / "out" / name).read_bytes() for name in linked]
