@@ -1,8 +1,11 @@
-"""`siren-inr ui [tracking.uri=...] [port=5000] [host=127.0.0.1] [browser=true]`: the MLflow UI on the runs.
+"""`siren-inr ui [experiment_name=...] [tracking.uri=...] [port=5000] [host=127.0.0.1] [browser=true]`: the MLflow UI
+on the results.
 
 It serves the project's SQLite store with one worker and no job runner (the fewest processes MLflow allows),
-prints the URL of the runs view of the latest experiment (MLflow 3 opens on GenAI traces otherwise), and
-refuses a port in use, a folder without a store and a bad setting with one line and a non-zero exit.
+prints the URL of the runs of the named experiment, or of the one used last, in the "Model training" view
+(MLflow 3 opens on GenAI traces otherwise) with final PSNR and SSIM as columns, best first; keeps the server's
+request log in a file; and refuses a port in use, a folder without a store and a bad setting with one line
+and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import urllib.request
 from siren_inr.cli.hydra_support import print_error
 from siren_inr.errors import SirenInrError
 
-SETTINGS = {"tracking.uri": None, "port": "5000", "host": "127.0.0.1", "browser": "true"}
+SETTINGS = {"tracking.uri": None, "port": "5000", "host": "127.0.0.1", "browser": "true", "experiment_name": None}
 # MLflow 3's UI: the "Model training" view (query parameter read by its workflow switch) on the runs tab.
 RUNS_VIEW = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 EXPERIMENTS_VIEW = "#/experiments?workflowType=machine_learning"
 START_TIMEOUT_SECONDS = 120.0
-USAGE = "usage: {prog} [tracking.uri=sqlite:///mlruns/mlflow.db] [port=5000] [host=127.0.0.1] [browser=true]"
+LOG_NAME = "ui.log"
+USAGE = ("usage: {prog} [experiment_name=NAME] [tracking.uri=sqlite:///mlruns/mlflow.db] [port=5000] "
+         "[host=127.0.0.1] [browser=true]")
 
 
 def ui_command(uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -67,11 +72,26 @@ def check_port_free(host: str, port: int) -> None:
             raise SirenInrError(f"host={host!r} port={port}: cannot listen there ({err.strerror})") from None
 
 
-def runs_url(host: str, port: int, experiment_id: str | None) -> str:
-    """The URL that opens the runs view of an experiment (or the experiment list) in the Model training view."""
+def runs_url(host: str, port: int, experiment_id: str | None, view_key: str | None = None) -> str:
+    """The URL that opens the runs view of an experiment (or the experiment list) in the Model training view,
+    with the stored view `view_key` (columns and sort) when given."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://{shown}:{port}/"
-    return base + (RUNS_VIEW.format(experiment_id=experiment_id) if experiment_id else EXPERIMENTS_VIEW)
+    if not experiment_id:
+        return base + EXPERIMENTS_VIEW
+    url = base + RUNS_VIEW.format(experiment_id=experiment_id)
+    return url + (f"&viewStateShareKey={view_key}" if view_key else "")
+
+
+def log_path(db) -> "Path":
+    """Where the server's request log goes: beside the store when its folder is writable, else the temp folder."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(db).parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        folder = Path(tempfile.gettempdir())
+    return folder / LOG_NAME
 
 
 def _parse(argv: list[str]) -> dict[str, str | None]:
@@ -79,8 +99,8 @@ def _parse(argv: list[str]) -> dict[str, str | None]:
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep or key not in settings:
-            raise SirenInrError(f"unknown setting {arg!r}; accepted: tracking.uri=..., port=..., host=..., "
-                                "browser=true|false")
+            raise SirenInrError(f"unknown setting {arg!r}; accepted: experiment_name=..., tracking.uri=..., "
+                                "port=..., host=..., browser=true|false")
         settings[key] = value
     if settings["browser"] not in ("true", "false"):
         raise SirenInrError(f"browser={settings['browser']!r}; accepted: true or false")
@@ -119,7 +139,9 @@ def main(argv: list[str], prog: str = "siren-inr ui") -> int:
 
     if any(arg in ("-h", "--help") for arg in argv):
         print(USAGE.format(prog=prog))
-        print("Serves the store with one worker; prints and opens the URL of the latest experiment's runs.")
+        print("Serves the store with one worker; prints and opens the URL of the runs of experiment_name (default:\n"
+              "the experiment used last), final PSNR and SSIM shown, best first. The server's log goes to ui.log\n"
+              "beside the store.")
         return 0
     try:
         settings = _parse(argv)
@@ -130,25 +152,49 @@ def main(argv: list[str], prog: str = "siren-inr ui") -> int:
                                 "server has its own UI at its address")
         check_store(uri, write=False)  # a folder without a store is refused, never given an empty one
         check_port_free(settings["host"], port)
-        if os.access(sqlite_path(uri), os.W_OK):
+        writable = os.access(sqlite_path(uri), os.W_OK)
+        if writable:
             queries.mark_training_experiments(uri)
-        experiment_id = queries.latest_experiment_id(uri)
+        name = settings["experiment_name"]
+        if name:
+            experiment = queries.get_experiment(uri, name)
+            if experiment is None:
+                known = ", ".join(queries.list_experiment_names(uri)) or "none"
+                raise SirenInrError(f"experiment_name={name!r} does not exist in {uri}; accepted: {known}")
+            experiment_id = experiment.experiment_id
+        else:
+            experiment_id = queries.latest_experiment_id(uri)
+        view_key = queries.publish_results_view(uri, experiment_id) if writable and experiment_id else None
     except SirenInrError as err:
         print_error(str(err))
         return 2
-    url = runs_url(settings["host"], port, experiment_id)
+    url = runs_url(settings["host"], port, experiment_id, view_key)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log_file = log_path(sqlite_path(uri))
+    try:
+        log = open(log_file, "a")
+    except OSError as err:
+        print_error(f"cannot write the server log {log_file} ({err.strerror})")
+        return 2
     # A `kill` or Ctrl-C stops the server too, never leaves it orphaned: siren-inr's handlers (cli/main.py)
-    # raise KeyboardInterrupt for both.
-    process = subprocess.Popen(ui_command(uri, port, settings["host"]), env=env)
+    # raise KeyboardInterrupt for both. Its one line per request goes to the log, not the terminal.
+    with log:
+        process = subprocess.Popen(ui_command(uri, port, settings["host"]), env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        return _serve(process, settings, port, uri, url, log_file, name)
+
+
+def _serve(process: subprocess.Popen, settings: dict, port: int, uri: str, url: str, log_file, name) -> int:
     try:
         if not _wait_until_up(process, settings["host"], port):
             _stop(process)
             print_error(f"the MLflow UI did not start on {settings['host']}:{port} (exit code {process.returncode}); "
-                        "see the lines above")
+                        f"see {log_file}")
             return 1
         print(f"MLflow UI for {uri}: {url}", flush=True)
-        print("(the runs of the latest experiment, 'Model training' view; Ctrl-C stops the server)", flush=True)
+        which = f"experiment {name!r}" if name else "the experiment used last"
+        print(f"(the runs of {which}, final PSNR and SSIM shown, best first; the server's log: {log_file}; "
+              "Ctrl-C stops the server)", flush=True)
         if settings["browser"] == "true":
             import webbrowser
 

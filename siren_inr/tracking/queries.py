@@ -152,15 +152,21 @@ def log_analysis_run(uri: str, experiment: str, *, run_name: str, tags: dict[str
 
 
 def latest_experiment_id(uri: str) -> str | None:
-    """The active experiment of the most recently started run (None for a store without runs)."""
+    """The active experiment used last: the one of the run that started or ended last (None without runs)."""
     if not _store_exists(uri):
         return None
     client = _client(uri)
     ids = list(_experiment_names(client))
     if not ids:
         return None
-    runs = client.search_runs(ids, max_results=1, order_by=["attributes.start_time DESC"])
-    return runs[0].info.experiment_id if runs else None
+    latest = []
+    for order in ("attributes.start_time DESC", "attributes.end_time DESC"):
+        for start in range(0, len(ids), 100):
+            latest += client.search_runs(ids[start:start + 100], max_results=1, order_by=[order])
+    if not latest:
+        return None
+    newest = max(latest, key=lambda run: max(run.info.start_time or 0, run.info.end_time or 0))
+    return newest.info.experiment_id
 
 
 def mark_training_experiments(uri: str) -> list[str]:
@@ -174,3 +180,31 @@ def mark_training_experiments(uri: str) -> list[str]:
             client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
             marked.append(experiment.experiment_id)
     return marked
+
+
+# MLflow 3's runs table keeps its columns and sort in the browser; a view it loads from an experiment tag
+# `mlflow.sharedViewState.<key>` (a JSON object of its view state) when the URL names the key in
+# `viewStateShareKey`. Column keys are `<metrics|params|attributes>.`<name>``.
+SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+RESULTS_VIEW_KEY = "siren-inr-results"
+RESULT_COLUMNS = ("metrics.`final/psnr`", "metrics.`final/ssim`", "metrics.`final/seconds`", "params.`model.name`",
+                  "params.`data.image`", "params.`seed`", "metrics.`inr/bpp`", "metrics.`inr/psnr_db`")
+SWEEP_KIND = "sweep"
+
+
+def results_view_state(expanded_run_ids: list[str]) -> dict:
+    """The runs-table view siren-inr opens on: the final metrics and headline settings visible, best PSNR first,
+    every sweep's parent expanded so its fits show."""
+    return {"orderByKey": "metrics.`final/psnr`", "orderByAsc": False, "selectedColumns": list(RESULT_COLUMNS),
+            "runsExpanded": {run_id: True for run_id in expanded_run_ids}}
+
+
+def publish_results_view(uri: str, experiment_id: str) -> str:
+    """Store the results view on the experiment (a tag the UI reads); the key to put in the URL."""
+    import json
+
+    client = _client(uri)
+    parents = client.search_runs([experiment_id], filter_string=f"tags.run_kind = '{SWEEP_KIND}'", max_results=500)
+    state = results_view_state([run.info.run_id for run in parents])
+    client.set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + RESULTS_VIEW_KEY, json.dumps(state))
+    return RESULTS_VIEW_KEY

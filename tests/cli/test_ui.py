@@ -81,6 +81,35 @@ def test_folder_without_a_store_is_refused_and_none_is_created(tmp_path):
     assert not (tmp_path / "mlruns").exists()
 
 
+def test_unknown_experiment_is_one_line_naming_the_known_ones(store):
+    message = _one_line_error(run_cli(["ui", "experiment_name=nope", "browser=false"], store, timeout=120))
+    assert "experiment_name='nope' does not exist" in message and "zoo" in message and "first" in message
+
+
+def test_the_named_experiment_or_the_one_used_last(tmp_path):
+    import mlflow
+
+    from siren_inr.tracking import queries
+    from siren_inr.tracking.run import tracked_run
+    from siren_inr.tracking.store import ensure_store
+
+    uri = store_uri(tmp_path)
+    ensure_store(uri)
+    with tracked_run(uri, "sweep-exp") as sweep_run:
+        pass
+    with tracked_run(uri, "compress-exp"):
+        pass
+    assert queries.latest_experiment_id(uri) == queries.get_experiment(uri, "compress-exp").experiment_id
+    # A run that ends later makes its experiment the one used last (an analysis finished after a compress).
+    client = mlflow.MlflowClient(uri)
+    client.update_run(sweep_run.run_id, "RUNNING")
+    time.sleep(0.01)
+    client.set_terminated(sweep_run.run_id, "FINISHED")
+    assert queries.latest_experiment_id(uri) == queries.get_experiment(uri, "sweep-exp").experiment_id
+    assert runs_url("127.0.0.1", 5000, "3", "k").endswith("/#/experiments/3/runs?workflowType=machine_learning"
+                                                           "&viewStateShareKey=k")
+
+
 def test_busy_port_is_refused(store):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -128,7 +157,9 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         from siren_inr.tracking import queries
 
         zoo = queries.get_experiment(store_uri(store), "zoo")
-        assert url == f"http://127.0.0.1:{port}/#/experiments/{zoo.experiment_id}/runs?workflowType=machine_learning"
+        assert url == (f"http://127.0.0.1:{port}/#/experiments/{zoo.experiment_id}/runs?workflowType=machine_learning"
+                       "&viewStateShareKey=siren-inr-results")
+        # The view the key names: final PSNR and SSIM as columns, best PSNR first.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
             assert response.status == 200
         # The experiment is a training one, so MLflow 3 lists it in the Model training view.
@@ -140,12 +171,20 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         kinds = {e["name"]: {t["key"]: t["value"] for t in e.get("tags", [])}.get("mlflow.experimentKind")
                  for e in experiments}
         assert kinds["zoo"] == kinds["first"] == "custom_model_development"
+        tags = {e["name"]: {t["key"]: t["value"] for t in e.get("tags", [])} for e in experiments}
+        view = json.loads(tags["zoo"]["mlflow.sharedViewState.siren-inr-results"])
+        assert view["orderByKey"] == "metrics.`final/psnr`" and view["orderByAsc"] is False
+        assert view["selectedColumns"][:2] == ["metrics.`final/psnr`", "metrics.`final/ssim`"]
+        assert "Default" not in tags  # no empty Default experiment in a store siren-inr made
         # An analysis report's picture link, resolved against the UI's page as the UI's Markdown view does,
         # reaches the image.
         report = (store / "report.md").read_text()
         link = report[report.index("(") + 1:report.index(")")]
         with urllib.request.urlopen(urllib.parse.urljoin(url, link), timeout=20) as response:
             assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
+        # The server's request lines go to its log file, not the terminal.
+        log = store / "mlruns" / "ui.log"
+        assert "GET /health" in log.read_text()
         # siren-inr ui, mlflow ui, one uvicorn worker: no job runner, no worker pool.
         assert len(_tree(process.pid)) <= 3, _tree(process.pid)
     finally:
