@@ -97,7 +97,7 @@ class RDConfig(CodecFitConfig):
     codecs: list[str] = field(default_factory=list)
     inr_codecs: list[str] = field(default_factory=lambda: ["coin"])
     # Per INR codec: settings of all its points, and its points (lists of overrides); Any so that a whole mapping
-    # can be given on the command line (inr_settings={latent: {refine: 0}}); RDSettings checks them.
+    # can be given on the command line (inr_settings={latent: {preset: mop}}); RDSettings checks them.
     inr_settings: Any = None
     inr_ladders: Any = None
     batch_images: bool | None = None  # None: batched on a GPU only

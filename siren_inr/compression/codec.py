@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from siren_inr.compression import container, entropy
+from siren_inr.compression.latent.bitstream import DecodedLatent as DecodedLatent3
+from siren_inr.compression.latent.bitstream import decode_latent3
 from siren_inr.compression.latent.codec import DecodedLatent, decode_latent
 from siren_inr.compression.quantize import QuantSettings, dequantize, num_groups, quantize_uniform
 from siren_inr.data import PixelField, coordinate_grid
@@ -263,13 +265,15 @@ def image_quality(decoded: np.ndarray, reference: np.ndarray) -> tuple[float, fl
     return psnr_db(decoded, ref), ssim(decoded, ref)
 
 
-def decode_inr(data: bytes) -> DecodedInr | DecodedLatent:
+def decode_inr(data: bytes) -> DecodedInr | DecodedLatent | DecodedLatent3:
     """Rebuild the network and its 8-bit image from .inr bytes alone; damage raises SirenInrError.
 
     A file of the latent codec decodes to a `latent.DecodedLatent` (the same image fields, no network).
     """
     parsed = container.unpack(data)
     if parsed.codec == "latent":
+        if parsed.version >= 3:
+            return decode_latent3(parsed, len(data))
         return decode_latent(parsed, len(data))
     arch, hparams, height, width, channels, quant, layout = _read_header(parsed.header)
     if hparams.get("out_features") != channels:
@@ -302,7 +306,7 @@ def write_inr(path: str | Path, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def read_inr(path: str | Path) -> DecodedInr | DecodedLatent:
+def read_inr(path: str | Path) -> DecodedInr | DecodedLatent | DecodedLatent3:
     """Decode an .inr file from disk."""
     source = Path(path)
     if not source.is_file():

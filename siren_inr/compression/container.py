@@ -3,8 +3,8 @@
 Layout (all integers unsigned; varint = LEB128):
 
     magic      4 bytes   b"\\x89INR"  (a high byte first, as in PNG, so text-mode damage is caught)
-    version    1 byte    1 or 2 (FORMAT_VERSION is the newest)
-    codec      1 byte    version 2 only: the codec id (CODEC_IDS: coin, siren_pe, latent); version 1 is coin
+    version    1 byte    1, 2 or 3 (FORMAT_VERSION is the newest)
+    codec      1 byte    versions 2 and 3: the codec id (CODEC_IDS: coin, siren_pe, latent); version 1 is coin
     header     varint length + compact JSON (architecture, hyperparameters, image size, quantization
                          settings, layout fingerprint), raw deflate with the version's preset dictionary
     payload    the rest up to the checksum (weights, see siren_inr.compression.codec; latents, see
@@ -12,7 +12,9 @@ Layout (all integers unsigned; varint = LEB128):
     crc32      4 bytes   big-endian CRC32 of everything before it
 
 Version 1 is what the coin codec has always written (and still writes); version 2 adds the codec id
-byte and a dictionary that also knows the latent codec's keys.
+byte and a dictionary that also knows the latent codec's keys; version 3 is the latent codec with a causal
+integer entropy model, learned upsampling and a convolutional synthesis (siren_inr.compression.latent.bitstream),
+with a dictionary that also knows its header's keys. Versions 1 and 2 are still read.
 
 Parsing checks the size, magic, version and checksum before anything else is interpreted, so a
 truncated, bit-flipped or foreign file is rejected with SirenInrError before any decoding happens.
@@ -30,8 +32,8 @@ import numpy as np
 from siren_inr.errors import SirenInrError
 
 MAGIC = b"\x89INR"
-FORMAT_VERSION = 2
-VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+VERSIONS = (1, 2, 3)
 CODEC_IDS = ("coin", "siren_pe", "latent")
 CHECKSUM_BYTES = 4
 GIB = 1024**3
@@ -55,7 +57,12 @@ HEADER_DICTIONARY_V2 = HEADER_DICTIONARY + (
     b'"synthesis":{"arch":"relu","hparams":{"hidden_features":16,"hidden_layers":1,"in_features":7,'
     b'"out_features":3}},"weights":'
 )
-_DICTIONARIES = {1: HEADER_DICTIONARY, 2: HEADER_DICTIONARY_V2}
+# Version 3's: version 2's plus the keys of the version-3 latent header.
+HEADER_DICTIONARY_V3 = HEADER_DICTIONARY_V2 + (
+    b'{"layout":,"levels":7,"omega":1.0,"preset":"lop","preset":"mop","preset":"hop","size":[256,256,3],'
+    b'"synthesis":"sine","synthesis":"relu"}'
+)
+_DICTIONARIES = {1: HEADER_DICTIONARY, 2: HEADER_DICTIONARY_V2, 3: HEADER_DICTIONARY_V3}
 
 
 @dataclass
@@ -121,7 +128,7 @@ class ByteReader:
 
 
 def pack(header: dict[str, Any], payload: bytes, version: int = 1, codec: str = "coin") -> bytes:
-    """Serialise a header and payload into .inr bytes (version 1: coin only; version 2: any codec)."""
+    """Serialise a header and payload into .inr bytes (version 1: coin only; versions 2 and 3: any codec)."""
     if version not in VERSIONS:
         raise ValueError(f"format version {version} is not one of {VERSIONS}")
     if codec not in CODEC_IDS or (version == 1 and codec != "coin"):

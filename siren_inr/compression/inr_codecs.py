@@ -26,9 +26,9 @@ from torch import nn
 from siren_inr.compression.codec import encode_inr, image_quality
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.entropy import check_coder
-from siren_inr.compression.latent.codec import encode_latent_image
-from siren_inr.compression.latent.model import LatentArchitecture
-from siren_inr.compression.latent.train import LatentTrainSettings
+from siren_inr.compression.latent.bitstream import encode_latent3
+from siren_inr.compression.latent.network import Architecture
+from siren_inr.compression.latent.training import LatentTrainSettings
 from siren_inr.compression.qat import QatSettings, quantization_aware_finetune
 from siren_inr.compression.quantize import QuantSettings
 from siren_inr.data import PixelField
@@ -75,24 +75,20 @@ class NetworkCodecSettings:
 
 @dataclass(frozen=True)
 class LatentCodecSettings:
-    """latent: the architecture (everything but the image size) and the R-D training."""
+    """latent: the architecture (everything but the image size) and the R-D training (format version 3)."""
 
-    levels: int = 7
-    synthesis_arch: str = "relu"
-    hidden_features: int = 16
-    hidden_layers: int = 1
-    refine: int = 8
-    entropy_hidden: int = 8
-    upsampling: str = "bicubic"
+    levels: int = 7  # latent grids at 1, 1/2, ..., 1/2**(levels-1) of the image side
+    preset: str = "lop"  # decoder cost: lop, mop or hop (about 500, 1,000, 2,000 multiplications per pixel)
+    synthesis: str = "relu"  # the synthesis activation: relu, or sine (sin(omega x))
+    omega: float = 1.0  # the sine's frequency (unused by relu)
     train: LatentTrainSettings = field(default_factory=LatentTrainSettings)
 
     def __post_init__(self) -> None:
-        LatentArchitecture(8, 8, 3, **self.architecture())  # validates the fields
+        Architecture(8, 8, 3, **self.architecture())  # validates the fields
 
     def architecture(self) -> dict[str, Any]:
-        """The LatentArchitecture fields (the image size aside)."""
-        return {k: getattr(self, k) for k in ("levels", "synthesis_arch", "hidden_features", "hidden_layers",
-                                              "refine", "entropy_hidden", "upsampling")}
+        """The Architecture fields (the image size aside)."""
+        return {k: getattr(self, k) for k in ("levels", "preset", "synthesis", "omega")}
 
 
 DEFAULTS: dict[str, Any] = {
@@ -107,7 +103,7 @@ DEFAULTS: dict[str, Any] = {
 # ladder of COIN networks. siren_pe's widths span ~0.1-0.6 bpp on 768x512; latent's lambdas are Cool-chic's.
 LADDERS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "siren_pe": [(f"{d}x{w}", {"hidden_layers": d, "hidden_features": w}) for d, w in ((3, 32), (3, 48), (3, 64), (3, 96))],
-    "latent": [(f"lam={lam:g}", {"train": {"lam": lam}}) for lam in (0.02, 0.004, 0.001, 0.0004)],
+    "latent": [(f"lam={lam:g}", {"train": {"lam": lam}}) for lam in (0.02, 0.004, 0.001, 0.0004)],  # Cool-chic's
 }
 
 
@@ -257,7 +253,7 @@ def _encode_network(name: str, image: np.ndarray, settings: NetworkCodecSettings
 
 
 def _encode_latent(image: np.ndarray, settings: LatentCodecSettings) -> InrEncoding:
-    encoded = encode_latent_image(image, settings.architecture(), settings.train)
+    encoded = encode_latent3(image, settings.architecture(), settings.train)
     psnr, ssim_value = image_quality(encoded.decoded.image, image)
     info = {**encoded.info, "psnr_db": psnr, "ssim": ssim_value, "fit_seconds": encoded.info["train_seconds"],
             "num_params": encoded.info["num_weights"], "setting": f"lam={settings.train.lam:g}"}

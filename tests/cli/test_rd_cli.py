@@ -91,19 +91,19 @@ def test_rd_cpu_experiment_and_the_inr_codec_group(folder):
     assert [p["train"]["lam"] for p in settings.inr_ladders["latent"]] == sorted(
         (p["train"]["lam"] for p in settings.inr_ladders["latent"]), reverse=True)
     # inr_codec=NAME puts conf/inr_codec/NAME.yaml (with inr_codec.* overrides) in the study; NAME joins inr_codecs.
-    settings = settings_from(compose([f"data.folder={folder}", "inr_codec=latent", "inr_codec.refine=0",
+    settings = settings_from(compose([f"data.folder={folder}", "inr_codec=latent", "inr_codec.preset=mop",
                                       "inr_codec.train.steps=7"], "rd"))
     assert settings.inr_codecs == ["coin", "latent"]
-    assert settings.inr_settings["latent"]["refine"] == 0 and settings.inr_settings["latent"]["train"]["steps"] == 7
+    assert settings.inr_settings["latent"]["preset"] == "mop" and settings.inr_settings["latent"]["train"]["steps"] == 7
     assert settings.inr_settings["latent"]["levels"] == 7  # the rest of the group's file
 
 
 def test_rd_per_codec_setting_errors_are_one_line(folder, capsys):
-    assert rd_main([f"data.folder={folder}", "track=false", "inr_settings={latent: {refine: 0}}"]) == 2
+    assert rd_main([f"data.folder={folder}", "track=false", "inr_settings={latent: {refine: 0}}"]) == 2  # a setting the codec no longer has
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "inr_settings.latent" in err and "\n" not in err
     assert rd_main([f"data.folder={folder}", "track=false", "inr_codec=latent", "inr_codec.train.steps=0"]) == 2
-    assert "latent steps=0" in capsys.readouterr().err
+    assert "latent train.steps=0" in capsys.readouterr().err
     for bad in ("inr_settings=3", "inr_ladders=[1,2]"):
         assert rd_main([f"data.folder={folder}", "track=false", bad]) == 2
         err = capsys.readouterr().err.strip()

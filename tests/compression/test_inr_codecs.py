@@ -19,7 +19,7 @@ TINY = {
     "coin": {"hidden_features": 8, "hidden_layers": 1, "steps": 20, "qat": {"steps": 5, "eval_every": 5}},
     "siren_pe": {"hidden_features": 8, "hidden_layers": 1, "num_frequencies": 2, "steps": 20,
                  "qat": {"steps": 5, "eval_every": 5}},
-    "latent": {"levels": 3, "hidden_features": 6, "refine": 2, "entropy_hidden": 4, "train": {"steps": 15}},
+    "latent": {"levels": 3, "train": {"steps": 15, "candidates": 2, "warmup_steps": 2}},
 }
 
 
@@ -37,13 +37,13 @@ def test_each_codec_round_trips_through_its_own_file(name, image):
     assert info["bpp"] == 8 * len(data) / (14 * 17) and info["num_bytes"] == len(data)
     assert info["psnr_db"] == pytest.approx(-10 * np.log10(np.mean((decoded.image - image) ** 2)), abs=1e-3)
     parsed = container.unpack(data)
-    assert parsed.codec == name and parsed.version == (1 if name == "coin" else 2)
+    assert parsed.codec == name and parsed.version == {"coin": 1, "siren_pe": 2, "latent": 3}[name]
     assert info["multiplications_per_pixel"] > 0
 
 
 def test_settings_by_name_refuse_unknown_values():
-    latent = inr_codecs.settings_for("latent", {"refine": 0, "train": {"lam": 0.01}})
-    assert latent.refine == 0 and latent.train.lam == 0.01 and latent.train.steps == inr_codecs.DEFAULTS["latent"].train.steps
+    latent = inr_codecs.settings_for("latent", {"preset": "hop", "train": {"lam": 0.01}})
+    assert latent.preset == "hop" and latent.train.lam == 0.01 and latent.train.steps == inr_codecs.DEFAULTS["latent"].train.steps
     with pytest.raises(SirenInrError, match="inr_codec='jpeg' is not known; accepted: coin, siren_pe, latent"):
         inr_codecs.settings_for("jpeg")
     with pytest.raises(SirenInrError, match="unknown setting.*bogus"):

@@ -129,9 +129,9 @@ def test_weight_groups_round_trip_and_coarser_steps_cost_fewer_bytes():
     values = np.random.default_rng(0).normal(0, 0.3, 500).astype(np.float32)
     sizes = []
     for k in (2, 5, 9):
-        blob, dequantized = latent_codec._encode_group(values, k)
+        blob, dequantized = latent_codec.encode_weight_group(values, k)
         assert np.abs(dequantized - values).max() <= 2.0**-k / 2 + 1e-7
-        decoded = latent_codec._decode_group(container.ByteReader(blob), values.size)
+        decoded = latent_codec.decode_weight_group(container.ByteReader(blob), values.size)
         assert np.array_equal(decoded, dequantized)
         sizes.append(len(blob))
     assert sizes[0] < sizes[1] < sizes[2]

@@ -272,28 +272,28 @@ def test_per_codec_settings_and_ladders_reach_the_points(folder, tmp_path):
     from siren_inr.jobs.rd_points import INR_POINTS
 
     settings = _settings(folder, tmp_path, inr_codecs=["coin", "latent"], qat=QatSettings(steps=0),
-                         inr_settings={"latent": {"refine": 0, "train": {"steps": 4}}},
-                         inr_ladders={"latent": [{"train": {"lam": 0.05}}, {"train": {"lam": 0.001, "steps": 2}}]})
+                         inr_settings={"latent": {"preset": "mop", "train": {"steps": 4, "candidates": 1}}},
+                         inr_ladders={"latent": [{"train": {"lam": 0.05}}, {"train": {"lam": 0.001, "steps": 3}}]})
     settings.validate()
     image = centre_crop(load_image(str(folder / "img0.png"), None), 16)
     rows = INR_POINTS["latent"](["img0.png"], [image], settings, tmp_path)
     assert [r["point"] for r in rows] == ["lam=0.05", "lam=0.001"]
-    # refine=0 from inr_settings: the decoder's multiplications are the same at both points and fewer than refine=8's.
-    with_refine = INR_POINTS["latent"](["img0.png"], [image], _settings(
-        folder, tmp_path, inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": 2}}},
+    # preset=mop from inr_settings: the decoder's multiplications are the same at both points and more than lop's.
+    default_preset = INR_POINTS["latent"](["img0.png"], [image], _settings(
+        folder, tmp_path, inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": 2, "candidates": 1}}},
         inr_ladders={"latent": [{"train": {"lam": 0.05}}]}), tmp_path)
     assert rows[0]["multiplications_per_pixel"] == rows[1]["multiplications_per_pixel"]
-    assert rows[0]["multiplications_per_pixel"] < with_refine[0]["multiplications_per_pixel"]
+    assert rows[0]["multiplications_per_pixel"] > default_preset[0]["multiplications_per_pixel"]
     assert (tmp_path / "img0_latent_lam=0.05.inr").is_file()
     params = settings.as_params()
-    assert '"refine": 0' in params["inr_settings"] and "lam" in params["inr_ladders"]
+    assert '"preset": "mop"' in params["inr_settings"] and "lam" in params["inr_ladders"]
 
 
 def test_per_codec_settings_are_checked_before_anything_runs(folder, tmp_path):
     cases = [
         (dict(inr_codecs=["coin"], inr_settings={"latent": {}}), "inr_settings.latent: 'latent' is not in inr_codecs"),
         (dict(inr_codecs=["coin", "latent"], inr_settings={"coin": {}}), "inr_settings.coin: coin's points are `ladder`"),
-        (dict(inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": -1}}}), "latent steps=-1"),
+        (dict(inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": -1}}}), "latent train.steps=-1"),
         (dict(inr_codecs=["siren_pe"], inr_settings={"siren_pe": {"widht": 3}}), "unknown setting"),
         (dict(inr_codecs=["latent"], inr_ladders={"latent": [{"train": {"lam": 0.1}}, {"train": {"lam": 0.1, "steps": 9}}]}),
          "two points named lam=0.1"),

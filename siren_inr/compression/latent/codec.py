@@ -56,7 +56,7 @@ class DecodedLatent(container.DecodedPixels):
         return asdict(self.architecture)
 
 
-def _groups(module: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
+def weight_groups(module: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
     named = list(module.named_parameters())
     weights = [(n, p) for n, p in named if p.ndim >= 2 and not n.endswith("offsets")]
     others = [(n, p) for n, p in named if not (p.ndim >= 2 and not n.endswith("offsets"))]
@@ -75,7 +75,7 @@ def _laplace(low: int, high: int, scale: np.ndarray) -> "constriction.stream.mod
     return constriction.stream.model.QuantizedLaplace(low, high, 0.0, float(scale.astype(np.float64)[0]))
 
 
-def _encode_group(values: np.ndarray, k: int) -> tuple[bytes, np.ndarray] | None:
+def encode_weight_group(values: np.ndarray, k: int) -> tuple[bytes, np.ndarray] | None:
     """(serialised group, dequantized values) at step 2**-k, or None if its integers exceed 2**16."""
     q = np.rint(values.astype(np.float64) * 2.0**k).astype(np.int64)
     low, high = int(q.min()), int(q.max())
@@ -91,7 +91,7 @@ def _encode_group(values: np.ndarray, k: int) -> tuple[bytes, np.ndarray] | None
     return blob, (q.astype(np.float64) * 2.0**-k).astype(np.float32)
 
 
-def _decode_group(reader: container.ByteReader, count: int) -> np.ndarray:
+def decode_weight_group(reader: container.ByteReader, count: int) -> np.ndarray:
     k = reader.take(1, "weight step")[0]
     if k not in STEP_EXPONENTS:
         raise SirenInrError(f".inr file is damaged: weight step exponent {k} is not in 0-{STEP_EXPONENTS[-1]}")
@@ -110,11 +110,11 @@ def _decode_group(reader: container.ByteReader, count: int) -> np.ndarray:
     return (q * 2.0**-k).astype(np.float32)
 
 
-def _flat(group: list[tuple[str, nn.Parameter]]) -> np.ndarray:
+def flat_group(group: list[tuple[str, nn.Parameter]]) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1) for _, p in group]).numpy()
 
 
-def _assign(group: list[tuple[str, nn.Parameter]], values: np.ndarray) -> None:
+def assign_group(group: list[tuple[str, nn.Parameter]], values: np.ndarray) -> None:
     start = 0
     with torch.no_grad():
         for _, p in group:
@@ -133,18 +133,18 @@ def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target
 
     out = bytearray()
     for name, module in decoder.modules_to_store().items():
-        for group in _groups(module):
-            original = _flat(group)
+        for group in weight_groups(module):
+            original = flat_group(group)
             # Synthesis/refinement steps leave the latents' rate alone, entropy-model steps the distortion.
             fixed_bits = float(rate_bits(decoder.entropy, rounded)) if name != "entropy" else None
             base_mse = mse() if name == "entropy" else None
             best = None
             for k in STEP_EXPONENTS:
-                encoded = _encode_group(original, k)
+                encoded = encode_weight_group(original, k)
                 if encoded is None:
                     continue
                 blob, values = encoded
-                _assign(group, values)
+                assign_group(group, values)
                 distortion = base_mse if base_mse is not None else mse()
                 bits = fixed_bits if fixed_bits is not None else float(rate_bits(decoder.entropy, rounded))
                 cost = distortion + lam * (bits + 8 * len(blob)) / pixels
@@ -152,7 +152,7 @@ def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target
                     best = (cost, blob, values)
             if best is None:
                 raise SirenInrError(f"the latent codec's {name} weights span too wide a range to quantize")
-            _assign(group, best[2])
+            assign_group(group, best[2])
             out += best[1]
     return bytes(out)
 
@@ -229,8 +229,8 @@ def decode_latent(parsed: container.Container, num_bytes: int) -> DecodedLatent:
                             "it is damaged or was written by an incompatible version")
     reader = container.ByteReader(parsed.payload, "latent payload")
     for module in decoder.modules_to_store().values():
-        for group in _groups(module):
-            _assign(group, _decode_group(reader, sum(p.numel() for _, p in group)))
+        for group in weight_groups(module):
+            assign_group(group, decode_weight_group(reader, sum(p.numel() for _, p in group)))
     latents = decode_latents(decoder.entropy, reader.rest(), arch.level_shapes(), low, high)
     image_u8 = render_latents(decoder, latents)
     return DecodedLatent(image_u8, arch.height, arch.width, arch.channels, num_bytes, arch, latents, decoder)

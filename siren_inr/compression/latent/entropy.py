@@ -104,16 +104,18 @@ def parent_of(coarser: torch.Tensor | None, shape: tuple[int, int], device: torc
     return F.interpolate(coarser[None, None], size=shape, mode="bilinear", align_corners=False)[0, 0]
 
 
-def laplace_bits(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """-log2 P(y) of the unit-bin quantized Laplace(mean, exp(log_scale)), computed without cancellation."""
+def laplace_bits(y: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                 min_probability: float = MIN_PROBABILITY) -> torch.Tensor:
+    """-log2 P(y) of the unit-bin quantized Laplace(mean, exp(log_scale)), computed without cancellation; a
+    probability is floored at `min_probability`."""
     scale = torch.exp(log_scale)
     d = (y - mean).abs()
     # Bin away from the mean: 0.5 exp(-(d - 1/2)/b) (1 - exp(-1/b)).
     log_tail = math.log(0.5) - (d - 0.5).clamp_min(0.0) / scale + torch.log(-torch.expm1(-1.0 / scale))
     # Bin holding the mean: 1 - 0.5 exp(-(1/2 - d)/b) - 0.5 exp(-(1/2 + d)/b).
     inner = 1.0 - 0.5 * torch.exp(-(0.5 - d).clamp_min(0.0) / scale) - 0.5 * torch.exp(-(0.5 + d) / scale)
-    log_inner = torch.log(inner.clamp_min(MIN_PROBABILITY))
-    log_p = torch.where(d >= 0.5, log_tail, log_inner).clamp_min(math.log(MIN_PROBABILITY))
+    log_inner = torch.log(inner.clamp_min(min_probability))
+    log_p = torch.where(d >= 0.5, log_tail, log_inner).clamp_min(math.log(min_probability))
     return -log_p / math.log(2.0)
 
 

@@ -1,0 +1,80 @@
+"""The networks of one latent-codec image (format version 3): upsampling, synthesis and the causal ARM."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from siren_inr.compression.latent.arm import Arm
+from siren_inr.compression.latent.synthesis import ACTIVATIONS, PRESETS, Synthesis, Upsampler
+from siren_inr.errors import SirenInrError
+
+MAX_LEVELS = 10
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Everything a decoder needs to rebuild the networks (it all goes in the file's header)."""
+
+    height: int
+    width: int
+    channels: int
+    levels: int = 7  # grids at 1, 1/2, ..., 1/2**(levels-1) of the image side (7: down to 1/64)
+    preset: str = "lop"  # decoder cost: lop, mop or hop (about 500, 1,000, 2,000 multiplications per pixel)
+    synthesis: str = "relu"  # the synthesis activation: relu, or sine (sin(omega x), a SIREN-style synthesis)
+    omega: float = 1.0  # the sine's frequency (unused by relu)
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "channels", "levels"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive integer")
+        if self.levels > MAX_LEVELS:
+            raise SirenInrError(f"latent levels={self.levels}; accepted: 1 to {MAX_LEVELS}")
+        if self.preset not in PRESETS:
+            raise SirenInrError(f"latent preset={self.preset!r}; accepted: {', '.join(PRESETS)}")
+        if self.synthesis not in ACTIVATIONS:
+            raise SirenInrError(f"latent synthesis={self.synthesis!r}; accepted: {', '.join(ACTIVATIONS)}")
+        if isinstance(self.omega, bool) or not isinstance(self.omega, (int, float)) or not (
+                math.isfinite(self.omega) and 0 < self.omega <= 1000):
+            raise SirenInrError(f"latent omega={self.omega!r}; accepted: a number in (0, 1000]")
+
+    def level_shapes(self) -> list[tuple[int, int]]:
+        """(rows, columns) of each latent grid, finest first."""
+        return [(math.ceil(self.height / 2**k), math.ceil(self.width / 2**k)) for k in range(self.levels)]
+
+
+class LatentNetworks(nn.Module):
+    """Upsampling cascade, synthesis and ARM of one image."""
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        preset = PRESETS[arch.preset]
+        self.upsampler = Upsampler(arch.levels)
+        self.synthesis = Synthesis(arch.levels, arch.channels, preset, arch.synthesis, float(arch.omega))
+        self.arm = Arm(arch.levels, preset.context, preset.features)
+
+    def modules_to_store(self) -> dict[str, nn.Module]:
+        """The networks whose weights the file stores, in the file's order."""
+        return {"upsampler": self.upsampler, "synthesis": self.synthesis, "arm": self.arm}
+
+    def forward(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """The image [C, H, W] (unclamped) from latent grids (finest first)."""
+        return self.synthesis(self.upsampler(latents))
+
+    def rate_bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Estimated bits of the latents under the float ARM."""
+        return self.arm.rate_bits(latents)
+
+    def multiplications_per_pixel(self) -> float:
+        """Multiplications per decoded pixel: ARM and inter-grid features, upsampling, synthesis."""
+        shapes = self.arch.level_shapes()
+        pixels = self.arch.height * self.arch.width
+        latents = sum(rows * cols for rows, cols in shapes)
+        per_image = (latents * self.arm.multiplications_per_latent() + self.arm.inter_multiplications(shapes)
+                     + self.upsampler.multiplications(shapes))
+        return per_image / pixels + self.synthesis.multiplications_per_pixel()
