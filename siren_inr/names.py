@@ -31,6 +31,7 @@ CHECKPOINT_DIR_TAG = "checkpoint_dir"
 CKPT_PATH_TAG = "ckpt_path"
 RESUMED_FROM_TAG = "resumed_from_step"
 MODE_TAG = "mode"  # train, evaluate, compress
+NOTE_TAG = "mlflow.note.content"  # the run's one-line description with its headline numbers (the UI's Description)
 
 # Artifact paths inside a run.
 CONFIG_FOLDER = "config"

@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from siren_inr.analysis.records import RunRecord
+from siren_inr.names import NOTE_TAG
 from siren_inr.analysis.report import RUNS_FOLDER, AnalysisOutputs, analyze_records, missing_parts
 from siren_inr.errors import SirenInrError
 from siren_inr.names import PARENT_TAG
@@ -264,6 +265,10 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
             "selection": _plain(description)}
     if selection.sweep_id:
         tags["analysed_sweep_id"] = selection.sweep_id
+    best = max(records, key=lambda r: r.final_metrics.get("final/psnr", float("-inf")))
+    tags[NOTE_TAG] = (f"analysis of {_plain(description)}: {len(records)} run(s), best final PSNR "
+                      f"{best.final_metrics['final/psnr']:.2f} dB ({outputs.runs[best.run_id].label}); "
+                      "report.html shows the figures")
     params = {"selection": _plain(description), "num_runs": len(outputs.run_ids),
               "settings_that_differ": ",".join(outputs.settings) or "-"}
     files: dict[str, list[Path]] = {}

@@ -101,6 +101,8 @@ def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int
         print_error(str(err))
         return 2
     print(f"{target}: {report.line()}", flush=True)
+    for warning in report.warnings:
+        print_error(warning, prefix="warning")
     if report.run_id:
         print(f"MLflow run {report.run_id}", flush=True)
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import NOTE_TAG
 from siren_inr.seeding import seed_all
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
@@ -27,10 +28,15 @@ class CodecReport:
     psnr_db: float | None
     ssim: float | None
     run_id: str | None = None  # the MLflow run that recorded it (compress with track=true)
+    decoded_bytes: int | None = None  # decompress: the size of the PNG written (num_bytes is the .inr's)
+    source: str | None = None  # decompress: the .inr file the numbers belong to
+    warnings: list[str] = dc_field(default_factory=list)
 
     def line(self) -> str:
-        """One human-readable summary line."""
+        """One human-readable summary line; each byte count names the file it belongs to."""
         text = f"{self.num_bytes} bytes, {self.bpp:.4f} bpp"
+        if self.decoded_bytes is not None:
+            text = f"{self.decoded_bytes} bytes (PNG), decoded from {Path(self.source).name}: " + text
         if self.psnr_db is not None:
             text += f", PSNR {self.psnr_db:.4f} dB, SSIM {self.ssim:.4f}"
         return text
@@ -126,7 +132,7 @@ def _fit_job(job: CompressJob, output_dir: Path) -> "TrainJob":
         data=DataSpec(image=str(job.image), sidelength=job.sidelength, batch_size=None),
         fit=job.fit, seed=job.seed, experiment_name=job.experiment_name, tracking_uri=job.tracking_uri,
         run_name=f"compress {Path(job.image).name}", output_dir=output_dir, config=dict(job.config),
-        tags={"mode": "compress"},
+        tags={"mode": "compress"}, keeps_output_dir=False,  # a temporary folder: no tag may point at it
     )
 
 
@@ -170,6 +176,24 @@ class _FitRun:
         except Exception:  # noqa: BLE001 - the job's own error is the one to report
             pass
         return False
+
+
+def larger_than_source(image: str, num_bytes: int, target: Path) -> list[str]:
+    """A warning when the .inr is larger than the image file it encodes (a network costs more than a tiny PNG)."""
+    source = Path(str(image))
+    if source.is_file() and num_bytes > source.stat().st_size:
+        size = source.stat().st_size
+        return [f"{target.name} ({num_bytes} bytes) is {num_bytes / max(size, 1):.1f}x larger than {source.name} "
+                f"({size} bytes); a smaller network (model.hidden_features, model.hidden_layers) or quant.bits "
+                "makes a smaller file"]
+    return []
+
+
+def compress_note(image: str, target: Path, report: CodecReport, height: int, width: int,
+                  codec: str = "coin") -> str:
+    """A compress run's one-line description: the file, its size and its quality."""
+    text = f"{codec}: {Path(str(image)).name} {width}x{height} -> {target.name}, {report.line()}"
+    return text
 
 
 def _load_kwargs(job: CompressJob) -> dict:
@@ -224,14 +248,16 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         checked_output(job.out, {"input image": job.image}, job.overwrite)
         with atomic_output(target) as temporary:
             write_inr(temporary, encoded.data)
-        report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim)
+        report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim,
+                             warnings=larger_than_source(job.image, encoded.num_bytes, target))
         if job.track:
             metrics = {"inr/num_bytes": encoded.num_bytes, "inr/bpp": encoded.bpp, "inr/psnr_db": encoded.psnr_db,
                        "inr/ssim": encoded.ssim, "inr/quant_psnr_db_before_qat": before,
                        "inr/quant_psnr_db_after_qat": after}
             decoded_png = save_png(Path(scratch) / "decoded.png", encoded.decoded.image)
             files = {"compressed": target, "images": decoded_png}
-            tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve())}
+            tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve()),
+                    NOTE_TAG: compress_note(job.image, target, report, height, width)}
             if fit_run.run_id is not None:  # the fit's run already holds every setting as a param
                 report.run_id = _record_encoding(uri, job.experiment_name, fit_run.run_id, metrics, files, tags)
                 fit_run.recorded = True
@@ -265,7 +291,8 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
     checked_output(job.out, {"input image": job.image}, job.overwrite)
     with atomic_output(target) as temporary:
         write_inr(temporary, data)
-    report = CodecReport(info["num_bytes"], info["bpp"], info["psnr_db"], info["ssim"])
+    report = CodecReport(info["num_bytes"], info["bpp"], info["psnr_db"], info["ssim"],
+                         warnings=larger_than_source(job.image, info["num_bytes"], target))
     if job.track:
         metrics = {f"inr/{key}": info[key] for key in ("num_bytes", "bpp", "psnr_db", "ssim",
                                                        "multiplications_per_pixel")}
@@ -275,7 +302,8 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
             decoded_png = save_png(Path(scratch) / "decoded.png", reconstruction)
             report.run_id = _record_encoding(
                 uri, job.experiment_name, None, metrics, {"compressed": target, "images": decoded_png},
-                {"mode": "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve())},
+                {"mode": "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve()),
+                 NOTE_TAG: compress_note(job.image, target, report, *image.shape[:2], job.inr_codec)},
                 run_name=f"compress {Path(job.image).name} ({job.inr_codec})", params=params)
     return report
 
@@ -301,5 +329,6 @@ def run_decompress_job(in_path: str, out_path: str, original: str | None = None,
                                     f"the file holds {decoded.width}x{decoded.height}")
             reference = load_image(original, side, **kwargs)  # compressed with sidelength=side
         psnr, ssim_value = image_quality(decoded.image, reference)
-    save_png(out_path, decoded.image)
-    return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value)
+    written = save_png(out_path, decoded.image)
+    return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value, decoded_bytes=written.stat().st_size,
+                       source=str(in_path))

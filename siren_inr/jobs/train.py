@@ -22,7 +22,7 @@ from siren_inr.fit.memory import check_memory
 from siren_inr.models import build_model, hparams_for_image, model_spec
 from siren_inr.models.registry import accepted_hparams
 from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, FINAL_SECONDS, FINAL_STEPS, MODE_TAG,
-                             OUTPUT_DIR_TAG)
+                             NOTE_TAG, OUTPUT_DIR_TAG)
 from siren_inr.seeding import checked_seed, seed_all
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
@@ -47,6 +47,7 @@ class TrainJob:
     overrides: list[str] = dc_field(default_factory=list)
     tags: dict[str, Any] = dc_field(default_factory=dict)
     resume_run_id: str | None = None  # continue this run (same MLflow run) from ckpt_path
+    keeps_output_dir: bool = True  # False: output_dir is a temporary folder (compress), so no tag points at it
 
     def validate(self) -> "TrainJob":
         """Check every value that can be checked before an image is loaded or a store or folder is created."""
@@ -93,6 +94,15 @@ def load_job_image(job: TrainJob) -> np.ndarray:
     return load_image(job.data.image, job.data.sidelength, job.data.max_pixels)
 
 
+def fit_note(model: str, image: str, width: int, height: int, final: dict, fitted, num_params: int) -> str:
+    """A fit's one-line description: what was fitted and what it reached."""
+    text = f"{model} ({num_params:,} weights) on {Path(str(image)).name} {width}x{height}: "
+    text += f"PSNR {final['psnr']:.2f} dB, SSIM {final['ssim']:.4f}"
+    if fitted is not None:
+        text += f" after {fitted.global_step} steps in {fitted.seconds:.1f} s"
+    return text
+
+
 def run_train_job(job: TrainJob) -> JobResult:
     """Validate every input, then fit (or evaluate) one network as one MLflow run."""
     image = load_job_image(job)
@@ -127,9 +137,9 @@ def run_train_job(job: TrainJob) -> JobResult:
             MODE_TAG: "evaluate" if job.evaluate_only else "train", **job.tags}
     if job.ckpt_path:
         tags[CKPT_PATH_TAG] = str(Path(job.ckpt_path).resolve())
-    # Where a killed fit's checkpoint lies: what `resume=<run_id>` looks for.
-    tags[OUTPUT_DIR_TAG] = str(output_dir.resolve())
-    tags[CHECKPOINT_DIR_TAG] = str((output_dir / CHECKPOINTS_FOLDER).resolve())
+    if job.keeps_output_dir:  # where a killed fit's checkpoint lies: what `resume=<run_id>` looks for
+        tags[OUTPUT_DIR_TAG] = str(output_dir.resolve())
+        tags[CHECKPOINT_DIR_TAG] = str((output_dir / CHECKPOINTS_FOLDER).resolve())
     resuming = job.resume_run_id is not None
     # A resumed run keeps its params (MLflow refuses to change them) and gets no second copy of its points.
     with tracked_run(uri, job.experiment_name, run_name=job.run_name or name, tags=tags,
@@ -159,7 +169,9 @@ def run_train_job(job: TrainJob) -> JobResult:
 
                 run.log_metrics(resume_report(logger, backfilled), step=resumed_from)
         run.log_metrics({f"final/{key}": value for key, value in final.items()})
-        run.set_tags({"device": str(module.device), "num_params": sum(p.numel() for p in module.net.parameters())})
+        num_params = sum(p.numel() for p in module.net.parameters())
+        run.set_tags({"device": str(module.device), "num_params": num_params,
+                      NOTE_TAG: fit_note(name, job.data.image, width, height, final, fitted, num_params)})
         title = f"{name} on {job.data.image} ({width}x{height})"
         write_run_outputs(output_dir, field.image(), prediction, history, final, title)
         for folder in ("images", "history", "plots", "checkpoints"):

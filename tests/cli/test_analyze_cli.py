@@ -147,6 +147,8 @@ def test_logged_html_report_carries_its_figures_through_mlflow_server(two_model_
         assert match, name
         numbers.append(int(match.group(1) or 1))
     assert numbers[1] == numbers[0] + 1
+    note = client.get_run(again.analysis_run_id).data.tags["mlflow.note.content"]
+    assert note.startswith("analysis of experiment two: 2 run(s), best final PSNR ") and "\n" not in note
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
                                "--default-artifact-root", artifact_root_for(uri), "--host", "127.0.0.1",

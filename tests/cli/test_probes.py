@@ -141,3 +141,41 @@ def test_train_into_a_closed_pipe_finishes_its_run(tmp_path):
     assert "BrokenPipeError" not in done.stderr and "Traceback" not in done.stderr
     assert "INFO mlflow" not in done.stderr  # MLflow's INFO lines (store creation, migrations) stay off the terminal
     assert [r.info.status for r in _runs(store_uri(tmp_path))] == ["FINISHED"]
+
+
+def test_terminal_and_records_tell_the_truth_about_a_compress(tmp_path, capsys):
+    # Issue 22, points 5-6: decompress printed the .inr's size as the PNG's; no word when the .inr outgrew its
+    # source; output_dir/checkpoint_dir tags pointed at a deleted temporary folder; no run description.
+    from siren_inr.cli.codec import compress_main, decompress_main
+
+    image = _image(tmp_path, size=16)
+    uri = store_uri(tmp_path)
+    inr = tmp_path / "out.inr"
+    assert compress_main([str(image), str(inr), *CODEC, "qat_steps=0", "model.hidden_features=32",
+                          f"tracking.uri={uri}"]) == 0
+    captured = capsys.readouterr()
+    source_size, inr_size = image.stat().st_size, inr.stat().st_size
+    assert inr_size > source_size  # a 32-wide network on a 16x16 image
+    assert (f"warning: out.inr ({inr_size} bytes) is {inr_size / source_size:.1f}x larger than img.png "
+            f"({source_size} bytes)") in captured.err
+    run_id = captured.out.strip().splitlines()[-1].split()[-1]
+    run = mlflow.MlflowClient(uri).get_run(run_id)
+    assert "output_dir" not in run.data.tags and "checkpoint_dir" not in run.data.tags
+    note = run.data.tags["mlflow.note.content"]
+    assert "\n" not in note and f"img.png 16x16 -> out.inr, {inr_size} bytes" in note and "PSNR" in note
+
+    png = tmp_path / "back.png"
+    assert decompress_main([str(inr), str(png), f"original={image}"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{png}: {png.stat().st_size} bytes (PNG), decoded from out.inr: {inr_size} bytes, ")
+
+
+def test_a_fit_run_has_a_one_line_description_with_its_numbers(tmp_path):
+    done = run_cli(["train", *FIT], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = _runs(store_uri(tmp_path))
+    note = run.data.tags["mlflow.note.content"]
+    psnr = run.data.metrics["final/psnr"]
+    assert note.startswith("siren (") and "cameraman 16x16" in note and f"PSNR {psnr:.2f} dB" in note
+    assert "after 3 steps" in note and "\n" not in note
+    assert Path(run.data.tags["output_dir"]).is_dir()  # a train run's outputs folder stays
