@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from siren_inr.analysis.rd_reference import crop_mean, reference_crop, reference_curves_per_image
 from siren_inr.compression.bd import rd_front
 from siren_inr.metrics.benford import BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
@@ -17,8 +19,11 @@ _CLASSICAL_STYLE = {"jpeg": ("C0", "s"), "jpeg2000": ("C1", "^"), "webp": ("C2",
 _INR_STYLE = (("C3", "o"), ("k", "*"), ("C9", "h"))
 
 
-def load_reference_curves(folder: str | Path | None) -> dict[str, dict[str, list[float]]]:
-    """Published curves {name: {'bpp': [...], 'psnr': [...]}} from *.json files (empty if no folder)."""
+def load_reference_curves(folder: str | Path | None, crop: int | None = None,
+                          images: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Reference mean curves {name: {'bpp': [...], 'psnr': [...], 'label': ...}} from *.json files measured like
+    the study (empty if no folder): full-image files when `crop` is None; else files declaring that crop, their
+    mean taken over the study's `images` (rd_reference.crop_mean; skipped when it has none)."""
     if folder is None or not Path(folder).is_dir():
         return {}
     curves = {}
@@ -26,9 +31,18 @@ def load_reference_curves(folder: str | Path | None) -> dict[str, dict[str, list
         try:
             data = json.loads(path.read_text())
             results = data["results"]
-            curves[str(data.get("name", path.stem))] = {"bpp": list(map(float, results["bpp"])),
-                                                         "psnr": list(map(float, results["psnr"]))}
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+            if reference_crop(data) != crop:
+                continue
+            name = str(data.get("name", path.stem))
+            if crop is None:
+                curves[name] = {"bpp": list(map(float, results["bpp"])), "psnr": list(map(float, results["psnr"])),
+                                "label": f"{name} (published, full Kodak)"}
+                continue
+            mean = crop_mean(reference_curves_per_image(results), images)
+            if mean is not None:
+                curves[name] = {"bpp": mean["bpp"].tolist(), "psnr": mean["psnr_db"].tolist(),
+                                "label": f"{name} (same {crop} px crops)"}
+        except (AttributeError, KeyError, TypeError, ValueError, json.JSONDecodeError):
             continue
     return curves
 
@@ -97,7 +111,7 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
         bpp = np.array(ref["bpp"])
         keep = bpp <= (limit or np.inf)
         axes[0].plot(bpp[keep], np.array(ref["psnr"])[keep], linestyle="--", linewidth=1, alpha=0.7,
-                     color=f"C{(index + 5) % 10}", label=f"{name} (published, full Kodak)")
+                     color=f"C{(index + 5) % 10}", label=ref.get("label", f"{name} (published, full Kodak)"))
     axes[0].set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=f"{title}: PSNR")
     axes[1].set(xlabel="bits per pixel", ylabel="SSIM", title=f"{title}: SSIM")
     for ax in axes:

@@ -11,7 +11,13 @@ import pandas as pd
 
 from siren_inr.analysis.rd_figures import (load_reference_curves, plot_benford_jsd, plot_curves, rate_limit,
                                            within_rates)
-from siren_inr.analysis.rd_reference import REFERENCE_BD_FILE, compare_with_references, reference_section
+from siren_inr.analysis.rd_reference import (
+    REFERENCE_BD_FILE,
+    compare_with_references,
+    image_key,
+    load_per_image_references,
+    reference_section,
+)
 from siren_inr.compression.bd import bd_cell
 from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
@@ -164,14 +170,15 @@ def _benford_section(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Seq
 
 def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.DataFrame, *, description: list[str],
                  inr_codecs: Sequence[str], codecs: Sequence[str], bd_method: str, reference_dir: str | None,
-                 reference_note: str | None, reference_bd: pd.DataFrame | None = None) -> Path:
+                 reference_note: str | None, reference_bd: pd.DataFrame | None = None, crop: int | None = None) -> Path:
     """table.csv/.md, mean_curves.csv, bd.csv, plots/ and report.md in `out`; `reference_note` is None when the
     published curves of `reference_dir` compare with the study (full Kodak images), else why they are absent.
     `reference_bd`: the study against published per-image curves (`rd_reference.compare_with_references`;
-    None: computed here when the curves compare), written to reference_bd.csv when it has a row."""
+    None: computed here when the curves compare), written to reference_bd.csv when it has a row. `crop`: the side
+    of the study's centre crops (None: full images), which selects the reference files measured the same way."""
     out = Path(out)
     if reference_note is None and reference_bd is None:
-        reference_bd = compare_with_references(table, means, reference_dir, inr_codecs, bd_method)
+        reference_bd = compare_with_references(table, means, reference_dir, inr_codecs, bd_method, crop)
     if reference_note is None and reference_bd is not None and not reference_bd.empty:
         reference_bd.to_csv(out / REFERENCE_BD_FILE, index=False)
     else:
@@ -185,17 +192,27 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
     # JSDs of good files are ~1e-5 bits: four decimals would print them as 0.
     (out / "table.md").write_text(table[TABLE_COLUMNS + benford_columns].to_markdown(
         index=False, floatfmt=[".4f"] * len(TABLE_COLUMNS) + [".2e"] * len(benford_columns), missingval="–") + "\n")
-    references = load_reference_curves(reference_dir) if reference_note is None else {}
+    images = list(dict.fromkeys(table["image"]))
+    references = load_reference_curves(reference_dir, crop, images) if reference_note is None else {}
     count = table["image"].nunique()
     if reference_note is None and not references:
         reference_note = f"no published curves: no readable *.json in {reference_dir}"
+    elif reference_note is None and crop is not None:
+        reference_note = f"dashed: curves measured on the same {crop}x{crop} px crops, means over these {count} images"
     elif reference_note is None and count < 24:
         reference_note = f"dashed: published means over all 24 full Kodak images; this study has {count} of them"
     plot_curves(means, out / "plots" / "mean_rd.png", f"mean over {count} images", inr_codecs, references,
                 reference_note)
+    same_crops = load_per_image_references(reference_dir, crop, images) if crop is not None and references else []
     for image_name, part in table.groupby("image", sort=False):
-        plot_curves(part, out / "plots" / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs,
-                    note="per image: published curves are means over Kodak, not drawn")
+        own = {r.name: {"bpp": r.per_image[image_key(image_name)]["bpp"].tolist(),
+                        "psnr": r.per_image[image_key(image_name)]["psnr_db"].tolist(),
+                        "label": f"{r.name} (same crop)"}
+               for r in same_crops if image_key(image_name) in r.per_image}
+        note = ("dashed: the same crop's reference curves" if own
+                else "per image: published curves are means over Kodak, not drawn")
+        plot_curves(part, out / "plots" / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs, own or None,
+                    note=note)
     benford = _benford_section(means, inr_codecs, codecs)
     if benford:
         plot_benford_jsd(means, out / BENFORD_FIGURE, f"mean over {count} images", inr_codecs)
@@ -219,7 +236,10 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
              *_qat_section(table, inr_codecs),
              *benford,
              "## Figures", "", "![mean RD curves](plots/mean_rd.png)", ""]
-    if references:
+    if references and crop is not None:
+        lines += [f"Dashed: reference curves from `{reference_dir}` measured on the same {crop}x{crop} px crops "
+                  f"(mean over this study's {count} images; per image in each image's figure).", ""]
+    elif references:
         lines += [f"Dashed: published curves from `{reference_dir}` (means over the full 24 Kodak images)"
                   + (f"; {reference_note}" if reference_note else "") + ".", ""]
     else:

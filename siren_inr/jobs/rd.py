@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from siren_inr.analysis.rd_reference import compare_with_references
+from siren_inr.analysis.rd_reference import compare_with_references, image_key, load_per_image_references
 from siren_inr.analysis.rd_report import write_report
 from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
@@ -232,12 +232,16 @@ def centre_crop(image: np.ndarray, side: int | None) -> np.ndarray:
 
 
 def reference_note(settings: RDSettings, names: list[str], images: list[np.ndarray]) -> str | None:
-    """None when published full-Kodak curves compare with this study; else why they are not drawn."""
+    """None when reference curves compare with this study (published full-Kodak curves with full Kodak images, or
+    curves measured on the same centre crops); else why they are not drawn."""
     if not settings.reference_dir:
         return "no published curves: reference_dir is not set"
     if settings.crop is not None and any(image.shape[:2] not in KODAK_SHAPES for image in images):
+        if load_per_image_references(settings.reference_dir, settings.crop, names):
+            return None  # a peer measured on these very crops (e.g. experiments/kodak_rd/coolchic_peer/)
         return (f"published Kodak curves not drawn: they are means over full 768x512 Kodak images, this study "
-                f"uses centre crops of {settings.crop}x{settings.crop} px")
+                f"uses centre crops of {settings.crop}x{settings.crop} px (and `{settings.reference_dir}` has no "
+                f"curves declaring \"crop\": {settings.crop})")
     if not all(KODAK_NAME.match(name) for name in names) or any(i.shape[:2] not in KODAK_SHAPES for i in images):
         return "published Kodak curves not drawn: this study's images are not full Kodak images"
     return None
@@ -328,11 +332,13 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
         bd = bd_table(table, settings.inr_codecs, [*settings.codecs, *settings.inr_codecs], settings.bd_method, means)
         result = RDResult(table, means, bd, out, getattr(parent, "run_id", None))
         note = reference_note(settings, names, images)
+        crop = settings.crop if any(image.shape[:2] not in KODAK_SHAPES for image in images) else None
         reference_bd = None if note is not None else compare_with_references(
-            table, means, settings.reference_dir, settings.inr_codecs, settings.bd_method)
+            table, means, settings.reference_dir, settings.inr_codecs, settings.bd_method, crop)
         write_report(out, table, means, bd, description=_describe(settings, len(paths), time.perf_counter() - start),
                      inr_codecs=settings.inr_codecs, codecs=settings.codecs, bd_method=settings.bd_method,
-                     reference_dir=settings.reference_dir, reference_note=note, reference_bd=reference_bd)
+                     reference_dir=settings.reference_dir, reference_note=note, reference_bd=reference_bd,
+                     crop=crop)
         tracker.log_metrics(parent, _summary(result, settings.inr_codecs))
         tracker.log_artifacts(parent, out, "compression")
     return result

@@ -108,3 +108,45 @@ def test_write_report_writes_reference_bd_csv_and_the_section(tmp_path):
     write_report(out, table, means, bd, reference_note="published Kodak curves not drawn: centre crops", **kwargs)
     assert not (out / "reference_bd.csv").exists()
     assert "Not compared: published Kodak curves not drawn: centre crops." in (out / "report.md").read_text()
+
+
+def _crop_folder(tmp_path, images=("kodim01", "kodim02", "kodim03")):
+    """A peer measured on 256 px crops (a `crop` key) beside the full-image published file."""
+    folder = _reference_folder(tmp_path)
+    per_image = {key: {"bpp": BPP, "psnr": [p - 2.0 for p in PUBLISHED[key]]} for key in images}
+    (folder / "peer.json").write_text(json.dumps({"name": "Peer", "crop": 256, "results": {
+        "bpp": BPP, "psnr": [0.0] * 5, "per_image": per_image}}))
+    (folder / "bad_crop.json").write_text(json.dumps({"name": "Bad crop", "crop": "256", "results": {
+        "bpp": BPP, "psnr": [0.0] * 5, "per_image": per_image}}))
+    return folder
+
+
+def test_a_crop_reference_compares_only_with_a_study_of_the_same_crops(tmp_path):
+    folder = _crop_folder(tmp_path)
+    table, means = _study(1.0)
+    # A full-image study sees the published file only; a 256 px study the peer only (a malformed crop is skipped).
+    assert [r.name for r in load_per_image_references(folder)] == ["Good 1.0"]
+    assert [r.name for r in load_per_image_references(folder, 256, ["kodim01.png"])] == ["Peer"]
+    assert load_per_image_references(folder, 128, ["kodim01.png"]) == []
+    bd = compare_with_references(table, means, folder, ["coin"], "akima", crop=256)
+    assert bd["reference"].unique().tolist() == ["Peer"]
+    assert bd["image"].tolist() == ["kodim01.png", "kodim02.png", "kodim03.png", "mean"]
+    # 3 dB above the peer on every image; its mean is taken over the study's images (the file's own is ignored)
+    assert bd["bd_psnr_db"].to_numpy() == pytest.approx([3.0] * 4, abs=1e-6)
+
+
+def test_a_crop_reference_missing_a_study_image_has_no_mean_row_number(tmp_path):
+    from siren_inr.analysis.rd_figures import load_reference_curves
+
+    folder = _crop_folder(tmp_path, images=("kodim01",))
+    table, means = _study(1.0)
+    bd = compare_with_references(table, means, folder, ["coin"], "akima", crop=256)
+    assert bd["image"].tolist() == ["kodim01.png", "mean"]
+    mean = bd[bd["image"] == "mean"].iloc[0]
+    assert np.isnan(mean["bd_rate_percent"]) and "1 of 3" in mean["bd_rate_note"]
+    names = [f"{k}.png" for k in PUBLISHED]
+    assert load_reference_curves(folder, 256, names) == {}  # no mean curve to draw either
+    drawn = load_reference_curves(folder, 256, ["kodim01.png"])
+    assert drawn["Peer"]["psnr"] == pytest.approx([p - 2.0 for p in PUBLISHED["kodim01"]])
+    assert "same 256 px crops" in drawn["Peer"]["label"]
+    assert "Peer" not in load_reference_curves(folder) and "Good 1.0" in load_reference_curves(folder)
