@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -51,9 +52,8 @@ def checkout_version(checkout: Path) -> str:
                                 text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown commit"
-    banner = next((line for line in (checkout / "cc_encode.py").read_text().splitlines() if "| version" in line), "")
-    version = banner.strip("| ").split(",")[0] if banner else "unknown version"
-    return f"{version} ({commit})"
+    found = re.search(r"\| version (\d+(?:\.\d+)+)", (checkout / "cc_encode.py").read_text())
+    return f"{found.group(1) if found else 'unknown version'} ({commit})"
 
 
 def write_json(path: Path, data) -> None:
@@ -117,7 +117,8 @@ def run_point(args, checkout: Path, image_path: Path, lam: float, work: Path) ->
         "bytes": size, "bpp": 8.0 * size / (crop.shape[0] * crop.shape[1]), "psnr_db": psnr_db(decoded_image, crop),
         "encode_seconds": round(seconds, 1),
         "encode_cpu_seconds": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
-        "threads": args.threads or "default", "rdoq": bool(args.rdoq), "load_average_at_end": round(os.getloadavg()[0], 2),
+        "threads": args.threads or "default", "rdoq": bool(args.rdoq), "coolchic": checkout_version(checkout),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "load_average_at_end": round(os.getloadavg()[0], 2),
     }
 
 
@@ -155,8 +156,18 @@ def main() -> None:
     version = checkout_version(checkout)
     points_file = args.out / "points.json"
     record = json.loads(points_file.read_text()) if points_file.is_file() else {"points": []}
+    for point in record["points"]:  # older points name the machine and checkout of the run that wrote them
+        for key in ("coolchic", "cpu", "cores"):
+            point.setdefault(key, record.get(key))
     record.update({"coolchic": version, "cpu": cpu_model(), "cores": os.cpu_count(), "python": args.python})
     done = {(p["image"], p["lambda"], p["preset"], p["steps"], p["crop"]) for p in record["points"]}
+    def write_outputs() -> None:
+        write_json(points_file, record)
+        mine = [p for p in record["points"] if (p["preset"], p["steps"], p["crop"]) == (args.preset, args.steps, args.crop)]
+        if mine:
+            write_json(args.out / f"coolchic-{args.preset}.json",
+                       reference_curves(mine, args.preset, args.steps, args.crop, version))
+
     for path in paths:
         for lam in args.lambdas:
             key = (path.stem, lam, args.preset, args.steps, args.crop)
@@ -167,11 +178,8 @@ def main() -> None:
             point = run_point(args, checkout, path, lam, work_root / f"{args.preset}_{args.steps}_{path.stem}_{lam}")
             print(f"  {point['psnr_db']:.2f} dB at {point['bpp']:.4f} bpp, {point['encode_seconds']:.0f} s", flush=True)
             record["points"].append(point)
-            write_json(points_file, record)
-            mine = [p for p in record["points"] if (p["preset"], p["steps"], p["crop"]) ==
-                    (args.preset, args.steps, args.crop)]
-            write_json(args.out / f"coolchic-{args.preset}.json",
-                       reference_curves(mine, args.preset, args.steps, args.crop, version))
+            write_outputs()
+    write_outputs()  # also after a run that had nothing left to do: the metadata of this machine and checkout
 
 
 if __name__ == "__main__":
