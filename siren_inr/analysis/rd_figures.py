@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,13 @@ from siren_inr.analysis.rd_reference import crop_mean, reference_crop, reference
 from siren_inr.compression.bd import rd_front
 from siren_inr.metrics.benford import BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
-_CLASSICAL_STYLE = {"jpeg": ("C0", "s"), "jpeg2000": ("C1", "^"), "webp": ("C2", "D"), "avif": ("C4", "v"),
-                    "jxl": ("C6", "P"), "heic": ("C8", "X")}
-_INR_STYLE = (("C3", "o"), ("k", "*"), ("C9", "h"))
+from siren_inr.analysis.run_figures import SAFE_COLOURS
+
+# Codec names as the README writes them; markers per codec (colours: codec_colours).
+CODEC_NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000", "webp": "WebP", "avif": "AVIF", "jxl": "JPEG XL",
+               "heic": "HEIC"}
+_CLASSICAL_MARKERS = {"jpeg": "s", "jpeg2000": "^", "webp": "D", "avif": "v", "jxl": "P", "heic": "X"}
+_INR_MARKERS = ("o", "*", "h")
 
 
 def load_reference_curves(folder: str | Path | None, crop: int | None = None,
@@ -63,12 +68,58 @@ def within_rates(part: pd.DataFrame, limit: float | None) -> pd.DataFrame:
     return pd.concat([part[part["bpp"] <= limit], part[part["bpp"] > limit].iloc[:1]])
 
 
-def _style(codec: str, inr_codecs: Sequence[str]) -> tuple[str, str, str, float]:
+def codec_name(codec: str) -> str:
+    """A classical codec's name as the README writes it ('webp' -> 'WebP'); other names unchanged."""
+    return CODEC_NAMES.get(codec, codec)
+
+
+def codec_colours(codecs: Sequence[str], inr_codecs: Sequence[str],
+                  references: Sequence[str] = ()) -> dict[str, str]:
+    """A distinct colour-blind-safe colour for every codec and reference curve of a figure, given in a fixed order
+    (INR codecs, the classical codecs as CODEC_NAMES lists them, any others, then the references), so the figures
+    of one study colour a codec alike."""
+    present = list(dict.fromkeys(codecs))
+    ordered = ([c for c in inr_codecs if c in present] + [c for c in CODEC_NAMES if c in present]
+               + [c for c in present if c not in inr_codecs and c not in CODEC_NAMES])
+    names = list(dict.fromkeys([*ordered, *(f"reference:{name}" for name in references)]))
+    return {name: SAFE_COLOURS[index % len(SAFE_COLOURS)] for index, name in enumerate(names)}
+
+
+def image_size_label(curves: pd.DataFrame) -> str | None:
+    """The size of the images behind some RD points, e.g. '256x256 px': from their height and width columns, else
+    from bytes and bpp (a mean curve); None where the images differ in size or the table cannot tell."""
+    if {"height", "width"} <= set(curves.columns) and len(curves):
+        sizes = set(zip(curves["height"].astype(int), curves["width"].astype(int)))
+        if len(sizes) == 1:
+            height, width = sizes.pop()
+            return f"{width}x{height} px"
+        return None
+    if not {"num_bytes", "bpp"} <= set(curves.columns):
+        return None
+    rows = curves.dropna(subset=["num_bytes", "bpp"])
+    rows = rows[rows["bpp"] > 0]
+    if rows.empty:
+        return None
+    pixels = rows["num_bytes"].astype(float) * 8 / rows["bpp"].astype(float)
+    count = round(float(pixels.median()))
+    if count <= 0 or not np.allclose(pixels, count, rtol=1e-6, atol=0.5):
+        return None  # images of different sizes: a mean of bytes over a mean of bpp is no image's size
+    side = round(count ** 0.5)
+    return f"{side}x{side} px" if side * side == count else f"{count:,} px each"
+
+
+def rd_title(title: str, curves: pd.DataFrame, image_size: str | None = None) -> str:
+    """A figure's title with the size of its images ('mean over 4 images, 256 px crops'): `image_size` where the
+    caller knows it, else image_size_label of the points."""
+    size = image_size or image_size_label(curves)
+    return f"{title}, {size}" if size else title
+
+
+def _style(codec: str, inr_codecs: Sequence[str], colours: dict[str, str]) -> tuple[str, str, str, float]:
     if codec in inr_codecs:
-        color, marker = _INR_STYLE[list(inr_codecs).index(codec) % len(_INR_STYLE)]
-        return color, marker, f"INR {codec} (ours)", 2.0
-    color, marker = _CLASSICAL_STYLE.get(codec, ("0.4", "x"))
-    return color, marker, codec.upper(), 1.2
+        marker = _INR_MARKERS[list(inr_codecs).index(codec) % len(_INR_MARKERS)]
+        return colours[codec], marker, f"INR {codec} (ours)", 2.0
+    return colours[codec], _CLASSICAL_MARKERS.get(codec, "x"), codec_name(codec), 1.2
 
 
 def _plt():
@@ -80,24 +131,27 @@ def _plt():
     return plt
 
 
-def _drawn_curves(curves: pd.DataFrame, inr_codecs: Sequence[str]):
+def _drawn_curves(curves: pd.DataFrame, inr_codecs: Sequence[str], references: Sequence[str] = ()):
     """(codec, its points by bpp, its line style) of each codec; classical curves cut to the study's rates."""
     limit = rate_limit(curves, inr_codecs)
+    colours = codec_colours(list(curves["codec"]), inr_codecs, references)
     for codec, part in curves.groupby("codec", sort=False):
         part = part.dropna(subset=["bpp"]).sort_values("bpp")
         if codec not in inr_codecs:
             part = within_rates(part, limit)
-        yield codec, part, _style(codec, inr_codecs)
+        yield codec, part, _style(codec, inr_codecs, colours)
 
 
-def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",),
-                references: dict[str, dict[str, list[float]]] | None = None, note: str | None = None) -> Path:
-    """PSNR–bpp and SSIM–bpp panels, one line per codec through its rate–distortion front (hollow: settings off
-    it; dashed: published PSNR curves). `note` is printed under the panels (e.g. why published curves are absent)."""
+def rd_curves_figure(curves: pd.DataFrame, title: str, inr_codecs: Sequence[str] = ("coin",),
+                     references: dict[str, dict[str, list[float]]] | None = None, note: str | None = None,
+                     image_size: str | None = None):
+    """The figure plot_curves saves (see there)."""
     plt = _plt()
+    references = references or {}
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
     limit = rate_limit(curves, inr_codecs)
-    for codec, part, (color, marker, label, width) in _drawn_curves(curves, inr_codecs):
+    colours = codec_colours(list(curves["codec"]), inr_codecs, list(references))
+    for codec, part, (color, marker, label, width) in _drawn_curves(curves, inr_codecs, list(references)):
         # The line is the codec's rate–distortion front (what BD uses); a setting whose file is larger and no
         # better than a smaller one is drawn hollow, off the line.
         front = rd_front(part)
@@ -107,13 +161,14 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
             if len(off):
                 ax.plot(off["bpp"], off[key], linestyle="none", marker=marker, markersize=5, color=color,
                         markerfacecolor="none")
-    for index, (name, ref) in enumerate((references or {}).items()):
+    for name, ref in references.items():
         bpp = np.array(ref["bpp"])
         keep = bpp <= (limit or np.inf)
         axes[0].plot(bpp[keep], np.array(ref["psnr"])[keep], linestyle="--", linewidth=1, alpha=0.7,
-                     color=f"C{(index + 5) % 10}", label=ref.get("label", f"{name} (published, full Kodak)"))
-    axes[0].set(xlabel="bits per pixel", ylabel="PSNR (dB)", title=f"{title}: PSNR")
-    axes[1].set(xlabel="bits per pixel", ylabel="SSIM", title=f"{title}: SSIM")
+                     color=colours[f"reference:{name}"], label=ref.get("label", f"{name} (published, full Kodak)"))
+    fig.suptitle(rd_title(title, curves, image_size), fontsize=12)
+    axes[0].set(xlabel="bits per pixel", ylabel="PSNR (dB)", title="PSNR")
+    axes[1].set(xlabel="bits per pixel", ylabel="SSIM", title="SSIM")
     for ax in axes:
         ax.grid(alpha=0.3)
     # One legend beside both panels: inside, the published curves would cover our points.
@@ -121,9 +176,24 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
     fig.legend(handles, labels, loc="center right", fontsize=7)
     bottom = 0.0
     if note:
-        fig.text(0.01, 0.01, note, fontsize=8, style="italic")
-        bottom = 0.05
+        # Under the panels and their axis labels, in the figure's own margin, wrapped to its width.
+        note = textwrap.fill(note, 170)
+        lines = note.count("\n") + 1
+        fig.text(0.01, 0.01, note, fontsize=8, style="italic", va="bottom")
+        bottom = 0.02 + 0.035 * lines
     fig.tight_layout(rect=(0, bottom, 0.84, 1))
+    return fig
+
+
+def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",),
+                references: dict[str, dict[str, list[float]]] | None = None, note: str | None = None,
+                image_size: str | None = None) -> Path:
+    """PSNR–bpp and SSIM–bpp panels, one line per codec through its rate–distortion front (hollow: settings off
+    it; dashed: published PSNR curves), each codec its colour-blind-safe colour; the title says the images' size
+    (`image_size`, e.g. '256 px crops', else read from the points). `note` is printed under the panels (e.g. why
+    published curves are absent)."""
+    plt = _plt()
+    fig = rd_curves_figure(curves, title, inr_codecs, references, note, image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)

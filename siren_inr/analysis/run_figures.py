@@ -17,6 +17,10 @@ from siren_inr.data.pixels import to_uint8_png
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_psnr", "train_ssim")
 # Every figure of the project is written at this resolution or finer (legend text stays legible).
 FIGURE_DPI = 150
+# Lines told apart by colour: Okabe & Ito's colour-blind-safe palette, then Paul Tol's muted dark colours for more
+# lines than it has, and Okabe & Ito's yellow last (faint on white).
+SAFE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+                "#882255", "#332288", "#999933", "#44AA99", "#F0E442")
 
 
 def _matplotlib():
@@ -87,7 +91,7 @@ def plot_history_columns(axes, history, **style) -> None:
             continue
         values = np.array([float(row[column]) for row in rows])
         keep = np.isfinite(values) & ((values > 0) if log else True)
-        ax.plot(epochs[keep], values[keep], marker="." if len(rows) < 60 else None, **style)
+        ax.plot(epochs[keep], values[keep], **{"marker": "." if len(rows) < 60 else None, **style})
 
 
 def save_figure(fig, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
@@ -110,20 +114,49 @@ def plot_history(history, path: str | Path, title: str = "") -> Path:
     return save_figure(fig, path)
 
 
-def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: str | Path, title: str = "") -> Path:
-    """Ground truth beside prediction, MSE/PSNR/SSIM in the titles."""
+def comparison_titles(metrics: dict[str, float], title: str = "") -> dict[str, str]:
+    """The titles of a comparison figure: the figure's own (`title`, may be empty) and one per panel."""
+    return {"figure": title,
+            "ground truth": "ground truth",
+            "prediction": f"prediction\nPSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}",
+            "error": f"absolute error (luma)\nMSE {metrics['mse']:.3g}"}
+
+
+def error_map(ground_truth, prediction) -> np.ndarray:
+    """|ground truth - prediction| of the luma, in [0, 1] pixel units, [H, W]."""
+    def unit(image):
+        return to_uint8_png(image).astype(np.float32) / 255.0
+
+    truth, guess = unit(ground_truth), unit(prediction)
+    if truth.ndim == 2:
+        truth, guess = truth[..., None], guess[..., None]
+    return np.abs(to_gray(truth) - to_gray(guess))
+
+
+def comparison_figure(ground_truth, prediction, metrics: dict[str, float], title: str = ""):
+    """Ground truth, prediction and their absolute-error map (with its scale), titles in separate rows."""
     plt = _matplotlib()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
-    for ax, image, name in ((axes[0], ground_truth, "ground truth"), (axes[1], prediction, "prediction")):
+    titles = comparison_titles(metrics, title)
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 5.0), layout="constrained")
+    for ax, image, key in ((axes[0], ground_truth, "ground truth"), (axes[1], prediction, "prediction")):
         arr = to_uint8_png(image)
         ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
         ax.set_axis_off()
-        ax.set_title(name)
-    axes[1].set_title(f"prediction\nMSE {metrics['mse']:.3g}  PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}")
+        ax.set_title(titles[key], fontsize=10)
+    errors = error_map(ground_truth, prediction)
+    # Scaled to the largest error, so a 37 dB fit's errors are visible; the colour bar gives the scale.
+    shown = axes[2].imshow(errors, cmap="magma", vmin=0, vmax=max(float(errors.max()), 1 / 255))
+    axes[2].set_axis_off()
+    axes[2].set_title(titles["error"], fontsize=10)
+    fig.colorbar(shown, ax=axes[2], shrink=0.8, label="|error| (pixel value, 1 = full range)")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save_figure(fig, path)
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_comparison(ground_truth, prediction, metrics: dict[str, float], path: str | Path, title: str = "") -> Path:
+    """Ground truth beside prediction and the error map, MSE/PSNR/SSIM in the titles."""
+    return save_figure(comparison_figure(ground_truth, prediction, metrics, title), path)
 
 
 def write_run_outputs(folder: str | Path, ground_truth, prediction, history: list[dict],
