@@ -28,8 +28,7 @@ from siren_inr.compression.latent.codec import (
     MAX_SIDE_PX,
     assign_group,
     decode_weight_group,
-    encode_weight_group,
-    flat_group,
+    quantize_groups,
     weight_groups,
 )
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
@@ -38,7 +37,6 @@ from siren_inr.compression.latent.wavefront import decode_grids, encode_grids
 from siren_inr.errors import SirenInrError
 
 FORMAT_VERSION = 3
-STEP_EXPONENTS = range(0, 16)  # weights are integers times 2**-k (k <= 16 keeps the integer ARM exact)
 
 
 @dataclass
@@ -82,35 +80,9 @@ def render(networks: LatentNetworks, grids: list[np.ndarray]) -> np.ndarray:
 @torch.no_grad()
 def quantize_networks(networks: LatentNetworks, grids: list[torch.Tensor], target: torch.Tensor, lam: float) -> bytes:
     """Quantize every weight group in place at the step with the best MSE + lam * bpp; the serialised weights."""
-    pixels = target.shape[1] * target.shape[2]
-
-    def mse() -> float:
-        return float(torch.mean((networks(grids).clamp(0, 1) - target) ** 2))
-
-    out = bytearray()
-    for name, module in networks.modules_to_store().items():
-        for group in weight_groups(module):
-            original = flat_group(group)
-            # The ARM's steps leave the distortion alone, the others the latents' rate.
-            fixed_bits = float(networks.rate_bits(grids)) if name != "arm" else None
-            fixed_mse = mse() if name == "arm" else None
-            best = None
-            for k in STEP_EXPONENTS:
-                encoded = encode_weight_group(original, k)
-                if encoded is None:
-                    continue
-                blob, values = encoded
-                assign_group(group, values)
-                distortion = fixed_mse if fixed_mse is not None else mse()
-                bits = fixed_bits if fixed_bits is not None else float(networks.rate_bits(grids))
-                cost = distortion + lam * (bits + 8 * len(blob)) / pixels
-                if best is None or cost < best[0]:
-                    best = (cost, blob, values)
-            if best is None:
-                raise SirenInrError(f"the latent codec's {name} weights span too wide a range to quantize")
-            assign_group(group, best[2])
-            out += best[1]
-    return bytes(out)
+    return quantize_groups(networks.modules_to_store(),
+                           lambda: float(torch.mean((networks(grids).clamp(0, 1) - target) ** 2)),
+                           lambda: float(networks.rate_bits(grids)), "arm", lam, target.shape[1] * target.shape[2])
 
 
 def _header(arch: Architecture, layout: int) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Latent codec files: network weights quantized with an R-D step search, latents range-coded, one .inr file.
+"""Latent codec files of format version 2 (the checkerboard codec), and the weight-group coding version 3 shares.
+
+Version 2 is no longer written by `inr_codec=latent` (latent.bitstream writes version 3); its decoder reads the
+files written before, and its writer stays so that the committed studies made with it can be re-run.
 
 Payload (format version 2, codec id "latent"), after the header:
   weights   for each stored network (synthesis, entropy, refine) and each of its two groups (weights,
@@ -14,6 +17,7 @@ import numbers
 import time
 import zlib
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from typing import Any
 
 import constriction
@@ -27,7 +31,7 @@ from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents, train_latents
 from siren_inr.errors import SirenInrError
 
-STEP_EXPONENTS = range(0, 16)  # weights are integers times 2**-k
+STEP_EXPONENTS = range(0, 16)  # weights are integers times 2**-k (k <= 16 keeps version 3's integer ARM exact)
 MAX_WEIGHT_INT = 1 << 16
 MIN_WEIGHT_SCALE = 0.05
 MAX_LATENT = 1 << 15
@@ -123,21 +127,17 @@ def assign_group(group: list[tuple[str, nn.Parameter]], values: np.ndarray) -> N
 
 
 @torch.no_grad()
-def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target: torch.Tensor, lam: float) -> bytes:
-    """Quantize every weight group in place at the step with the best MSE + lam * bpp; the serialised weights."""
-    pixels = target.shape[1] * target.shape[2]
-    rounded = [torch.round(y) for y in latents]
-
-    def mse() -> float:
-        return float(torch.mean((decoder(rounded).clamp(0, 1) - target) ** 2))
-
+def quantize_groups(modules: dict[str, nn.Module], distortion: Callable[[], float], latent_bits: Callable[[], float],
+                    rate_module: str, lam: float, pixels: int) -> bytes:
+    """Quantize every weight group of `modules` (in file order) in place at the step 2**-k with the lowest
+    distortion + lam * (latent bits + the group's bits) / pixels; the serialised groups. `rate_module` names the
+    entropy model, whose weights change the latents' bits only; the others change the distortion only."""
     out = bytearray()
-    for name, module in decoder.modules_to_store().items():
+    for name, module in modules.items():
         for group in weight_groups(module):
             original = flat_group(group)
-            # Synthesis/refinement steps leave the latents' rate alone, entropy-model steps the distortion.
-            fixed_bits = float(rate_bits(decoder.entropy, rounded)) if name != "entropy" else None
-            base_mse = mse() if name == "entropy" else None
+            fixed_bits = latent_bits() if name != rate_module else None
+            fixed_distortion = distortion() if name == rate_module else None
             best = None
             for k in STEP_EXPONENTS:
                 encoded = encode_weight_group(original, k)
@@ -145,9 +145,9 @@ def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target
                     continue
                 blob, values = encoded
                 assign_group(group, values)
-                distortion = base_mse if base_mse is not None else mse()
-                bits = fixed_bits if fixed_bits is not None else float(rate_bits(decoder.entropy, rounded))
-                cost = distortion + lam * (bits + 8 * len(blob)) / pixels
+                error = fixed_distortion if fixed_distortion is not None else distortion()
+                bits = fixed_bits if fixed_bits is not None else latent_bits()
+                cost = error + lam * (bits + 8 * len(blob)) / pixels
                 if best is None or cost < best[0]:
                     best = (cost, blob, values)
             if best is None:
@@ -155,6 +155,16 @@ def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target
             assign_group(group, best[2])
             out += best[1]
     return bytes(out)
+
+
+@torch.no_grad()
+def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target: torch.Tensor, lam: float) -> bytes:
+    """Quantize every weight group in place at the step with the best MSE + lam * bpp; the serialised weights."""
+    rounded = [torch.round(y) for y in latents]
+    return quantize_groups(decoder.modules_to_store(),
+                           lambda: float(torch.mean((decoder(rounded).clamp(0, 1) - target) ** 2)),
+                           lambda: float(rate_bits(decoder.entropy, rounded)), "entropy", lam,
+                           target.shape[1] * target.shape[2])
 
 
 def layout_fingerprint(decoder: LatentDecoder) -> int:
