@@ -88,8 +88,9 @@ def codec_colours(codecs: Sequence[str], inr_codecs: Sequence[str],
 def image_size_label(curves: pd.DataFrame) -> str | None:
     """The size of the images behind some RD points, e.g. '256x256 px': from their height and width columns, else
     from bytes and bpp (a mean curve); None where the images differ in size or the table cannot tell."""
-    if {"height", "width"} <= set(curves.columns) and len(curves):
-        sizes = set(zip(curves["height"].astype(int), curves["width"].astype(int)))
+    sized = curves.dropna(subset=["height", "width"]) if {"height", "width"} <= set(curves.columns) else curves[:0]
+    if len(sized):
+        sizes = set(zip(sized["height"].astype(int), sized["width"].astype(int)))
         if len(sizes) == 1:
             height, width = sizes.pop()
             return f"{width}x{height} px"

@@ -135,6 +135,9 @@ def test_every_codec_and_reference_has_a_distinct_colour_blind_safe_colour():
 
 def test_rd_titles_say_the_image_size():
     assert image_size_label(_curves(64)) == "64x64 px"
+    partly = _curves(64)
+    partly.loc[partly["codec"] == "jpeg", ["height", "width"]] = np.nan  # rows without the columns' values
+    assert image_size_label(partly) == "64x64 px"
     means = _curves(None).drop(columns="image")
     assert image_size_label(means) == "64x64 px", "a mean curve: bytes over bpp"
     uneven = means.copy()
