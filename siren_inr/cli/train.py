@@ -38,11 +38,21 @@ def _job_from_record(config: dict):
 
 
 def _check_job(cfg) -> None:
-    """Every value of a composed config checked, and its image read, before Hydra creates the run's folder."""
+    """Every value of a composed config checked, its image read and its store looked at, before Hydra creates the
+    run's folder (a refused job leaves no outputs/<date>/<time>/)."""
     from siren_inr.jobs.train import load_job_image
+    from siren_inr.tracking.store import precheck_store, resolve_tracking_uri
 
+    job = job_from_config(cfg)
     if cfg.get("hparams_search") is None and not cfg.get("resume"):
-        load_job_image(job_from_config(cfg))
+        load_job_image(job)
+    uri = resolve_tracking_uri(job.tracking_uri)
+    if uri not in _CHECKED_STORES:  # once per store, not once per swept value
+        precheck_store(uri)
+        _CHECKED_STORES.add(uri)
+
+
+_CHECKED_STORES: set[str] = set()
 
 
 def _hydra_context(job) -> None:

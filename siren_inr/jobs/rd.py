@@ -34,7 +34,7 @@ from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
 from siren_inr.jobs.rd_points import INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label
-from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, digit_references
+from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, DCT_BLOCK, digit_references
 
 # COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer.
 # In this package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49:
@@ -188,19 +188,24 @@ class MlflowTracking:
     """Parent/child MLflow runs through siren_inr.tracking (the only MLflow code)."""
 
     def __init__(self, uri: str | None, experiment_name: str, tags: dict[str, Any] | None = None) -> None:
-        from siren_inr.tracking.store import checked_experiment_name, ensure_store, resolve_tracking_uri
+        from siren_inr.tracking.store import checked_experiment_name, precheck_store, resolve_tracking_uri
 
         self.uri = resolve_tracking_uri(uri)
         self.experiment_name = checked_experiment_name(experiment_name)
         self.tags = dict(tags or {})
-        ensure_store(self.uri)
+        # Refuses a bad store now; creates it with the first run, after the study's images are checked.
+        precheck_store(self.uri)
+        self._store_ready = False
 
     @contextlib.contextmanager
     def run(self, name: str, params: dict[str, Any], parent: Any | None = None) -> Iterator[Any]:
         from siren_inr.tracking.provenance import provenance_tags
         from siren_inr.tracking.run import tracked_run
-        from siren_inr.tracking.store import artifact_root_for
+        from siren_inr.tracking.store import artifact_root_for, ensure_store
 
+        if not self._store_ready:
+            ensure_store(self.uri)
+            self._store_ready = True
         tags = {**provenance_tags(), **self.tags, "kind": "rd-point" if parent else "rd-study"}
         with tracked_run(self.uri, self.experiment_name, run_name=name, tags=tags, params=params,
                          parent_run_id=parent.run_id if parent is not None else None,
@@ -229,6 +234,28 @@ def centre_crop(image: np.ndarray, side: int | None) -> np.ndarray:
     side_h, side_w = min(side, height), min(side, width)
     top, left = (height - side_h) // 2, (width - side_w) // 2
     return np.ascontiguousarray(image[top : top + side_h, left : left + side_w])
+
+
+def load_study_image(path: Path, folder: str) -> np.ndarray:
+    """One image of the study; an error names it as a file of data.folder (the setting the user gave)."""
+    try:
+        return load_image(str(path), None)
+    except SirenInrError as err:
+        raise SirenInrError(str(err).replace(f"data.image={str(path)!r}", f"data.folder={folder!r}: {path.name}",
+                                             1)) from None
+
+
+def check_study_images(paths: list[Path], images: list[np.ndarray], crop: int | None) -> None:
+    """Refuse, naming the files, images too small for the study: under one DCT block (the Benford statistics and
+    the block codecs need 8x8 px) or, with data.crop=N, smaller than N x N (the study's images are N px crops)."""
+    need = max(DCT_BLOCK, crop or 0)
+    small = [f"{path} ({image.shape[1]}x{image.shape[0]} px)" for path, image in zip(paths, images)
+             if min(image.shape[:2]) < need]
+    if small:
+        why = f"smaller than data.crop={crop}" if crop and crop > DCT_BLOCK else \
+            f"smaller than {DCT_BLOCK}x{DCT_BLOCK} px, the least the study measures"
+        raise SirenInrError(f"image(s) {why}: {', '.join(small)}; remove them from data.folder or choose them "
+                            "with data.images=[...]")
 
 
 def reference_note(settings: RDSettings, names: list[str], images: list[np.ndarray]) -> str | None:
@@ -307,7 +334,8 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     tracker = tracker or NoTracking()
     paths = settings.image_paths()
     names = [p.name for p in paths]
-    images = [centre_crop(load_image(str(p), None), settings.crop) for p in paths]
+    images = [centre_crop(load_study_image(p, settings.folder), settings.crop) for p in paths]
+    check_study_images(paths, images, settings.crop)  # before any run or folder exists
     out = Path(settings.output_dir)
     (out / "inr").mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -26,6 +26,10 @@ from urllib.parse import urlparse
 
 from siren_inr.errors import SirenInrError
 
+# mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH (a test keeps them equal); not imported, so that checking a
+# name before any store exists does not import MLflow.
+MAX_EXPERIMENT_NAME_LENGTH = 500
+
 DEFAULT_STORE_DIR = "mlruns"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
@@ -74,6 +78,9 @@ def checked_experiment_name(name) -> str:
     """The experiment name as a string; a one-line error for an empty or missing one (before any store exists)."""
     if isinstance(name, bool) or not isinstance(name, (str, int)) or not str(name).strip():
         raise SirenInrError(f"experiment_name={name!r}; accepted: a non-empty name, e.g. experiment_name=my-study")
+    if len(str(name)) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise SirenInrError(f"experiment_name of {len(str(name))} characters ({str(name)[:40]!r}...); accepted: a "
+                            f"name of at most {MAX_EXPERIMENT_NAME_LENGTH} characters (MLflow's limit)")
     return str(name)
 
 
@@ -488,6 +495,27 @@ def open_store(uri: str, *, create: bool = True, write: bool = True, repair_runs
         except Exception as err:  # noqa: BLE001 - repairing others' runs must never stop this command
             raise SirenInrError(f"tracking.uri={uri!r}: cannot update runs in the store ({type(err).__name__}: "
                                 f"{_why(err)})") from None
+
+
+def precheck_store(uri: str) -> None:
+    """The store checks that need neither MLflow nor a change on disk, for a command to make before it creates any
+    folder: a server that does not answer; a SQLite file that is no SQLite database, another program's database or
+    read-only; a store that could not be created. ensure_store opens (or creates) it later."""
+    limit_http_retries()
+    db = sqlite_path(uri)
+    if db is None:
+        if urlparse(uri).scheme in _SERVER_SCHEMES:
+            probe_server(uri)
+        return
+    if db.exists():
+        _check_sqlite_location(uri, db, create=False, write=True)
+        _check_is_mlflow(uri, db)
+        return
+    existing = _nearest_existing(db.parent)
+    if not existing.is_dir():
+        raise SirenInrError(f"tracking.uri={uri!r}: cannot create the store, {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SirenInrError(f"tracking.uri={uri!r}: cannot create the store, folder {existing} is not writable")
 
 
 def ensure_store(uri: str) -> None:

@@ -1,0 +1,139 @@
+"""Hostile-input probe cases of issue 22 (13, 16, 17, 18): refused in one line before any run, store or folder."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from testkit import smooth_image
+
+RD = ["codecs=[jpeg]", "ladder=[[1,4]]", "num_epochs=2", "qat_steps=0", "trainer=cpu"]
+CODEC = ["model.hidden_layers=1", "model.hidden_features=8", "num_epochs=3", "qat_steps=0", "trainer=cpu"]
+
+
+def _png(path: Path, size: int = 16) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((smooth_image(size, channels=3) * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def _error_lines(capsys) -> list[str]:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def _nothing_made(folder: Path, *keep: str) -> None:
+    assert sorted(p.name for p in folder.iterdir()) == sorted(keep)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_rd_refuses_a_too_small_image_by_name_before_any_run_or_folder(tmp_path, monkeypatch, capsys):
+    # Probe 13: a 4x4 image was refused (not named) after a FAILED run and an empty report folder were made.
+    from siren_inr.cli.rd import main
+
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "images" / "big.png", 16)
+    _png(tmp_path / "images" / "tiny.png", 4)
+    assert main(["data.folder=images", *RD]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: ") and "tiny.png (4x4 px)" in line and "big.png" not in line
+    _nothing_made(tmp_path, "images")
+
+
+def test_rd_refuses_an_image_smaller_than_its_crop(tmp_path, monkeypatch, capsys):
+    from siren_inr.cli.rd import main
+
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "images" / "a.png", 16)
+    assert main(["data.folder=images", "data.crop=24", *RD]) == 2
+    [line] = _error_lines(capsys)
+    assert "smaller than data.crop=24" in line and "a.png (16x16 px)" in line
+    _nothing_made(tmp_path, "images")
+
+
+def test_rd_on_a_folder_of_non_images_creates_no_store(tmp_path, monkeypatch, capsys):
+    # Probe 13: the refusal came after an empty MLflow store had been created.
+    from siren_inr.cli.rd import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("not an image")
+    assert main(["data.folder=notes", *RD]) == 2
+    [line] = _error_lines(capsys)
+    assert "data.folder='notes' holds no images" in line
+    _nothing_made(tmp_path, "notes")
+
+
+def test_rd_names_the_folder_setting_for_a_bad_file_in_it(tmp_path, monkeypatch, capsys):
+    # Probe 18: a damaged file of data.folder was reported as data.image=, a setting rd does not have.
+    from siren_inr.cli.rd import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "broken.png").write_bytes(b"not a png at all")
+    assert main(["data.folder=images", *RD]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: data.folder='images': broken.png is not a readable image")
+    assert "data.image" not in line
+    _nothing_made(tmp_path, "images")
+
+
+@pytest.mark.parametrize("store", ["garbage", "dead server"])
+def test_a_refused_train_leaves_no_outputs_folder(tmp_path, monkeypatch, capsys, store):
+    # Probe 13: a train refused for its store still left outputs/<date>/<time>/ (Hydra had made it).
+    from siren_inr.cli.train import main
+
+    monkeypatch.chdir(tmp_path)
+    if store == "garbage":
+        (tmp_path / "garbage.db").write_bytes(bytes(range(256)) * 8)
+        uri, keep, says = "sqlite:///garbage.db", ["garbage.db"], "is not an SQLite database"
+    else:
+        uri, keep, says = f"http://127.0.0.1:{_free_port()}", [], "no MLflow server answers"
+    assert main(["data.sidelength=16", "num_epochs=2", f"tracking.uri={uri}"]) == 2
+    [line] = _error_lines(capsys)
+    assert says in line
+    _nothing_made(tmp_path, *keep)
+
+
+def test_mlflows_experiment_name_limit_is_the_one_checked():
+    from mlflow.utils.validation import MAX_EXPERIMENT_NAME_LENGTH as MLFLOW_LIMIT
+
+    from siren_inr.tracking.store import MAX_EXPERIMENT_NAME_LENGTH, checked_experiment_name
+
+    assert MAX_EXPERIMENT_NAME_LENGTH == MLFLOW_LIMIT
+    assert checked_experiment_name("x" * MLFLOW_LIMIT) == "x" * MLFLOW_LIMIT
+
+
+@pytest.mark.parametrize("command", ["train", "compress", "rd"])
+def test_an_experiment_name_over_mlflows_limit_is_refused_before_any_store(tmp_path, monkeypatch, capsys, command):
+    # Probe 16: 501 characters failed in MLflow, with a traceback, after an empty store had been created.
+    monkeypatch.chdir(tmp_path)
+    image = _png(tmp_path / "images" / "img.png")
+    name = "e" * 501
+    if command == "train":
+        from siren_inr.cli.train import main
+
+        code = main(["data.sidelength=16", "num_epochs=2", f"experiment_name={name}"])
+    elif command == "compress":
+        from siren_inr.cli.codec import compress_main
+
+        code = compress_main([str(image), "out.inr", *CODEC, f"experiment_name={name}"])
+    else:
+        from siren_inr.cli.rd import main
+
+        code = main(["data.folder=images", *RD, f"experiment_name={name}"])
+    assert code == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: experiment_name of 501 characters") and "at most 500" in line
+    assert len(line) < 300
+    _nothing_made(tmp_path, "images")
