@@ -87,6 +87,15 @@ def reference_curves(points: list[dict], preset: str, steps: int, crop: int, ver
     }
 
 
+def points_table(points: list[dict]) -> str:
+    """The points as a Markdown table (image, lambda, bytes, bpp, PSNR, encode time)."""
+    lines = ["| image | λ | bytes | bpp | PSNR dB | encode s (wall / CPU) | load at end |", "|---|---|---|---|---|---|---|"]
+    for p in sorted(points, key=lambda p: (p["image"], -p["lambda"])):
+        lines.append(f"| {p['image']} | {p['lambda']:g} | {p['bytes']:,} | {p['bpp']:.4f} | {p['psnr_db']:.2f} | "
+                     f"{p['encode_seconds']:.0f} / {p['encode_cpu_seconds']:.0f} | {p['load_average_at_end']:.1f} |")
+    return "\n".join(lines)
+
+
 def run_point(args, checkout: Path, image_path: Path, lam: float, work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     crop = centre_crop(load_image(str(image_path), None), args.crop)
@@ -180,6 +189,7 @@ def main() -> None:
             record["points"].append(point)
             write_outputs()
     write_outputs()  # also after a run that had nothing left to do: the metadata of this machine and checkout
+    print(points_table(record["points"]))
 
 
 if __name__ == "__main__":
