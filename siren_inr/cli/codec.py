@@ -24,11 +24,13 @@ Common settings (conf/compress.yaml has them all):
   overwrite=false (an existing OUT.inr is replaced only with overwrite=true; IMAGE is never written over)
   max_pixels=100000000 (larger images are refused)   debug=true (tracebacks)"""
 
-_DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE] [overwrite=false] [debug=true]
+_DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE [sidelength=N]] [overwrite=false] [debug=true]
 
 Rebuilds the image from IN.inr alone and writes it as an 8-bit PNG (OUT must end in .png; an existing OUT is
 replaced only with overwrite=true, and neither IN.inr nor the original is ever written over); prints bytes
-and bpp, and PSNR/SSIM when original= names the source image (at the size that was compressed)."""
+and bpp, and PSNR/SSIM when original= names the source image (of the size that was compressed; with
+sidelength=N, the setting the file was compressed with, it is resized as compress resized it). Files claiming
+more than max_pixels=100000000 pixels (compress's limit) are refused before they are decoded."""
 
 
 def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], list[str]]:
@@ -80,7 +82,7 @@ def decompress(in_path: str, out_path: str, cfg) -> "CodecReport":
 
     return run_decompress_job(in_path, out_path, cfg.get("original"),
                               overwrite=checked_flag("overwrite", cfg.get("overwrite", False)),
-                              max_pixels=cfg.get("max_pixels"))
+                              max_pixels=cfg.get("max_pixels"), sidelength=cfg.get("sidelength"))
 
 
 def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int:

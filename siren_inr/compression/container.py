@@ -22,13 +22,17 @@ truncated, bit-flipped or foreign file is rejected with SirenInrError before any
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from siren_inr.data.image import DEFAULT_MAX_PIXELS
 from siren_inr.errors import SirenInrError
 
 MAGIC = b"\x89INR"
@@ -196,8 +200,24 @@ def available_memory_bytes() -> int | None:
     return None
 
 
+# The most pixels a file may claim: compress's limit for an image (max_pixels), unless decode_pixel_limit says.
+_DECODE_PIXEL_LIMIT: contextvars.ContextVar[int] = contextvars.ContextVar("decode_pixel_limit",
+                                                                          default=DEFAULT_MAX_PIXELS)
+
+
+@contextlib.contextmanager
+def decode_pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Files decoded inside may claim at most `max_pixels` pixels (a user's max_pixels= setting)."""
+    token = _DECODE_PIXEL_LIMIT.set(int(max_pixels))
+    try:
+        yield
+    finally:
+        _DECODE_PIXEL_LIMIT.reset(token)
+
+
 def check_decode_memory(height: int, width: int, channels: int, bytes_per_pixel: int) -> None:
-    """Refuse, before anything is allocated, a file whose claimed image cannot be decoded in this memory."""
+    """Refuse, before anything is allocated, a file whose claimed image is larger than an image compress accepts
+    (the pixel limit) or cannot be decoded in this memory."""
     available = available_memory_bytes()
     need = int(height) * int(width) * int(bytes_per_pixel)
     if available is not None and need > 0.8 * available:
@@ -205,6 +225,11 @@ def check_decode_memory(height: int, width: int, channels: int, bytes_per_pixel:
             f".inr file claims a {width}x{height}x{channels} image, which needs about {need / GIB:.1f} GiB to "
             f"decode; this machine has {available / GIB:.1f} GiB available"
         )
+    limit = _DECODE_PIXEL_LIMIT.get()
+    if int(height) * int(width) > limit:
+        raise SirenInrError(f".inr file claims a {width}x{height} image = {int(height) * int(width)} pixels, above "
+                            f"max_pixels={limit} (compress refuses such images too); accepted: files of up to that "
+                            "many pixels (raise max_pixels on a machine with the memory for them)")
 
 
 class DecodedPixels:

@@ -156,11 +156,16 @@ def _read_file(path: Path, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         return np.clip(arr.astype(np.float32) / peak, 0.0, 1.0)
 
 
+def resized_shape(height: int, width: int, sidelength: int) -> tuple[int, int]:
+    """(height, width) of an image whose shorter edge is resized to `sidelength`, before the square crop."""
+    scale = sidelength / min(height, width)
+    return max(sidelength, round(height * scale)), max(sidelength, round(width * scale))
+
+
 def resize_square(image: np.ndarray, sidelength: int) -> np.ndarray:
     """Resize the shorter edge to `sidelength` (bilinear, antialiased) and centre-crop to a square."""
     height, width, _ = image.shape
-    scale = sidelength / min(height, width)
-    new_h, new_w = max(sidelength, round(height * scale)), max(sidelength, round(width * scale))
+    new_h, new_w = resized_shape(height, width, sidelength)
     channels = []
     for c in range(image.shape[2]):
         # Mode F keeps full float precision (16-bit sources stay 16-bit accurate).
@@ -199,6 +204,12 @@ def load_image(source: str, sidelength: int | None = None, max_pixels: int = DEF
         raise SirenInrError(f"data.image={source!r} is {image.shape[1]}x{image.shape[0]} pixels; need at least "
                             f"{MIN_SIDE}x{MIN_SIDE} (SSIM's smallest window)")
     if sidelength is not None and image.shape[:2] != (sidelength, sidelength):
+        new_h, new_w = resized_shape(image.shape[0], image.shape[1], sidelength)
+        if new_h * new_w > max_pixels:  # a long thin image would be resized whole before its square is cut
+            raise SirenInrError(f"data.image={source!r} is {image.shape[1]}x{image.shape[0]} pixels; resizing its "
+                                f"shorter edge to data.sidelength={sidelength} makes {new_w}x{new_h} = "
+                                f"{new_w * new_h} pixels, above data.max_pixels={max_pixels}; crop the image "
+                                "first, or give data.sidelength=null")
         image = resize_square(image, sidelength)
     return np.ascontiguousarray(image, dtype=np.float32)
 

@@ -309,25 +309,32 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
 
 
 def run_decompress_job(in_path: str, out_path: str, original: str | None = None, overwrite: bool = False,
-                       max_pixels: int | None = None) -> CodecReport:
-    """Decode in_path to an 8-bit PNG at out_path; quality against `original` when given."""
+                       max_pixels: int | None = None, sidelength: int | None = None) -> CodecReport:
+    """Decode in_path to an 8-bit PNG at out_path; quality against `original` when given (of the file's size, or
+    resized with `sidelength`, the setting the file was compressed with)."""
     from siren_inr.compression.codec import image_quality, read_inr
+    from siren_inr.compression.container import decode_pixel_limit
     from siren_inr.data import load_image
-    from siren_inr.data.image import save_png
+    from siren_inr.data.image import DEFAULT_MAX_PIXELS, checked_max_pixels, save_png
 
     kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
     checked_output(out_path, {"input .inr file": in_path, "original image": original}, overwrite,
                    DECODED_SUFFIXES)
-    decoded = read_inr(in_path)
+    with decode_pixel_limit(checked_max_pixels(DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)):
+        decoded = read_inr(in_path)
     psnr = ssim_value = None
     if original:  # checked before OUT.png is written: a bad original= leaves nothing behind
         reference = load_image(original, None, **kwargs)
+        size = f"{decoded.width}x{decoded.height}"
         if reference.shape[:2] != (decoded.height, decoded.width):
-            side = decoded.height if decoded.height == decoded.width else None
-            if side is None:
-                raise SirenInrError(f"original={original!r} is {reference.shape[1]}x{reference.shape[0]}, "
-                                    f"the file holds {decoded.width}x{decoded.height}")
-            reference = load_image(original, side, **kwargs)  # compressed with sidelength=side
+            other = (f"original={original!r} is {reference.shape[1]}x{reference.shape[0]} px, the file holds "
+                     f"{size}")
+            if decoded.height != decoded.width:
+                raise SirenInrError(f"{other}; accepted: the image that was compressed")
+            if sidelength != decoded.height:
+                raise SirenInrError(f"{other}; accepted: the image that was compressed, or with sidelength="
+                                    f"{decoded.height} if it was compressed with that setting")
+            reference = load_image(original, sidelength, **kwargs)  # compressed with sidelength=side
         psnr, ssim_value = image_quality(decoded.image, reference)
     written = save_png(out_path, decoded.image)
     return CodecReport(decoded.num_bytes, decoded.bpp, psnr, ssim_value, decoded_bytes=written.stat().st_size,

@@ -137,3 +137,68 @@ def test_an_experiment_name_over_mlflows_limit_is_refused_before_any_store(tmp_p
     assert line.startswith("error: experiment_name of 501 characters") and "at most 500" in line
     assert len(line) < 300
     _nothing_made(tmp_path, "images")
+
+
+def test_a_long_thin_image_is_refused_before_it_is_resized_whole(tmp_path, monkeypatch, capsys):
+    # Probe 17: a 3x33,000,000 px PNG (under max_pixels) with data.sidelength=16 was resized whole (16 x 176 M px)
+    # before its square was cut: MemoryError. The same shape, scaled down to a smaller max_pixels.
+    from siren_inr.cli.train import main
+    from siren_inr.data import load_image
+    from siren_inr.errors import SirenInrError
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.full((3, 3000, 3), 128, np.uint8)).save(tmp_path / "thin.png")
+    with pytest.raises(SirenInrError, match=r"makes 16000x16 = 256000 pixels, above data.max_pixels=20000"):
+        load_image(str(tmp_path / "thin.png"), 16, max_pixels=20000)
+    assert load_image(str(tmp_path / "thin.png"), 16, max_pixels=256000).shape == (16, 16, 3)
+    assert main(["data.image=thin.png", "data.sidelength=16", "data.max_pixels=20000", "num_epochs=2"]) == 2
+    [line] = _error_lines(capsys)
+    assert "thin.png" in line and "data.max_pixels=20000" in line
+    _nothing_made(tmp_path, "thin.png")
+
+
+def _tiny_inr(tmp_path: Path, capsys) -> Path:
+    from siren_inr.cli.codec import compress_main
+
+    image = _png(tmp_path / "img.png")
+    inr = tmp_path / "img.inr"
+    assert compress_main([str(image), str(inr), *CODEC, "track=false"]) == 0
+    capsys.readouterr()
+    return inr
+
+
+def test_a_forged_inr_claiming_more_pixels_than_compress_accepts_is_refused(tmp_path, capsys):
+    # Probe 17: a 209-byte file claiming 10001^2 px passed decompress's memory check (compress's 100 M px limit
+    # would refuse such an image) and died at 9 GB.
+    from siren_inr.cli.codec import decompress_main
+    from siren_inr.compression import container
+
+    inr = _tiny_inr(tmp_path, capsys)
+    parsed = container.unpack(inr.read_bytes())
+    header = dict(parsed.header)
+    header["size"] = [10001, 10001, header["size"][2]]
+    forged = tmp_path / "forged.inr"
+    forged.write_bytes(container.pack(header, parsed.payload, parsed.version, parsed.codec))
+    assert decompress_main([str(forged), str(tmp_path / "out.png")]) == 2
+    [line] = _error_lines(capsys)
+    assert "10001x10001" in line and "max_pixels=100000000" in line
+    assert not (tmp_path / "out.png").exists()
+    # The user's max_pixels= is the limit: a genuine 16x16 file above max_pixels=100 is refused too.
+    assert decompress_main([str(inr), str(tmp_path / "out.png"), "max_pixels=100"]) == 2
+    assert "max_pixels=100 " in _error_lines(capsys)[0]
+    assert decompress_main([str(inr), str(tmp_path / "out.png")]) == 0
+
+
+def test_decompress_refuses_an_original_of_another_size(tmp_path, capsys):
+    # Probe 18: original= of another size was resized silently and a PSNR printed.
+    from siren_inr.cli.codec import decompress_main
+
+    inr = _tiny_inr(tmp_path, capsys)
+    other = _png(tmp_path / "other.png", 20)
+    assert decompress_main([str(inr), str(tmp_path / "out.png"), f"original={other}"]) == 2
+    [line] = _error_lines(capsys)
+    assert "is 20x20 px, the file holds 16x16" in line and "sidelength=16" in line
+    assert not (tmp_path / "out.png").exists()
+    # Said to be compressed with sidelength=16, it is resized as compress resized it.
+    assert decompress_main([str(inr), str(tmp_path / "out.png"), f"original={other}", "sidelength=16"]) == 0
+    assert "PSNR" in capsys.readouterr().out

@@ -174,7 +174,7 @@ def test_save_png_round_trips_and_never_leaves_a_partial_file(tmp_path, monkeypa
         raise OSError("disk full")
 
     monkeypatch.setattr(image_module.Image, "fromarray", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(SirenInrError, match=r"cannot write .*x\.png: disk full; nothing was written there"):
         save_png(target, values * 0)
     assert target.read_bytes() == before  # the old file is intact, no temporary file is left beside it
     assert sorted(p.name for p in target.parent.iterdir()) == ["x.png"]
