@@ -28,6 +28,16 @@ def test_wheel_installs_and_trains_outside_the_checkout(tmp_path):
                     str(ROOT)], check=True, cwd=tmp_path, timeout=600)
     wheels = list(dist.glob("siren_inr-*.whl"))
     assert len(wheels) == 1
+    import zipfile
+
+    import siren_inr
+
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        names = wheel.namelist()
+        metadata = next(wheel.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+    assert "siren_inr/py.typed" in names and any(n.endswith(".dist-info/licenses/LICENSE") or
+                                                  n.endswith(".dist-info/LICENSE") for n in names)
+    assert f"\nVersion: {siren_inr.__version__}\n" in metadata  # the one version, siren_inr.__version__
     # The dependencies (torch, mlflow, ...) come from this interpreter's site-packages; siren-inr from the wheel.
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
