@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from siren_inr.cli.hydra_support import conf_dir, hydra_message
+from siren_inr.cli.hydra_support import conf_dir, hydra_message, quoting_hint
 from siren_inr.cli.schema import CompressConfig, RDConfig, TrainConfig, register_schemas
 from siren_inr.errors import SirenInrError
 
@@ -22,7 +22,7 @@ def compose(overrides: list[str], config_name: str) -> Any:
         with initialize_config_dir(str(conf_dir()), version_base=None):
             return hydra_compose(config_name, overrides=list(overrides))
     except Exception as err:  # Hydra's parser/composer raise their own types
-        raise SirenInrError(f"bad setting: {hydra_message(err)}") from None
+        raise SirenInrError(f"bad setting: {hydra_message(err)}{quoting_hint(list(overrides))}") from None
     finally:
         GlobalHydra.instance().clear()
 

@@ -45,6 +45,17 @@ def hydra_message(err: BaseException) -> str:
     return "; ".join(parts)
 
 
+def quoting_hint(overrides: list[str]) -> str:
+    """'' or, for an unquoted value with non-ASCII characters (Hydra's grammar reads only ASCII there), how to
+    quote it: '; quote a value with non-ASCII characters for Hydra: 'data.image="é.png"''."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and not value.isascii() and not (value[:1] in "'\"" and value[:1] == value[-1:] and len(value) > 1):
+            return (f"; quote a value with non-ASCII characters for Hydra, e.g. '{key}=\"{value}\"' (single quotes "
+                    "round it for the shell)")
+    return ""
+
+
 def debug_requested(argv: list[str]) -> bool:
     """Whether the command line asks for full tracebacks (`debug=true`), read before any config is composed."""
     return any(arg.split("=", 1)[0].lstrip("+") == "debug" and arg.split("=", 1)[1].lower() in ("true", "yes", "1")
@@ -124,7 +135,7 @@ def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
     try:
         combos = expand_for_validation(overrides)
     except Exception as err:  # Hydra's parser raises its own types
-        raise SirenInrError(f"cannot parse the overrides: {one_line(err)}") from None
+        raise SirenInrError(f"cannot parse the overrides: {one_line(err)}{quoting_hint(overrides)}") from None
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(conf_dir()), version_base=None):
@@ -132,7 +143,7 @@ def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
                 try:
                     cfg = compose(config_name, overrides=combo)
                 except Exception as err:
-                    raise SirenInrError(hydra_message(err)) from None
+                    raise SirenInrError(hydra_message(err) + quoting_hint(combo)) from None
                 if check is not None:
                     check(cfg)
     finally:
@@ -165,5 +176,5 @@ def report_exception(err: BaseException, debug: bool) -> str:
     return message
 
 
-__all__ = ["conf_dir", "validate_overrides", "print_error", "one_line", "record_failure", "report_exception",
+__all__ = ["conf_dir", "validate_overrides", "quoting_hint", "print_error", "one_line", "record_failure", "report_exception",
            "FAILURES_ENV"]

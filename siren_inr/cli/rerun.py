@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr rerun") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or any(a in ("-h", "--help") for a in argv):
         print(_HELP.format(prog=prog))
-        return 0 if argv else 2
+        if argv:
+            return 0
+        print_error(f"{prog} needs the id of the run to fit again (the MLflow run id, e.g. from the runs table of "
+                    "`siren-inr ui`)")
+        return 2
     debug = debug_requested(argv)
     try:
         run_id, options = _parse(argv)

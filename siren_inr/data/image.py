@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -69,16 +71,34 @@ def resolve_image_source(source: str) -> Path:
     if source in SKIMAGE_IMAGES:
         return skimage_image_path(source)
     path = Path(os.path.expanduser(source))
-    if not path.exists():
+    try:
+        info = path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise SirenInrError(f"data.image={source!r} is a symbolic link that leads back to itself (a link loop); "
+                                "give the image file itself") from None
+        if err.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise SirenInrError(f"data.image={source!r} cannot be read ({err.strerror or err})") from None
+        info = None
+    if info is None:
+        if path.is_symlink():
+            raise SirenInrError(f"data.image={source!r} is a symbolic link to {os.readlink(path)!r}, which does "
+                                "not exist")
         looks_like_name = not any(sep in source for sep in "/\\") and "." not in source
         accepted = ", ".join(sorted(set(SKIMAGE_IMAGES)))
         if looks_like_name:
             raise SirenInrError(f"data.image={source!r}: no such image name or file; accepted names: {accepted}, "
                                 "or a path to a PNG/JPEG/TIFF/BMP file")
         raise SirenInrError(f"data.image={source!r}: file not found")
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise SirenInrError(f"data.image={source!r} is a folder; give an image file (PNG, JPEG, TIFF, BMP)")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else
+                "a character device" if stat.S_ISCHR(info.st_mode) else
+                "a block device" if stat.S_ISBLK(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise SirenInrError(f"data.image={source!r} is {kind}, not an image file; give a PNG/JPEG/TIFF/BMP file")
+    if info.st_size == 0:
         raise SirenInrError(f"data.image={source!r} is an empty file, not an image")
     return path
 

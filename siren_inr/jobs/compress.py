@@ -123,6 +123,37 @@ def model_from_run(run_id: str, tracking_uri: str | None, field) -> "torch.nn.Mo
     return module.net
 
 
+def check_source_run(run_id: str, tracking_uri: str | None, image_path: str, image) -> list[str]:
+    """Refuse run_id= naming no run, or a fit of another image than the one compressed (its network holds that
+    image, not this one); a warning, returned, when the run's image cannot be read here to compare."""
+    import numpy as np
+
+    from siren_inr.data import load_image
+    from siren_inr.tracking import queries
+    from siren_inr.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    run = queries.get_run(uri, run_id)
+    if run is None:
+        raise SirenInrError(f"run_id={run_id!r}: no such run in {uri}")
+    source = run.params.get("data.image") or run.tags.get("image")
+    if not source:
+        return [f"run {run_id} records no image; its network is encoded as the image of {image_path}"]
+    recorded_side = run.params.get("data.sidelength")
+    side = int(recorded_side) if recorded_side and recorded_side.isdigit() else None
+    try:
+        fitted = load_image(source, side)
+    except SirenInrError:
+        return [f"run {run_id} was fitted to {source!r}, which cannot be read here to compare with {image_path}; "
+                f"its network is encoded as {image_path}"]
+    if fitted.shape != image.shape or not np.array_equal(fitted, image):
+        height, width = image.shape[:2]
+        raise SirenInrError(f"run_id={run_id!r} was fitted to {source!r} ({fitted.shape[1]}x{fitted.shape[0]}"
+                            f"{f', data.sidelength={side}' if side else ''}), not to {image_path} ({width}x{height} as "
+                            "given): its network holds that image; compress this one without run_id= to fit it")
+    return []
+
+
 def _fit_job(job: CompressJob, output_dir: Path) -> "TrainJob":
     """The tracked fit of `compress` as a TrainJob: the same run `siren-inr train` would record, mode=compress."""
     from siren_inr.jobs.train import DataSpec, TrainJob
@@ -226,6 +257,7 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         check_store(resolve_tracking_uri(job.tracking_uri), write=False)
     if job.inr_codec != "coin":
         return _compress_with_inr_codec(job, image, target, uri)
+    source_warnings = check_source_run(str(job.run_id), job.tracking_uri, str(job.image), image) if job.run_id else []
     height, width, channels = image.shape
     field = PixelField.from_image(image)
     fit_run = _FitRun(uri)
@@ -249,7 +281,7 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         with atomic_output(target) as temporary:
             write_inr(temporary, encoded.data)
         report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim,
-                             warnings=larger_than_source(job.image, encoded.num_bytes, target))
+                             warnings=source_warnings + larger_than_source(job.image, encoded.num_bytes, target))
         if job.track:
             metrics = {"inr/num_bytes": encoded.num_bytes, "inr/bpp": encoded.bpp, "inr/psnr_db": encoded.psnr_db,
                        "inr/ssim": encoded.ssim, "inr/quant_psnr_db_before_qat": before,

@@ -38,6 +38,20 @@ def job_from_record(record: FitRecord, uri: str, make_job: JobMaker, progress: s
     return job
 
 
+def refuse_compress_run(uri: str, run_id: str, command: str) -> None:
+    """A compress run (its fit and its .inr file, or an encoding of run_id= weights) is not refitted by `rerun` or
+    continued by `resume`, which redo `siren-inr train` runs: one line saying what redoes it."""
+    info = get_run(uri, run_id)
+    if info is None or info.tags.get("mode") != "compress":
+        return
+    image = info.tags.get("image") or info.params.get("data.image") or "IMAGE"
+    codec = info.tags.get("inr_codec") or info.params.get("inr_codec") or "coin"
+    named = f"resume={run_id} names" if command == "resume" else f"run {run_id} is"
+    raise SirenInrError(f"{named} a compress run ({codec}, of {image}); `siren-inr {command}` redoes runs of "
+                        f"`siren-inr train`; to redo this one, run `siren-inr compress {image} OUT.inr` again with "
+                        "its settings (its params in MLflow)")
+
+
 def resume_job(run_id: str, current: TrainJob, cli_overrides: list[str], make_job: JobMaker) -> TrainJob:
     """The job that continues a killed run: its recorded config, its output folder, its last checkpoint."""
     extra = [o for o in cli_overrides if o.split("=", 1)[0].lstrip("+~") not in RESUME_COMPATIBLE]
@@ -46,6 +60,7 @@ def resume_job(run_id: str, current: TrainJob, cli_overrides: list[str], make_jo
                             f"{' '.join(extra)} (accepted with resume: {', '.join(RESUME_COMPATIBLE)})")
     uri = resolve_tracking_uri(current.tracking_uri)
     check_store(uri, missing_ok=True)  # damaged or unreachable: one line naming the URI
+    refuse_compress_run(uri, run_id, "resume")
     record = load_run_record(uri, run_id)
     info = get_run(uri, run_id)
     if info is not None and info.status == "RUNNING" and run_process_alive(info.tags) is not False:
@@ -78,6 +93,7 @@ def rerun(run_id: str, tracking_uri: str | None, make_job: JobMaker, *, progress
     """Refit a recorded run into a new run tagged rerun_of, compare every history point and the final metrics."""
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri, missing_ok=True)  # damaged or unreachable: one line naming the URI
+    refuse_compress_run(uri, run_id, "rerun")
     record = load_run_record(uri, run_id)
     rank_zero = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
     warnings = environment_warnings(record.tags)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -202,3 +203,92 @@ def test_decompress_refuses_an_original_of_another_size(tmp_path, capsys):
     # Said to be compressed with sidelength=16, it is resized as compress resized it.
     assert decompress_main([str(inr), str(tmp_path / "out.png"), f"original={other}", "sidelength=16"]) == 0
     assert "PSNR" in capsys.readouterr().out
+
+
+def _compress_run(tmp_path: Path, capsys, image: Path) -> tuple[str, str]:
+    """A tracked compress of `image` in tmp_path's store: (its run id, the store's URI)."""
+    from siren_inr.cli.codec import compress_main
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert compress_main([str(image), str(tmp_path / f"{image.stem}.inr"), *CODEC, f"tracking.uri={uri}"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1].split()[-1]
+    return run_id, uri
+
+
+def test_compress_with_the_weights_of_another_images_fit_is_refused(tmp_path, monkeypatch, capsys):
+    # Probe 18: `compress run_id=<fit of image A>` on image B encoded A's network without a word; run_id=deadbeef
+    # said the run had no checkpoint instead of that it does not exist.
+    from siren_inr.cli.codec import compress_main
+
+    monkeypatch.chdir(tmp_path)
+    first = _png(tmp_path / "a.png")
+    Image.fromarray((smooth_image(16, channels=3, seed=5) * 255).round().astype(np.uint8)).save(tmp_path / "b.png")
+    run_id, uri = _compress_run(tmp_path, capsys, first)
+    assert compress_main(["b.png", "b.inr", f"run_id={run_id}", f"tracking.uri={uri}"]) == 2
+    [line] = _error_lines(capsys)
+    assert f"run_id={run_id!r} was fitted to" in line and "a.png" in line and "not to b.png" in line
+    assert not (tmp_path / "b.inr").exists()
+    assert compress_main(["b.png", "b.inr", "run_id=deadbeef", f"tracking.uri={uri}"]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: run_id='deadbeef': no such run in ")
+    # The image the run was fitted to is accepted.
+    assert compress_main([str(first), "again.inr", f"run_id={run_id}", f"tracking.uri={uri}"]) == 0
+
+
+def test_rerun_of_a_compress_run_says_what_redoes_it(tmp_path, monkeypatch, capsys):
+    # Probe 18: `rerun` of a compress run said "unknown setting inr_codec".
+    from siren_inr.cli.rerun import main
+
+    monkeypatch.chdir(tmp_path)
+    run_id, uri = _compress_run(tmp_path, capsys, _png(tmp_path / "a.png"))
+    assert main([run_id, f"tracking.uri={uri}"]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1, lines  # no environment warnings before the refusal
+    assert lines[0].startswith(f"error: run {run_id} is a compress run (coin, of ")
+    assert "siren-inr compress" in lines[0] and "inr_codec" not in lines[0].split("(coin")[0]
+
+
+def test_rerun_without_an_id_prints_usage_and_an_error_line(tmp_path, capsys):
+    # Probe 19: usage alone, with no error: line.
+    from siren_inr.cli.rerun import main
+
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("usage: siren-inr rerun <run_id>")
+    [line] = [line for line in captured.err.splitlines() if line.strip()]
+    assert line.startswith("error: siren-inr rerun needs the id of the run")
+
+
+def test_special_files_are_named_for_what_they_are(tmp_path):
+    # Probe 18: a symbolic-link loop was "file not found"; /dev/zero and a FIFO were "an empty file".
+    import os
+
+    from siren_inr.data import load_image
+    from siren_inr.errors import SirenInrError
+
+    (tmp_path / "one.png").symlink_to(tmp_path / "two.png")
+    (tmp_path / "two.png").symlink_to(tmp_path / "one.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    cases = {str(tmp_path / "one.png"): "a symbolic link that leads back to itself",
+             str(tmp_path / "gone.png"): "a symbolic link to",
+             "/dev/zero": "is a character device, not an image file",
+             str(tmp_path / "pipe.png"): "is a named pipe (FIFO), not an image file"}
+    for source, says in cases.items():
+        with pytest.raises(SirenInrError, match=re.escape(says)):
+            load_image(source)
+
+
+def test_a_non_ascii_value_gets_the_hydra_quoting_hint(tmp_path, monkeypatch, capsys):
+    # Probe 18: a non-ASCII file name failed in Hydra's lexer and the error did not say to quote it.
+    from siren_inr.cli.rd import main as rd_main
+    from siren_inr.cli.train import main as train_main
+
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "é.png")
+    assert train_main(["data.image=é.png", "num_epochs=2"]) == 2
+    [line] = _error_lines(capsys)
+    assert """quote a value with non-ASCII characters for Hydra, e.g. 'data.image="é.png"'""" in line
+    assert rd_main(["data.folder=éé", *RD]) == 2
+    assert """'data.folder="éé"'""" in _error_lines(capsys)[0]
+    _nothing_made(tmp_path, "é.png")
