@@ -44,6 +44,19 @@ def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], lis
     return positional, overrides
 
 
+# Keys of conf/compress.yaml that shape no result: decompress's original=, and how the command behaves.
+_NOT_RECORDED = ("original", "overwrite", "debug")
+
+
+def recorded_config(resolved: dict, inr_name: str) -> dict:
+    """The config a compress fit records (its config.yaml and params): the settings that ran, once each. The coin
+    codec's settings are the top-level ones (num_epochs, quant, qat_steps, ...), so its inr_codec is a name alone,
+    not a second copy of them with other values."""
+    config = {key: value for key, value in resolved.items() if key not in _NOT_RECORDED}
+    config["inr_codec"] = inr_name
+    return config
+
+
 def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
     """The typed CompressJob of a composed conf/compress.yaml."""
     from omegaconf import OmegaConf
@@ -65,7 +78,8 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
         quant=quant, coder=coder, qat=qat, seed=checked_seed(resolved["seed"]), sidelength=resolved["sidelength"],
         max_pixels=resolved.get("max_pixels"), run_id=str(resolved["run_id"]) if resolved["run_id"] else None,
         track=track, experiment_name=resolved["experiment_name"], tracking_uri=resolved["tracking"]["uri"],
-        overwrite=checked_flag("overwrite", resolved.get("overwrite", False)), config=resolved,
+        overwrite=checked_flag("overwrite", resolved.get("overwrite", False)),
+        config=recorded_config(resolved, inr_name),
         inr_codec=inr_name, inr_codec_settings=inr_codec)
 
 

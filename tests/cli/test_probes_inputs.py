@@ -292,3 +292,27 @@ def test_a_non_ascii_value_gets_the_hydra_quoting_hint(tmp_path, monkeypatch, ca
     assert rd_main(["data.folder=éé", *RD]) == 2
     assert """'data.folder="éé"'""" in _error_lines(capsys)[0]
     _nothing_made(tmp_path, "é.png")
+
+
+def test_a_compress_run_records_the_settings_that_ran_once_each(tmp_path, monkeypatch, capsys):
+    # Issue 22, point 5: a coin compress recorded num_epochs=3 beside inr_codec.steps=2000, qat_steps=0 beside
+    # inr_codec.qat.steps=300, the quantizer twice, and decompress's original=; a siren_pe compress records its
+    # inr_codec.* alone (no num_epochs, qat_steps or quant.* of the coin codec, which did not run).
+    import mlflow
+
+    from siren_inr.cli.codec import compress_main
+
+    monkeypatch.chdir(tmp_path)
+    image = _png(tmp_path / "a.png")
+    run_id, uri = _compress_run(tmp_path, capsys, image)
+    params = mlflow.MlflowClient(uri).get_run(run_id).data.params
+    assert params["inr_codec"] == "coin" and not [k for k in params if k.startswith("inr_codec.")]
+    assert params["num_epochs"] == "3" and params["qat_steps"] == "0" and params["quant.bits"] == "8"
+    assert not {"original", "overwrite", "debug"} & set(params)
+    assert compress_main([str(image), "pe.inr", "inr_codec=siren_pe", "inr_codec.steps=3", "inr_codec.qat.steps=0",
+                          "inr_codec.hidden_features=8", "inr_codec.hidden_layers=1", f"tracking.uri={uri}"]) == 0
+    pe_id = capsys.readouterr().out.strip().splitlines()[-1].split()[-1]
+    params = mlflow.MlflowClient(uri).get_run(pe_id).data.params
+    assert params["inr_codec"] == "siren_pe" and params["inr_codec.steps"] == "3"
+    assert params["inr_codec.qat.steps"] == "0" and params["inr_codec.quant.bits"] == "8"
+    assert not [k for k in params if k not in ("image", "inr_codec") and not k.startswith("inr_codec.")]
