@@ -201,12 +201,14 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, inr_codecs: Sequen
     return path
 
 
-def plot_benford_jsd(means: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",)) -> Path:
+def plot_benford_jsd(means: pd.DataFrame, path: Path, title: str, inr_codecs: Sequence[str] = ("coin",),
+                     image_size: str | None = None) -> Path:
     """JSD (bits) of the decoded files' leading digits from the originals', against bpp on the mean curves: a
     panel for 8-bit pixels and one for 8x8 block-DCT coefficients, one line per codec, log-log (a JSD of 0,
     identical digit counts, has no place on the log axis and is left out)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.0))
+    title = rd_title(title, means, image_size)
     for _, part, (color, marker, label, width) in _drawn_curves(means, inr_codecs):
         for ax, key in zip(axes, (BENFORD_JSD_PIXELS, BENFORD_JSD_DCT)):
             shown = part[part[key] > 0] if key in part else part.iloc[:0]

@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(_HELP)
         return 0
+    _CHECKED_STORES.clear()  # looked at again by every command: a store may have changed since
     try:
         validate_overrides("train", argv, check=_check_job)
     except SirenInrError as err:

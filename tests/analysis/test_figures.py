@@ -45,6 +45,8 @@ def test_comparison_has_an_error_map_that_finds_the_wrong_pixel():
     finally:
         plt.close(fig)
     np.testing.assert_allclose(error_map(truth, truth), 0)
+    grey = truth[..., :1]
+    assert error_map(grey, np.clip(grey + 0.1, 0, 1)).shape == (16, 16)  # a grey image's map is its own error
 
 
 def test_comparison_titles_do_not_collide():
