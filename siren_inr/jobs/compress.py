@@ -139,7 +139,7 @@ def check_source_run(run_id: str, tracking_uri: str | None, image_path: str, ima
     source = run.params.get("data.image") or run.tags.get("image")
     if not source:
         return [f"run {run_id} records no image; its network is encoded as the image of {image_path}"]
-    recorded_side = run.params.get("data.sidelength")
+    recorded_side = run.params.get("data.sidelength") or run.params.get("sidelength")  # a train or compress fit
     side = int(recorded_side) if recorded_side and recorded_side.isdigit() else None
     try:
         fitted = load_image(source, side)

@@ -316,3 +316,19 @@ def test_a_compress_run_records_the_settings_that_ran_once_each(tmp_path, monkey
     assert params["inr_codec"] == "siren_pe" and params["inr_codec.steps"] == "3"
     assert params["inr_codec.qat.steps"] == "0" and params["inr_codec.quant.bits"] == "8"
     assert not [k for k in params if k not in ("image", "inr_codec") and not k.startswith("inr_codec.")]
+
+
+def test_compress_with_a_fits_weights_compares_at_the_fits_sidelength(tmp_path, monkeypatch, capsys):
+    # A fit of a.png at sidelength=8 holds a.png resized to 8x8: the same image given with sidelength=8 is accepted,
+    # a.png at its own 16x16 is not the image the network holds.
+    from siren_inr.cli.codec import compress_main
+
+    monkeypatch.chdir(tmp_path)
+    image = _png(tmp_path / "a.png")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert compress_main([str(image), "a.inr", *CODEC, "sidelength=8", f"tracking.uri={uri}"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1].split()[-1]
+    assert compress_main([str(image), "b.inr", "sidelength=8", f"run_id={run_id}", f"tracking.uri={uri}"]) == 0
+    capsys.readouterr()
+    assert compress_main([str(image), "c.inr", f"run_id={run_id}", f"tracking.uri={uri}"]) == 2
+    assert "sidelength=8" in _error_lines(capsys)[0]
