@@ -13,13 +13,12 @@ import pandas as pd
 
 from siren_inr.analysis.rd_reference import crop_mean, reference_crop, reference_curves_per_image
 from siren_inr.compression.bd import rd_front
+from siren_inr.compression.classical import DISPLAY_NAMES, display_name
 from siren_inr.metrics.benford import BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
 from siren_inr.analysis.run_figures import SAFE_COLOURS
 
-# Codec names as the README writes them; markers per codec (colours: codec_colours).
-CODEC_NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000", "webp": "WebP", "avif": "AVIF", "jxl": "JPEG XL",
-               "heic": "HEIC"}
+# Markers per codec (colours: codec_colours; names: compression.classical.display_name).
 _CLASSICAL_MARKERS = {"jpeg": "s", "jpeg2000": "^", "webp": "D", "avif": "v", "jxl": "P", "heic": "X"}
 _INR_MARKERS = ("o", "*", "h")
 
@@ -70,17 +69,17 @@ def within_rates(part: pd.DataFrame, limit: float | None) -> pd.DataFrame:
 
 def codec_name(codec: str) -> str:
     """A classical codec's name as the README writes it ('webp' -> 'WebP'); other names unchanged."""
-    return CODEC_NAMES.get(codec, codec)
+    return display_name(codec)
 
 
 def codec_colours(codecs: Sequence[str], inr_codecs: Sequence[str],
                   references: Sequence[str] = ()) -> dict[str, str]:
     """A distinct colour-blind-safe colour for every codec and reference curve of a figure, given in a fixed order
-    (INR codecs, the classical codecs as CODEC_NAMES lists them, any others, then the references), so the figures
+    (INR codecs, the classical codecs as DISPLAY_NAMES lists them, any others, then the references), so the figures
     of one study colour a codec alike."""
     present = list(dict.fromkeys(codecs))
-    ordered = ([c for c in inr_codecs if c in present] + [c for c in CODEC_NAMES if c in present]
-               + [c for c in present if c not in inr_codecs and c not in CODEC_NAMES])
+    ordered = ([c for c in inr_codecs if c in present] + [c for c in DISPLAY_NAMES if c in present]
+               + [c for c in present if c not in inr_codecs and c not in DISPLAY_NAMES])
     names = list(dict.fromkeys([*ordered, *(f"reference:{name}" for name in references)]))
     return {name: SAFE_COLOURS[index % len(SAFE_COLOURS)] for index, name in enumerate(names)}
 

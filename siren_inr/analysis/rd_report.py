@@ -201,8 +201,9 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
         reference_note = f"dashed: curves measured on the same {crop}x{crop} px crops, means over these {count} images"
     elif reference_note is None and count < 24:
         reference_note = f"dashed: published means over all 24 full Kodak images; this study has {count} of them"
+    size = f"{crop} px crops" if crop is not None else None  # else read from the points
     plot_curves(means, out / "plots" / "mean_rd.png", f"mean over {count} images", inr_codecs, references,
-                reference_note)
+                reference_note, image_size=size)
     same_crops = load_per_image_references(reference_dir, crop, images) if crop is not None and references else []
     for image_name, part in table.groupby("image", sort=False):
         own = {r.name: {"bpp": r.per_image[image_key(image_name)]["bpp"].tolist(),
@@ -212,10 +213,10 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
         note = ("dashed: the same crop's reference curves" if own
                 else "per image: published curves are means over Kodak, not drawn")
         plot_curves(part, out / "plots" / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs, own or None,
-                    note=note)
+                    note=note, image_size=size)
     benford = _benford_section(means, inr_codecs, codecs)
     if benford:
-        plot_benford_jsd(means, out / BENFORD_FIGURE, f"mean over {count} images", inr_codecs)
+        plot_benford_jsd(means, out / BENFORD_FIGURE, f"mean over {count} images", inr_codecs, image_size=size)
     text = bd_text_table(bd)
     lines = ["# Rate–distortion report", "", *[f"- {line}" for line in description], "",
              "## Mean curves", "",

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from siren_inr.compression.classical import display_name
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
 
@@ -114,7 +115,7 @@ def mean_curves(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _label(codec: str, inr_codecs: Sequence[str]) -> str:
-    return f"INR ({codec})" if codec in inr_codecs else codec.upper()
+    return f"INR ({codec})" if codec in inr_codecs else display_name(codec)
 
 
 def bd_table(table: pd.DataFrame, inr_codecs: Sequence[str], anchors: Sequence[str], method: str = "akima",

@@ -25,6 +25,15 @@ from siren_inr.data.pixels import to_uint8
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.benford import DigitReference, digit_divergences, digit_reference, digit_references
 
+# Each classical codec's name as the README writes it (tables, notes and figures use these).
+DISPLAY_NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000", "webp": "WebP", "avif": "AVIF", "jxl": "JPEG XL",
+                 "heic": "HEIC"}
+
+
+def display_name(codec: str) -> str:
+    """A classical codec's name as the README writes it ('webp' -> 'WebP'); other names unchanged."""
+    return DISPLAY_NAMES.get(codec, codec)
+
 CLASSICAL_CODECS = ("jpeg", "jpeg2000", "webp", "avif", "jxl", "heic")
 # What a codec's setting means, for tables and reports.
 SETTING_NAMES = {"jpeg": "quality", "jpeg2000": "compression ratio", "webp": "quality", "avif": "quality",
