@@ -117,8 +117,9 @@ def reference_bd_table(table: pd.DataFrame, means: pd.DataFrame, references: Seq
                 rows.append({"image": image_name, "inr_codec": inr, "reference": reference.name,
                              **bd_metrics(curve, test, method, anchor_name=reference.name, test_name=label)})
             if reference.mean is None:
-                why = (f"{reference.name} has no curve of the same points on every study image "
-                       f"({len([i for i in images if image_key(i) in reference.per_image])} of {len(images)})")
+                have = len([i for i in images if image_key(i) in reference.per_image])
+                why = (f"{reference.name} has no mean curve over this study's images: {have} of {len(images)} have a "
+                       "curve, and every one needs the same number of points")
                 rows.append({"image": "mean", "inr_codec": inr, "reference": reference.name,
                              "bd_rate_percent": float("nan"), "bd_psnr_db": float("nan"), "points": 0,
                              "bd_rate_note": why, "bd_psnr_note": why})

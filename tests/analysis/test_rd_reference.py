@@ -143,7 +143,7 @@ def test_a_crop_reference_missing_a_study_image_has_no_mean_row_number(tmp_path)
     bd = compare_with_references(table, means, folder, ["coin"], "akima", crop=256)
     assert bd["image"].tolist() == ["kodim01.png", "mean"]
     mean = bd[bd["image"] == "mean"].iloc[0]
-    assert np.isnan(mean["bd_rate_percent"]) and "1 of 3" in mean["bd_rate_note"]
+    assert np.isnan(mean["bd_rate_percent"]) and "1 of 3 have a curve" in mean["bd_rate_note"]
     names = [f"{k}.png" for k in PUBLISHED]
     assert load_reference_curves(folder, 256, names) == {}  # no mean curve to draw either
     drawn = load_reference_curves(folder, 256, ["kodim01.png"])

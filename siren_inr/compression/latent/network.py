@@ -24,8 +24,8 @@ class Architecture:
     channels: int
     levels: int = 7  # grids at 1, 1/2, ..., 1/2**(levels-1) of the image side (7: down to 1/64)
     preset: str = "lop"  # decoder cost: lop, mop or hop (about 500, 1,000, 2,000 multiplications per pixel)
-    synthesis: str = "relu"  # the synthesis activation: relu, or sine (sin(omega x), a SIREN-style synthesis)
-    omega: float = 1.0  # the sine's frequency (unused by relu)
+    synthesis: str = "sine"  # the synthesis activation: sine (sin(omega x), a SIREN-style synthesis), or relu
+    omega: float = 4.0  # the sine's frequency (unused by relu)
 
     def __post_init__(self) -> None:
         for name in ("height", "width", "channels", "levels"):
