@@ -5,8 +5,8 @@ pixels float64).
     OMP_NUM_THREADS=1 python3 experiments/kodak_rd/latent_v3/decode_speed.py 1
     python3 experiments/kodak_rd/latent_v3/decode_speed.py 2
 
-Each file holds the preset's networks at their (quantized) initialisation and Laplace-distributed integer latents
-(scale 1.5) on every grid: decoding does the same wavefront steps and network evaluations whatever values they
+Each file holds the preset's networks (initialised, then perturbed by N(0, 0.3) so that the image is not flat) and
+Laplace-distributed integer latents (scale 1.5) on every grid: decoding does the same wavefront steps and network evaluations whatever values they
 hold, and these latents cost more bits (so more range-decoder work) than a trained file's. Writes
 decode_speed_<threads>thread.json beside this script.
 """
@@ -43,6 +43,10 @@ def main() -> None:
         arch = Architecture(HEIGHT, WIDTH, 3, preset=preset)
         torch.manual_seed(0)
         networks = LatentNetworks(arch)
+        with torch.no_grad():  # weights of a trained size, so that the image is not a flat grey
+            for module in (networks.synthesis, networks.arm):
+                for p in module.parameters():
+                    p.add_(0.3 * torch.randn_like(p))
         rng = np.random.default_rng(0)
         latents = [torch.from_numpy(np.clip(rng.laplace(0, 1.5, s).round(), LATENT_MIN, LATENT_MAX).astype(np.float32))
                    for s in arch.level_shapes()]
@@ -62,6 +66,7 @@ def main() -> None:
                      "wavefront_steps": steps, "decode_seconds_median": round(statistics.median(times), 3),
                      "decode_seconds_min": round(min(times), 3),
                      "multiplications_per_pixel": round(encoded.info["multiplications_per_pixel"], 1),
+                     "distinct_pixel_values": int(np.unique(decoded.image_u8).size),
                      "pixels_sha256": hashlib.sha256(decoded.image_u8.tobytes()).hexdigest()})
         print(rows[-1], flush=True)
     (HERE / f"decode_speed_{threads}thread.json").write_text(json.dumps(rows, indent=1) + "\n")
