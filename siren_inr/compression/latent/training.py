@@ -167,7 +167,7 @@ class _Candidate:
         self.net_opt.step()
         if self.latent_opt is not None:
             self.latent_opt.step()
-        return {"loss": loss.item(), "mse": mse.item(), "bits": bits.item()}
+        return {"loss": loss.detach(), "mse": mse.detach(), "bits": bits.detach()}  # read only when logged
 
     @torch.no_grad()
     def true_cost(self, target: torch.Tensor, lam: float) -> tuple[float, float, float]:
@@ -218,10 +218,11 @@ def train_latents(image: np.ndarray, arch: Architecture, settings: LatentTrainSe
     done = 0
 
     def log(phase: str, candidate: _Candidate, numbers: dict) -> None:
-        if log_every and (done % log_every == 0):
+        if log_every and (done % log_every == 0):  # the only place a step's numbers leave the device
             pixels = arch.height * arch.width
-            history.append({"step": done, "phase": phase, "loss": numbers["loss"],
-                            "psnr_db": -10 * math.log10(max(numbers["mse"], 1e-12)), "bpp": numbers["bits"] / pixels})
+            history.append({"step": done, "phase": phase, "loss": float(numbers["loss"]),
+                            "psnr_db": -10 * math.log10(max(float(numbers["mse"]), 1e-12)),
+                            "bpp": float(numbers["bits"]) / pixels})
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
