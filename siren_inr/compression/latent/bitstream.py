@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numbers
 import time
-import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,10 +25,10 @@ from siren_inr.compression import container
 from siren_inr.compression.latent.arm import LATENT_MAX, LATENT_MIN, IntegerArm
 from siren_inr.compression.latent.codec import (
     MAX_SIDE_PX,
-    assign_group,
-    decode_weight_group,
+    EncodedLatent,
+    layout_fingerprint,
     quantize_groups,
-    weight_groups,
+    read_weight_groups,
 )
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
 from siren_inr.compression.latent.training import LatentTrainSettings, TrainedLatents, train_latents
@@ -59,13 +58,6 @@ class DecodedLatent(container.DecodedPixels):
     def hparams(self) -> dict[str, Any]:
         """The architecture as primitives."""
         return asdict(self.architecture)
-
-
-def layout_fingerprint(networks: LatentNetworks) -> int:
-    """CRC32 of the stored parameters' names and shapes: a file written for other networks is refused."""
-    text = ";".join(f"{n}:{'x'.join(map(str, p.shape))}" for m in networks.modules_to_store().values()
-                    for n, p in m.named_parameters())
-    return zlib.crc32(text.encode("utf-8"))
 
 
 def render(networks: LatentNetworks, grids: list[np.ndarray]) -> np.ndarray:
@@ -125,9 +117,7 @@ def decode_latent3(parsed: container.Container, num_bytes: int) -> DecodedLatent
         raise SirenInrError(".inr file's latent-codec layout differs from this installation's networks; "
                             "it is damaged or was written by an incompatible version")
     reader = container.ByteReader(parsed.payload, "latent payload")
-    for module in networks.modules_to_store().values():
-        for group in weight_groups(module):
-            assign_group(group, decode_weight_group(reader, sum(p.numel() for _, p in group)))
+    read_weight_groups(reader, networks)
     try:
         arm = IntegerArm.from_arm(networks.arm)
     except ValueError:
@@ -135,15 +125,6 @@ def decode_latent3(parsed: container.Container, num_bytes: int) -> DecodedLatent
     grids = decode_grids(arm, reader.rest(), arch.level_shapes())
     image_u8 = render(networks, grids)
     return DecodedLatent(image_u8, arch.height, arch.width, arch.channels, num_bytes, arch, grids, networks)
-
-
-@dataclass
-class EncodedLatent:
-    """A latent-codec file, its own decoding and where its bits went."""
-
-    data: bytes
-    decoded: DecodedLatent
-    info: dict[str, Any]
 
 
 def encode_latent3(image: np.ndarray, arch_settings: dict[str, Any], train: LatentTrainSettings,

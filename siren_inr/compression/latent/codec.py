@@ -167,11 +167,19 @@ def quantize_weights(decoder: LatentDecoder, latents: list[torch.Tensor], target
                            target.shape[1] * target.shape[2])
 
 
-def layout_fingerprint(decoder: LatentDecoder) -> int:
-    """CRC32 of the stored parameters' names and shapes: a file written for other networks is refused."""
-    text = ";".join(f"{n}:{'x'.join(map(str, p.shape))}" for m in decoder.modules_to_store().values()
+def layout_fingerprint(networks: nn.Module) -> int:
+    """CRC32 of the stored parameters' names and shapes (of `networks.modules_to_store()`, versions 2 and 3): a file
+    written for other networks is refused."""
+    text = ";".join(f"{n}:{'x'.join(map(str, p.shape))}" for m in networks.modules_to_store().values()
                     for n, p in m.named_parameters())
     return zlib.crc32(text.encode("utf-8"))
+
+
+def read_weight_groups(reader: container.ByteReader, networks: nn.Module) -> None:
+    """Load every stored weight group of `networks.modules_to_store()` from the payload, in file order."""
+    for module in networks.modules_to_store().values():
+        for group in weight_groups(module):
+            assign_group(group, decode_weight_group(reader, sum(p.numel() for _, p in group)))
 
 
 def _header(arch: LatentArchitecture, low: int, high: int, layout: int) -> dict[str, Any]:
@@ -238,9 +246,7 @@ def decode_latent(parsed: container.Container, num_bytes: int) -> DecodedLatent:
         raise SirenInrError(".inr file's latent-codec layout differs from this installation's networks; "
                             "it is damaged or was written by an incompatible version")
     reader = container.ByteReader(parsed.payload, "latent payload")
-    for module in decoder.modules_to_store().values():
-        for group in weight_groups(module):
-            assign_group(group, decode_weight_group(reader, sum(p.numel() for _, p in group)))
+    read_weight_groups(reader, decoder)
     latents = decode_latents(decoder.entropy, reader.rest(), arch.level_shapes(), low, high)
     image_u8 = render_latents(decoder, latents)
     return DecodedLatent(image_u8, arch.height, arch.width, arch.channels, num_bytes, arch, latents, decoder)
@@ -251,7 +257,7 @@ class EncodedLatent:
     """A latent-codec file, its own decoding and where its bits went."""
 
     data: bytes
-    decoded: DecodedLatent
+    decoded: container.DecodedPixels  # version 2's DecodedLatent or version 3's (latent.bitstream)
     info: dict[str, Any]
 
 
