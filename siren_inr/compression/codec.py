@@ -26,13 +26,11 @@ import torch
 from torch import nn
 
 from siren_inr.compression import container, entropy
-from siren_inr.compression.latent.bitstream import DecodedLatent as DecodedLatent3
-from siren_inr.compression.latent.bitstream import decode_latent3
-from siren_inr.compression.latent.codec import DecodedLatent, decode_latent
 from siren_inr.compression.quantize import QuantSettings, dequantize, num_groups, quantize_uniform
 from siren_inr.data import PixelField, coordinate_grid
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.quality import psnr_db, ssim
+from siren_inr.compression.registry import codec_for_file, inr_codec, inr_codecs
 from siren_inr.models import build_model, list_models, model_spec
 
 MAX_SIDE_PX = 1 << 15
@@ -231,10 +229,12 @@ def encode_inr(
 ) -> EncodedInr:
     """Encode a fitted registered model as .inr bytes; PSNR/SSIM against `reference` ([H,W,C] in [0,1]).
 
-    codec="coin" writes format version 1 (as always); "siren_pe" the same payload in version 2.
+    The file is in the format version the codec is registered with (coin: version 1, as always; siren_pe: the
+    same payload in version 2); `codec` must be one whose files are a network's weights (decoded here).
     """
-    if codec not in ("coin", "siren_pe"):
-        raise SirenInrError(f"codec {codec!r} does not store a network's weights; accepted: coin, siren_pe")
+    weights_codecs = [entry.name for entry in inr_codecs() if entry.decode is decode_network]
+    if codec not in weights_codecs:
+        raise SirenInrError(f"codec {codec!r} does not store a network's weights; accepted: {', '.join(weights_codecs)}")
     arch, hparams = model_spec(model)
     if hparams.get("out_features") not in (None, channels):
         raise SirenInrError(f"model has out_features={hparams.get('out_features')} but the image has {channels} channels")
@@ -246,8 +246,8 @@ def encode_inr(
         "quant": _quant_header(quant),
         "layout": _layout_fingerprint(state),
     }
-    version = 1 if codec == "coin" else 2
-    data = container.pack(header, _encode_payload(state, quant, coder), version=version, codec=codec)
+    data = container.pack(header, _encode_payload(state, quant, coder), version=inr_codec(codec).container_version,
+                          codec=codec)
     decoded = decode_inr(data)
     result = EncodedInr(data=data, decoded=decoded)
     if reference is not None:
@@ -265,16 +265,18 @@ def image_quality(decoded: np.ndarray, reference: np.ndarray) -> tuple[float, fl
     return psnr_db(decoded, ref), ssim(decoded, ref)
 
 
-def decode_inr(data: bytes) -> DecodedInr | DecodedLatent | DecodedLatent3:
-    """Rebuild the network and its 8-bit image from .inr bytes alone; damage raises SirenInrError.
+def decode_inr(data: bytes) -> container.DecodedPixels:
+    """Rebuild the 8-bit image from .inr bytes alone; damage raises SirenInrError.
 
-    A file of the latent codec decodes to a `latent.DecodedLatent` (the same image fields, no network).
+    The file's codec id picks the registered codec that decodes it (registry.codec_for_file): a network's
+    weights decode to a `DecodedInr`, a latent codec's file to its own decoded type (the same image fields).
     """
     parsed = container.unpack(data)
-    if parsed.codec == "latent":
-        if parsed.version >= 3:
-            return decode_latent3(parsed, len(data))
-        return decode_latent(parsed, len(data))
+    return codec_for_file(parsed.codec).decode(parsed, len(data))
+
+
+def decode_network(parsed: container.Container, num_bytes: int) -> DecodedInr:
+    """A parsed file of a network's weights (coin, siren_pe): rebuild the registered model and render it."""
     arch, hparams, height, width, channels, quant, layout = _read_header(parsed.header)
     if hparams.get("out_features") != channels:
         raise SirenInrError(f".inr file is inconsistent: out_features={hparams.get('out_features')} for {channels} channels")
@@ -296,7 +298,7 @@ def decode_inr(data: bytes) -> DecodedInr | DecodedLatent | DecodedLatent3:
     state, method = _decode_payload(parsed.payload, template, quant)
     model.load_state_dict(state, strict=True)
     image_u8 = render(model, height, width, channels)
-    return DecodedInr(model, image_u8, arch, hparams, height, width, channels, quant, method, len(data), parsed.codec)
+    return DecodedInr(model, image_u8, arch, hparams, height, width, channels, quant, method, num_bytes, parsed.codec)
 
 
 def write_inr(path: str | Path, data: bytes) -> None:
@@ -306,7 +308,7 @@ def write_inr(path: str | Path, data: bytes) -> None:
     target.write_bytes(data)
 
 
-def read_inr(path: str | Path) -> DecodedInr | DecodedLatent | DecodedLatent3:
+def read_inr(path: str | Path) -> container.DecodedPixels:
     """Decode an .inr file from disk."""
     source = Path(path)
     if not source.is_file():

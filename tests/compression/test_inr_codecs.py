@@ -1,6 +1,7 @@
 """The INR codec registry: settings by name, each codec's round trip through its own file, the cost counts."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from siren_inr.compression import container, inr_codecs
 from siren_inr.compression.codec import decode_inr
+from siren_inr.compression.network import codecs as network_codecs
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.models import build_model
@@ -87,6 +89,28 @@ def test_l1_penalty_shrinks_the_weights(image):
     assert norms[1] < 0.8 * norms[0]
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_fit_network_steps_adam_on_its_schedule(image, schedule, monkeypatch):
+    # cosine: lr * (0.01 + 0.99 * (1 + cos(pi s / steps)) / 2) at step s, to 1 % of lr at the end; constant: lr.
+    used = []
+    adam_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        used.append(self.param_groups[0]["lr"])
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    settings = dataclasses.replace(inr_codecs.DEFAULTS["coin"], steps=12, lr=1e-3, lr_schedule=schedule)
+    torch.manual_seed(0)
+    model = build_model("siren", in_features=2, out_features=3, hidden_features=8, hidden_layers=1)
+    inr_codecs.fit_network(model, PixelField.from_image(image), settings)
+    if schedule == "cosine":
+        expected = [1e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / 12))) for s in range(12)]
+    else:
+        expected = [1e-3] * 12
+    assert used == pytest.approx(expected, rel=1e-9)
+
+
 def test_ladder_points_are_valid_settings_and_merge_with_study_overrides():
     for name, points in inr_codecs.LADDERS.items():
         labels = [label for label, _ in points]
@@ -129,7 +153,7 @@ def test_fit_network_tiled_on_the_cpu_fits_what_autograd_fits(image, name, monke
     fitted = []
     for tiled in (True, False):
         if not tiled:
-            monkeypatch.setattr(inr_codecs, "tiled_step_for", lambda *_: None)
+            monkeypatch.setattr(network_codecs, "tiled_step_for", lambda *_: None)
         torch.manual_seed(0)
         model = build_model("siren" if name == "coin" else "siren_pe", in_features=2, out_features=3,
                             hidden_features=8, hidden_layers=1, **arch)

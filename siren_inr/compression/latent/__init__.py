@@ -3,5 +3,11 @@
 model.py     the decoder's networks: latent pyramid, upsampling, synthesis (from the model registry), refinement
 entropy.py   the context entropy model (coarse-to-fine, checkerboard), its rate, its range coding passes
 train.py     the per-image rate-distortion training loop (plain torch)
-codec.py     weight quantization with an R-D step search, the .inr payload, encode and decode
+codec.py     weight quantization with an R-D step search, the .inr payload, encode and decode (version 2)
+bitstream.py the version-3 file (integer entropy model, wavefront decoding); entry.py its registry entry
 """
+
+from siren_inr.compression.latent.entry import LATENT
+from siren_inr.compression.registry import register_inr_codec
+
+register_inr_codec(LATENT)

@@ -1,0 +1,238 @@
+"""coin and siren_pe: fit a coordinate network to the pixels, tune it through its quantized forward, store its
+entropy-coded weights (compression/codec.py writes and reads the file; these are its two registered codecs).
+
+coin (COIN 2021) is the SIREN on raw coordinates that `compress` has always written (format version 1); the
+commands fit its network themselves (`onto_command`: compress's train-job fit or a tracked run's weights, rd's
+batched ladder), so its settings become the command's. siren_pe (Strümpler et al. 2022) feeds a positional
+encoding into a SIREN, adds an L1 weight penalty and trains here, with `fit_network` (format version 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from siren_inr.compression.codec import decode_network, encode_inr
+from siren_inr.compression.device import fit_device
+from siren_inr.compression.entropy import check_coder
+from siren_inr.compression.qat import QatSettings, quantization_aware_finetune
+from siren_inr.compression.quantize import QuantSettings
+from siren_inr.compression.registry import InrCodec, InrEncoding
+from siren_inr.data import PixelField
+from siren_inr.errors import SirenInrError
+from siren_inr.models import build_model
+from siren_inr.models.tiled import network_inputs, tiled_mse, tiled_step_for
+
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the learning rate
+
+
+@dataclass(frozen=True)
+class NetworkCodecSettings:
+    """coin / siren_pe: the network, its fit, its quantization."""
+
+    hidden_features: int = 28
+    hidden_layers: int = 9
+    num_frequencies: int | None = None  # siren_pe: octaves of the positional encoding (coin: none)
+    first_omega_0: float = 30.0
+    hidden_omega_0: float = 30.0
+    steps: int = 2000  # full-batch Adam steps
+    lr: float = 2e-4
+    lr_schedule: str = "constant"  # constant, or cosine (to 1 % at the last step)
+    l1: float = 0.0  # weight of the L1 penalty on the weight matrices, added to the MSE on [-1, 1]
+    quant: QuantSettings = QuantSettings()
+    coder: str = "auto"
+    qat: QatSettings = QatSettings()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "hidden_features", "hidden_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a positive integer")
+        for name, positive in (("lr", True), ("l1", False)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (positive and value == 0):
+                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a {'positive' if positive else 'non-negative'} number")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise SirenInrError(f"inr_codec lr_schedule={self.lr_schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+        check_coder(self.coder, byte_payload=self.quant.mode != "uniform")
+
+
+def network_multiplications_per_pixel(model: nn.Module) -> float:
+    """Multiplications per pixel of a coordinate network: its matrices, its omega_0 scalings, its encoding."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+        if hasattr(module, "omega_0"):
+            total += module.linear.out_features
+        if hasattr(module, "num_frequencies") and hasattr(module, "in_features"):
+            total += module.in_features * module.num_frequencies  # the angles 2^i pi x
+    return float(total)
+
+
+def fit_network(model: nn.Module, field_: PixelField, settings: NetworkCodecSettings) -> float:
+    """Full-batch Adam on the MSE (+ L1 on weight matrices); returns the seconds spent."""
+    started = time.perf_counter()
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    total = settings.steps
+    floor = COSINE_FLOOR
+    factor = ((lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / total)))
+              if settings.lr_schedule == "cosine" else (lambda s: 1.0))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    matrices = [p for p in model.parameters() if p.ndim >= 2]
+    # On the CPU a SIREN's step runs in cache-sized pixel tiles (models/tiled.py): the same loss and gradients.
+    tiled = tiled_step_for(model, field_.coords)
+    inputs = network_inputs(model, field_.coords) if tiled is not None else None
+    for _ in range(total):
+        if tiled is not None:
+            loss = tiled_mse(tiled, inputs, field_.values)
+        else:
+            loss = torch.mean((model(field_.coords) - field_.values) ** 2)
+        if settings.l1:
+            loss = loss + settings.l1 * sum(p.abs().sum() for p in matrices)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return time.perf_counter() - started
+
+
+def encode_network(codec: str, arch: str, extra_hparams: dict[str, Any], image: np.ndarray,
+                   settings: NetworkCodecSettings) -> InrEncoding:
+    """Fit the registered model `arch` (SIREN hyperparameters from `settings`, plus `extra_hparams`), tune it
+    through the quantized forward and write it as a file of `codec`."""
+    height, width, channels = image.shape
+    hparams = {"in_features": 2, "out_features": channels, "hidden_features": settings.hidden_features,
+               "hidden_layers": settings.hidden_layers, "first_omega_0": settings.first_omega_0,
+               "hidden_omega_0": settings.hidden_omega_0, **extra_hparams}
+    device = fit_device()
+    field_ = PixelField.from_image(image)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        model = build_model(arch, hparams)  # initialised on the CPU: the same weights on any machine
+        if device.type != "cpu":
+            model, field_ = model.to(device), field_.to(device)
+        fit_seconds = fit_network(model, field_, settings)
+        before = after = float("nan")
+        started = time.perf_counter()
+        if settings.qat.steps and settings.quant.mode != "fp32":
+            tuned = quantization_aware_finetune(model, field_, settings.quant, settings.qat)
+            model, before, after = tuned.model, tuned.psnr_before_db, tuned.psnr_after_db
+        qat_seconds = time.perf_counter() - started
+    encoded = encode_inr(model.cpu().eval(), height, width, channels, settings.quant, settings.coder, reference=image,
+                         codec=codec)
+    info = {"codec": codec, "num_bytes": encoded.num_bytes, "bpp": encoded.bpp, "psnr_db": encoded.psnr_db,
+            "ssim": encoded.ssim, "num_params": int(sum(p.numel() for p in model.parameters())),
+            "entropy_method": encoded.decoded.method, "quant_psnr_db_before_qat": before,
+            "quant_psnr_db_after_qat": after, "multiplications_per_pixel": network_multiplications_per_pixel(model),
+            "fit_seconds": fit_seconds, "qat_seconds": qat_seconds, "steps": settings.steps,
+            "setting": network_label(settings)}
+    return InrEncoding(encoded.data, encoded.decoded.image_u8, info)
+
+
+def network_label(settings: NetworkCodecSettings) -> str:
+    """A study point's name: hidden layers x width ('9x28' is COIN's "10x28", which counts the first layer)."""
+    return f"{settings.hidden_layers}x{settings.hidden_features}"
+
+
+def _network_budget(steps: int, seed: int, quant: QuantSettings, coder: str, qat: QatSettings) -> dict[str, Any]:
+    return {"steps": steps, "seed": seed, "coder": coder, "quant": asdict(quant), "qat": asdict(qat)}
+
+
+# --- coin ----------------------------------------------------------------------------------------------------
+
+COIN_DEFAULTS = NetworkCodecSettings()
+# COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer. In this
+# package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49: 1803, 3903, 7479,
+# 15003 and 29697 parameters, i.e. fp16 bpp 0.073, 0.159, 0.304, 0.610, 1.208 on 768x512, COIN's rate axis.
+COIN_NETWORKS = ((4, 20), (4, 30), (9, 28), (9, 40), (12, 49))
+_COIN_MODEL_KEYS = ("hidden_features", "hidden_layers", "first_omega_0", "hidden_omega_0")
+_COIN_QAT_KEYS = {"steps": "qat_steps", "lr": "qat_lr", "eval_every": "qat_eval_every"}
+
+
+def _check_coin(values: dict[str, Any]) -> None:
+    if values.get("num_frequencies") is not None:
+        raise SirenInrError("inr_codec coin: num_frequencies must be null (coin feeds the raw coordinates)")
+
+
+def _encode_coin(image: np.ndarray, settings: NetworkCodecSettings) -> InrEncoding:
+    return encode_network("coin", "siren", {}, image, settings)
+
+
+def coin_onto_command(values: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
+    """A command's config (conf/compress.yaml's shape: model, num_epochs, optim, quant, coder, qat_*, seed) with
+    coin's given settings (`values`: a mapping, null = the command's own) written over it; a new mapping."""
+    _check_coin(values)
+    out = copy.deepcopy(command)
+    model, optim = out.setdefault("model", {}), out.setdefault("optim", {})
+    for key in _COIN_MODEL_KEYS:
+        value = values.get(key)
+        if value is None:
+            continue
+        if key not in model and value != getattr(COIN_DEFAULTS, key):
+            raise SirenInrError(f"inr_codec coin: {key}={value!r}, but the model family "
+                                f"{model.get('name', '(the chosen one)')!r} takes no {key}")
+        if key in model:
+            model[key] = value
+    if values.get("steps") is not None:
+        out["num_epochs"] = values["steps"]
+    if values.get("lr") is not None:
+        optim["lr"] = values["lr"]
+    schedule = values.get("lr_schedule")
+    if schedule == "constant":
+        optim["lr_schedule"] = "none"
+    elif schedule == "cosine":
+        optim["lr_schedule"], optim["lr_min"] = "cosine", COSINE_FLOOR * optim["lr"]
+    elif schedule is not None:
+        raise SirenInrError(f"inr_codec lr_schedule={schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+    if values.get("l1"):
+        raise SirenInrError(f"inr_codec coin: l1={values['l1']!r}; the command fits coin's network with the train "
+                            "job's fit, which has no L1 penalty (accepted: 0; siren_pe has one)")
+    for key, value in (values.get("quant") or {}).items():
+        out.setdefault("quant", {})[key] = value  # null sensitive_bits is a value: quant.bits for every tensor
+    if values.get("coder") is not None:
+        out["coder"] = values["coder"]
+    for key, value in (values.get("qat") or {}).items():
+        if value is not None:
+            out[_COIN_QAT_KEYS[key]] = value
+    if values.get("seed") is not None:
+        out["seed"] = values["seed"]
+    return out
+
+
+COIN = InrCodec(
+    name="coin", codec_id=0, settings_type=NetworkCodecSettings, defaults=COIN_DEFAULTS, encode=_encode_coin,
+    decode=decode_network, container_version=1,
+    ladder=tuple((f"{d}x{w}", {"hidden_layers": d, "hidden_features": w}) for d, w in COIN_NETWORKS),
+    ladder_varies=("hidden_layers", "hidden_features"), point_label=network_label, study_budget=_network_budget,
+    check=_check_coin, onto_command=coin_onto_command,
+)
+
+
+# --- siren_pe ------------------------------------------------------------------------------------------------
+
+
+def _encode_siren_pe(image: np.ndarray, settings: NetworkCodecSettings) -> InrEncoding:
+    octaves = 8 if settings.num_frequencies is None else settings.num_frequencies
+    return encode_network("siren_pe", "siren_pe", {"num_frequencies": octaves}, image, settings)
+
+
+SIREN_PE = InrCodec(
+    name="siren_pe", codec_id=1, settings_type=NetworkCodecSettings,
+    defaults=NetworkCodecSettings(hidden_features=32, hidden_layers=3, num_frequencies=8, steps=2000, lr=1e-3,
+                                  lr_schedule="cosine", l1=1e-5),
+    encode=_encode_siren_pe, decode=decode_network, container_version=2,
+    # widths spanning ~0.1-0.6 bpp on 768x512
+    ladder=tuple((f"{d}x{w}", {"hidden_layers": d, "hidden_features": w}) for d, w in ((3, 32), (3, 48), (3, 64), (3, 96))),
+    ladder_varies=("hidden_layers", "hidden_features"), point_label=network_label, study_budget=_network_budget,
+)
