@@ -13,13 +13,14 @@ import pandas as pd
 
 from siren_inr.analysis.rd_reference import crop_mean, reference_crop, reference_curves_per_image
 from siren_inr.compression.bd import rd_front
-from siren_inr.compression.classical import DISPLAY_NAMES, display_name
+from siren_inr.compression.classical import CLASSICAL_CODECS, DISPLAY_NAMES, display_name
 from siren_inr.metrics.benford import BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
 
 from siren_inr.analysis.run_figures import SAFE_COLOURS
 
-# Markers per codec (colours: codec_colours; names: compression.classical.display_name).
-_CLASSICAL_MARKERS = {"jpeg": "s", "jpeg2000": "^", "webp": "D", "avif": "v", "jxl": "P", "heic": "X"}
+# Markers per codec (colours: codec_colours; names: compression.classical.display_name): the classical codecs take
+# these in their registry's order, so a newly registered codec gets a marker of its own.
+_CLASSICAL_MARKERS = dict(zip(CLASSICAL_CODECS, ("s", "^", "D", "v", "P", "X", "<", ">", "p", "d", "H", "8")))
 _INR_MARKERS = ("o", "*", "h")
 
 
