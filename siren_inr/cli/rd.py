@@ -24,7 +24,7 @@ Common settings (conf/rd.yaml has them all):
   ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif,jxl,heic]
   batch_images=null|true|false batch_memory_mb=2048 output_dir=rd_report reference_dir=path/to/reference/kodak
-  inr_codecs=[coin,siren_pe,latent] inr_codec=siren_pe|latent (its conf/inr_codec/ settings, inr_codec.*=...)
+  inr_codecs=[coin,siren_pe,latent] inr_codec=coin|siren_pe|latent (its conf/inr_codec/ settings, inr_codec.*=...)
   'inr_settings={latent: {train: {steps: 1500}}}' 'inr_ladders={latent: [{train: {lam: 0.01}}, {train: {lam: 0.002}}]}'
   +experiment=rd_cpu (256 px crops, all three INR codecs on a 2-core CPU budget)
   track=true tracking.uri=... debug=true"""
@@ -61,9 +61,10 @@ def settings_from(cfg) -> "RDSettings":
         raise SirenInrError(f"inr_settings={inr_settings!r}; accepted: a mapping from INR codec name to its settings")
     inr_settings = dict(inr_settings)
     chosen, group = inr_codec_choice(resolved)
-    if chosen != "coin":
+    if resolved.get("inr_codec") is not None:
         # inr_codec=NAME (conf/inr_codec/NAME.yaml, inr_codec.* overrides): NAME's settings in this study, under
-        # inr_settings.NAME; NAME joins inr_codecs. coin's points are the study's own ladder and fit settings.
+        # inr_settings.NAME; NAME joins inr_codecs. (coin's yaml states the study's own settings unless one is given
+        # there; its points stay the study's `ladder`.)
         if chosen not in inr_codecs:
             inr_codecs.append(chosen)
         base = inr_settings.get(chosen) or {}

@@ -63,8 +63,10 @@ class CompressJob:
     tracking_uri: str | None = None
     overwrite: bool = False
     config: dict = dc_field(default_factory=dict)  # the resolved config: the fit run's params
-    inr_codec: str = "coin"  # coin (the fields above), or siren_pe / latent with their own settings:
-    inr_codec_settings: dict = dc_field(default_factory=dict)  # overrides of inr_codecs.settings_for(inr_codec)
+    inr_codec: str = "coin"  # coin (fitted by the command: the fields above), or siren_pe / latent (their own fit)
+    # the codec's settings (conf/inr_codec/NAME.yaml with inr_codec.* overrides): for a codec the command fits,
+    # written over the fields above (`with_codec_settings`); for the others, overrides of inr_codecs.settings_for
+    inr_codec_settings: dict = dc_field(default_factory=dict)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -227,6 +229,55 @@ def compress_note(image: str, target: Path, report: CodecReport, height: int, wi
     return text
 
 
+def command_config(model_name: str, model_hparams: dict, fit, quant, coder: str, qat, seed: int) -> dict[str, Any]:
+    """A command's fit and codec settings as conf/compress.yaml shapes them (model, num_epochs, optim, quant, coder,
+    qat_*, seed): what a codec fitted by the command (registry `onto_command`) writes its settings over."""
+    from dataclasses import asdict
+
+    return {"model": {"name": model_name, **model_hparams}, "num_epochs": fit.num_epochs,
+            "optim": {"lr": fit.lr, "lr_schedule": fit.lr_schedule, "lr_min": fit.lr_min}, "quant": asdict(quant),
+            "coder": coder, "qat_steps": qat.steps, "qat_lr": qat.lr, "qat_eval_every": qat.eval_every, "seed": seed}
+
+
+def from_command_config(config: dict[str, Any], fit) -> tuple[str, dict, Any, Any, str, Any, int]:
+    """(model name, model hparams, fit, quant, coder, qat, seed) of a `command_config` mapping; `fit` gives the rest."""
+    from dataclasses import replace
+
+    from siren_inr.compression.qat import QatSettings
+    from siren_inr.compression.quantize import QuantSettings
+
+    model = dict(config["model"])
+    name = model.pop("name")
+    optim = config["optim"]
+    # An untracked fit records its history once, at the end: that stays so when the codec changes the steps.
+    every = config["num_epochs"] if fit.log_every_n_steps == fit.num_epochs else fit.log_every_n_steps
+    new_fit = replace(fit, num_epochs=config["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
+                      lr_min=optim["lr_min"], log_every_n_steps=every).validate()
+    qat = QatSettings(steps=config["qat_steps"], lr=config["qat_lr"], eval_every=config["qat_eval_every"])
+    return name, model, new_fit, QuantSettings(**config["quant"]), config["coder"], qat, config["seed"]
+
+
+def with_codec_settings(job: CompressJob) -> CompressJob:
+    """The job with its codec's `inr_codec.*` settings written over the command's own (a codec the command fits,
+    such as coin: conf/inr_codec/coin.yaml states the command's settings unless one is given), so that every
+    setting of the codec's yaml reaches the fit, the file and the recorded config."""
+    from dataclasses import replace
+
+    from siren_inr.compression.inr_codecs import merged, settings_for
+    from siren_inr.compression.registry import inr_codec
+
+    entry = inr_codec(job.inr_codec)
+    settings_for(job.inr_codec, job.inr_codec_settings)  # a bad value is one line before any fit
+    command = command_config(job.model_name, job.model_hparams, job.fit, job.quant, job.coder, job.qat, job.seed)
+    changed = entry.onto_command(dict(job.inr_codec_settings), command)
+    if changed == command:
+        return job
+    name, hparams, fit, quant, coder, qat, seed = from_command_config(changed, job.fit)
+    recorded = merged(job.config, {key: value for key, value in changed.items() if key in job.config})
+    return replace(job, model_name=name, model_hparams=hparams, fit=fit, quant=quant, coder=coder, qat=qat, seed=seed,
+                   config=recorded)
+
+
 def _load_kwargs(job: CompressJob) -> dict:
     return {} if job.max_pixels is None else {"max_pixels": job.max_pixels}
 
@@ -255,8 +306,11 @@ def run_compress_job(job: CompressJob) -> CodecReport:
     # A tracked fit opens its store (one line on a fault) after checking the model and before fitting.
     if job.run_id:
         check_store(resolve_tracking_uri(job.tracking_uri), write=False)
-    if job.inr_codec != "coin":
+    from siren_inr.compression.registry import inr_codec
+
+    if not inr_codec(job.inr_codec).fitted_by_command:
         return _compress_with_inr_codec(job, image, target, uri)
+    job = with_codec_settings(job)
     source_warnings = check_source_run(str(job.run_id), job.tracking_uri, str(job.image), image) if job.run_id else []
     height, width, channels = image.shape
     field = PixelField.from_image(image)
@@ -308,7 +362,7 @@ def run_compress_job(job: CompressJob) -> CodecReport:
 
 
 def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | None) -> CodecReport:
-    """siren_pe / latent: the codec trains its own networks (plain torch); the file is written, then tracked."""
+    """A codec that trains its own networks (plain torch: siren_pe, latent); the file is written, then tracked."""
     from dataclasses import asdict
 
     from siren_inr.compression import inr_codecs
@@ -317,7 +371,10 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
     from siren_inr.tracking.run import flatten
 
     if job.run_id:
-        raise SirenInrError(f"run_id= takes a tracked coin fit's weights; inr_codec={job.inr_codec} trains its own")
+        from siren_inr.compression.registry import inr_codecs
+
+        takes = ", ".join(entry.name for entry in inr_codecs() if entry.fitted_by_command)
+        raise SirenInrError(f"run_id= takes a tracked fit's weights ({takes}); inr_codec={job.inr_codec} trains its own")
     settings = inr_codecs.settings_for(job.inr_codec, job.inr_codec_settings)
     data, reconstruction, info = inr_codecs.encode(job.inr_codec, image, settings)
     checked_output(job.out, {"input image": job.image}, job.overwrite)

@@ -29,18 +29,19 @@ from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
 from siren_inr.compression.inr_codecs import study_points as inr_study_points
 from siren_inr.compression.qat import QatSettings
+from siren_inr.compression.network.codecs import COIN_NETWORKS
 from siren_inr.compression.quantize import QuantSettings
+from siren_inr.compression.registry import inr_codec, inr_codec_names
 from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
 from siren_inr.fit.settings import FitSettings
-from siren_inr.jobs.rd_points import INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label
+from siren_inr.jobs.rd_points import (INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label,
+                                      with_fitted_codec_settings)
 from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, DCT_BLOCK, digit_references
 
-# COIN's networks, named "5x20 ... 13x49" in the paper, where the count includes the first sine layer.
-# In this package's convention (hidden_layers = sine layers after the first) they are 4x20 ... 12x49:
-# 1803, 3903, 7479, 15003 and 29697 parameters, i.e. fp16 bpp 0.073, 0.159, 0.304, 0.610, 1.208 on
-# 768x512, which is COIN's published rate axis (0.0736, 0.1604, 0.3074, 0.6109, 1.209).
-COIN_LADDER: tuple[tuple[int, int], ...] = ((4, 20), (4, 30), (9, 28), (9, 40), (12, 49))
+# COIN's networks (4x20 ... 12x49 here, "5x20 ... 13x49" in the paper, which counts the first sine layer): fp16
+# bpp 0.073 ... 1.208 on 768x512, COIN's published rate axis (0.0736, 0.1604, 0.3074, 0.6109, 1.209).
+COIN_LADDER: tuple[tuple[int, int], ...] = COIN_NETWORKS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 KODAK_NAME = re.compile(r"kodim\d\d\.png$")
 KODAK_SHAPES = ((512, 768), (768, 512))
@@ -64,9 +65,10 @@ class RDSettings:
     coder: str = "auto"  # entropy coder of the .inr files
     qat: QatSettings = field(default_factory=QatSettings)  # quantization-aware tuning after each fit
     codecs: list[str] = field(default_factory=lambda: list(CLASSICAL_CODECS))  # classical codecs, each swept
-    inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared (names in INR_POINTS)
-    # Per INR codec other than coin (whose points are `ladder`): settings for all its points (over num_epochs and
-    # the codec's defaults), and its points, each a mapping of setting overrides (missing: inr_codecs.LADDERS).
+    inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared (registry names)
+    # Per INR codec: settings for all its points (over num_epochs and the codec's defaults; for a codec the study
+    # fits itself, coin, over the study's fit, seed, quant, coder and QAT), and, but for coin (whose points are
+    # `ladder`), its points, each a mapping of setting overrides (missing: the codec's registered ladder).
     inr_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     inr_ladders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     bd_method: str = "akima"  # BD interpolation: akima, pchip, cubic
@@ -87,8 +89,9 @@ class RDSettings:
                 raise SirenInrError(f"ladder point {point!r}; accepted: [hidden_layers, width], positive integers")
         for codec in self.codecs:
             check_codec(codec)
-        if not self.inr_codecs or any(name not in INR_POINTS for name in self.inr_codecs):
-            raise SirenInrError(f"inr_codecs={self.inr_codecs!r}; accepted: a non-empty list of {', '.join(INR_POINTS)}")
+        if not self.inr_codecs or any(name not in inr_codec_names() for name in self.inr_codecs):
+            raise SirenInrError(f"inr_codecs={self.inr_codecs!r}; accepted: a non-empty list of "
+                                f"{', '.join(inr_codec_names())}")
         self._validate_inr_points()
         check_method(self.bd_method)
         if self.crop is not None and (isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 8):
@@ -110,15 +113,20 @@ class RDSettings:
             if not isinstance(table, dict):
                 raise SirenInrError(f"{key}={table!r}; accepted: a mapping from INR codec name to its settings")
             for codec in table:
-                if codec == "coin":
-                    raise SirenInrError(f"{key}.coin: coin's points are `ladder` and its settings num_epochs, optim, quant")
                 if codec not in self.inr_codecs:
                     raise SirenInrError(f"{key}.{codec}: {codec!r} is not in inr_codecs={self.inr_codecs!r}")
+        for codec in self.inr_ladders:
+            if inr_codec(codec).fitted_by_command:
+                raise SirenInrError(f"inr_ladders.{codec}: {codec}'s points are `ladder` ([hidden_layers, width] "
+                                    "pairs); its other settings: num_epochs, optim, quant, or inr_settings")
         for codec, base in self.inr_settings.items():
             if not isinstance(base, dict):
                 raise SirenInrError(f"inr_settings.{codec}={base!r}; accepted: a mapping of {codec} settings")
         for codec in self.inr_codecs:
-            if codec != "coin":
+            if inr_codec(codec).fitted_by_command:
+                inr_study_points(codec, self.inr_settings.get(codec, {}), [{}])  # the codec's own checks
+                with_fitted_codec_settings(self, codec)  # and what the study's fit accepts
+            else:
                 inr_study_points(codec, self.inr_settings.get(codec, {}), self.inr_ladders.get(codec))
 
     def image_paths(self) -> list[Path]:
@@ -200,13 +208,13 @@ class MlflowTracking:
     @contextlib.contextmanager
     def run(self, name: str, params: dict[str, Any], parent: Any | None = None) -> Iterator[Any]:
         from siren_inr.tracking.provenance import provenance_tags
-        from siren_inr.tracking.run import tracked_run
+        from siren_inr.tracking.run import rd_run_tags, tracked_run
         from siren_inr.tracking.store import artifact_root_for, ensure_store
 
         if not self._store_ready:
             ensure_store(self.uri)
             self._store_ready = True
-        tags = {**provenance_tags(), **self.tags, "kind": "rd-point" if parent else "rd-study"}
+        tags = {**provenance_tags(), **self.tags, **rd_run_tags(is_point=parent is not None)}
         with tracked_run(self.uri, self.experiment_name, run_name=name, tags=tags, params=params,
                          parent_run_id=parent.run_id if parent is not None else None,
                          artifact_location=artifact_root_for(self.uri)) as handle:
@@ -287,6 +295,8 @@ class RDResult:
 
 def _describe(settings: RDSettings, count: int, seconds: float) -> list[str]:
     crop = f"centre crops of {settings.crop}x{settings.crop} px" if settings.crop else "full images"
+    fitted = [codec for codec in settings.inr_codecs if inr_codec(codec).fitted_by_command] or ["coin"]
+    settings = with_fitted_codec_settings(settings, fitted[0])  # the fit, seed, quant, coder and QAT it ran with
     quant = settings.quant
     quant_text = quant.mode + (f", {quant.bits} bits (biases and coordinate-input matrices "
                                f"{quant.sensitive_bits or quant.bits}), "
@@ -295,7 +305,7 @@ def _describe(settings: RDSettings, count: int, seconds: float) -> list[str]:
     fit = settings.fit
     return [
         f"images: {count} from `{settings.folder}` ({crop})",
-        f"INR codecs: {', '.join(settings.inr_codecs)}; coin: {settings.model_name}, ladder "
+        f"INR codecs: {', '.join(settings.inr_codecs)}; {fitted[0]}: {settings.model_name}, ladder "
         f"{', '.join(ladder_label(d, w) for d, w in settings.ladder)} (hidden layers x width), {fit.num_epochs} "
         f"full-batch steps at lr {fit.lr} ({fit.lr_schedule} schedule), seed {settings.seed}"
         + (", same-size images fitted together in one batched network" if can_batch(settings) else ""),

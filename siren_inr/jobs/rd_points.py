@@ -1,6 +1,7 @@
 """The points of a rate–distortion study: an INR codec's files at each ladder point, each classical codec's sweep.
 
-coin (COIN 2021) at one ladder point: the images of the same size are fitted together in one batched network
+A codec the command fits (registry `fitted_by_command`: coin, COIN 2021) has the study's `ladder` as its
+points, its `inr_settings` written over the study's fit settings (registry `onto_command`); at one ladder point the images of the same size are fitted together in one batched network
 (`fit_batched`, chunked to the memory a step may use; the same result as separate fits within float
 rounding), or one at a time with `fit_model` when the settings need it (another model family, mini-batches,
 compilation, several devices). Quantization, quantization-aware tuning, encoding and the .inr file stay per
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,14 @@ from siren_inr.compression import inr_codecs
 from siren_inr.compression.classical import ClassicalPoint, largest_not_above, sweep
 from siren_inr.compression.codec import encode_inr, write_inr
 from siren_inr.compression.qat import quantization_aware_finetune
+from siren_inr.compression.registry import inr_codec
+from siren_inr.compression.registry import inr_codecs as registered_inr_codecs
 from siren_inr.data import PixelField
 from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.batched import MIB, batches_tiled, fit_batched, images_per_chunk
 from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
+from siren_inr.jobs.compress import command_config, from_command_config
 from siren_inr.metrics.benford import (BENFORD_JSD_DCT, BENFORD_JSD_PIXELS, DigitReference, digit_divergences,
                                        digit_references)
 from siren_inr.metrics.quality import psnr_db
@@ -120,10 +124,33 @@ def _fit_chunk(images: list[np.ndarray], hparams: dict[str, Any],
     return out
 
 
-def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RDSettings,
-                inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
-    """The coin codec's rows: every image at every ladder point, each a real .inr file in `inr_dir` (`digits`:
-    each image's `digit_reference`, counted here when None)."""
+def with_fitted_codec_settings(settings: RDSettings, codec: str) -> RDSettings:
+    """The study's settings with `inr_settings[codec]` of a codec the study fits itself written over its fit, seed,
+    quantization, coder and QAT (what the codec's ladder varies, the ladder's network sizes, stays the ladder's)."""
+    entry = inr_codec(codec)
+    given = {key: value for key, value in settings.inr_settings.get(codec, {}).items() if key not in entry.ladder_varies}
+    if not given:
+        return settings
+    command = command_config(settings.model_name, settings.model_hparams, settings.fit, settings.quant, settings.coder,
+                             settings.qat, settings.seed)
+    name, hparams, fit, quant, coder, qat, seed = from_command_config(entry.onto_command(given, command), settings.fit)
+    return replace(settings, model_name=name, model_hparams=hparams, fit=fit, quant=quant, coder=coder, qat=qat,
+                   seed=seed)
+
+
+def fitted_ladder_points(codec: str):
+    """The rows function of a codec the study fits itself (coin): every image at every point of the study's
+    `ladder`, each fitted (batched where it can), tuned, and a real .inr file of the codec."""
+
+    def points(names: Sequence[str], images: Sequence[np.ndarray], settings: RDSettings,
+               inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
+        return _fitted_points(codec, names, images, with_fitted_codec_settings(settings, codec), inr_dir, digits)
+
+    return points
+
+
+def _fitted_points(codec: str, names: Sequence[str], images: Sequence[np.ndarray], settings: RDSettings,
+                   inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
     rows = []
     digits = digit_references(images, digits)
     for depth, width in settings.ladder:
@@ -136,10 +163,10 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
                 model, qat_before, qat_after = tuned.model, tuned.psnr_before_db, tuned.psnr_after_db
             height, width_px, channels = image.shape
             encoded = encode_inr(model.cpu(), height, width_px, channels, settings.quant, settings.coder,
-                                 reference=image)
+                                 reference=image, codec=codec)
             write_inr(inr_dir / f"{Path(name).stem}_{label}.inr", encoded.data)
             rows.append({
-                "image": name, "kind": INR_KIND, "codec": "coin", "point": label, "setting": label,
+                "image": name, "kind": INR_KIND, "codec": codec, "point": label, "setting": label,
                 "num_bytes": encoded.num_bytes, "bpp": encoded.bpp, "psnr_db": encoded.psnr_db, "ssim": encoded.ssim,
                 "fit_psnr_db": fit_psnr, "quant_psnr_db_before_qat": qat_before, "quant_psnr_db_after_qat": qat_after,
                 "entropy_method": encoded.decoded.method, "fit_seconds": seconds, "fit_batch": together,
@@ -151,18 +178,16 @@ def coin_points(names: Sequence[str], images: Sequence[np.ndarray], settings: RD
 
 
 def codec_ladder_points(codec: str):
-    """The rows function of siren_pe or latent: every image at every point of the study's ladder for the codec
-    (`inr_ladders[codec]`, else `inr_codecs.LADDERS[codec]`). Each point's settings: the codec's defaults, the
-    study's step budget (num_epochs; for siren_pe also its seed, quantization, coder and QAT), the study's
-    `inr_settings[codec]`, then the point's own overrides."""
+    """The rows function of a codec that trains its own networks (siren_pe, latent): every image at every point of
+    the study's ladder for the codec (`inr_ladders[codec]`, else its registered ladder). Each point's settings: the
+    codec's defaults, the study's budget as the codec takes it (registry `study_budget`: num_epochs as its steps,
+    and for siren_pe also the study's seed, quantization, coder and QAT), the study's `inr_settings[codec]`, then
+    the point's own overrides."""
 
     def points(names: Sequence[str], images: Sequence[np.ndarray], settings: "RDSettings",
                inr_dir: Path, digits: Sequence[DigitReference] | None = None) -> list[dict[str, Any]]:
-        if codec == "latent":
-            study: dict[str, Any] = {"train": {"steps": settings.fit.num_epochs, "seed": settings.seed}}
-        else:
-            study = {"steps": settings.fit.num_epochs, "seed": settings.seed, "coder": settings.coder,
-                     "quant": asdict(settings.quant), "qat": asdict(settings.qat)}
+        study = inr_codec(codec).study_budget(settings.fit.num_epochs, settings.seed, settings.quant, settings.coder,
+                                              settings.qat)
         study = inr_codecs.merged(study, settings.inr_settings.get(codec, {}))
         rows = []
         digits = digit_references(images, digits)
@@ -185,7 +210,8 @@ def codec_ladder_points(codec: str):
 
 
 # INR codec name -> the function producing its rows
-INR_POINTS = {"coin": coin_points, "siren_pe": codec_ladder_points("siren_pe"), "latent": codec_ladder_points("latent")}
+INR_POINTS = {entry.name: fitted_ladder_points(entry.name) if entry.fitted_by_command else codec_ladder_points(entry.name)
+              for entry in registered_inr_codecs()}
 
 
 def classical_points(names: Sequence[str], images: Sequence[np.ndarray], codecs: Sequence[str],

@@ -64,9 +64,34 @@ def test_settings_by_name_refuse_unknown_values():
 
 @pytest.mark.parametrize("name", inr_codecs.INR_CODECS)
 def test_the_config_group_states_the_defaults(name):
-    cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
-    assert cfg.pop("name") == name
-    assert inr_codecs.settings_for(name, cfg) == inr_codecs.DEFAULTS[name]
+    """Composed into compress (coin's group states compress's own settings, whose defaults are coin's)."""
+    from omegaconf import OmegaConf
+
+    from siren_inr.cli.config import compose, inr_codec_choice
+
+    resolved = OmegaConf.to_container(compose([f"inr_codec={name}"], "compress"), resolve=True)
+    chosen, group = inr_codec_choice(resolved)
+    assert chosen == name and inr_codecs.settings_for(name, group) == inr_codecs.DEFAULTS[name]
+    raw = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    assert set(raw) - {"name"} == {f.name for f in dataclasses.fields(inr_codecs.DEFAULTS[name])}
+
+
+def test_the_registry_owns_names_ids_versions_and_ladders():
+    from siren_inr.compression.registry import codec_for_file, inr_codec, inr_codecs as entries
+
+    assert [entry.name for entry in entries()] == list(container.CODEC_IDS) == list(inr_codecs.INR_CODECS)
+    for entry in entries():
+        assert container.CODEC_IDS[entry.codec_id] == entry.name and codec_for_file(entry.name) is entry
+        assert isinstance(entry.defaults, entry.settings_type) and entry.ladder and entry.ladder_varies
+        for _, overrides in entry.ladder:  # a point sets exactly what the ladder is said to vary
+            flat = {f"{k}.{inner}" if isinstance(v, dict) else k for k, v in overrides.items()
+                    for inner in (v if isinstance(v, dict) else [None])}
+            assert flat == set(entry.ladder_varies)
+    assert [e.name for e in entries() if e.fitted_by_command] == ["coin"]
+    assert {e.name: e.container_version for e in entries()} == {"coin": 1, "siren_pe": 2, "latent": 3}
+    with pytest.raises(SirenInrError, match="cannot decode; accepted: coin, siren_pe, latent"):
+        codec_for_file("jpeg")
+    assert inr_codec("coin").point_label(inr_codecs.DEFAULTS["coin"]) == "9x28"
 
 
 def test_network_multiplications_by_hand():
@@ -171,6 +196,39 @@ LATENT_CHANGES = [
     ("train.warmup_steps", 0), ("train.gain", 4.0), ("train.optimizer", "soap"), ("train.clip", 0.0),
     ("train.weight_decay", 0.5), ("train.seed", 1), ("omega", 3.0),
 ]
+
+
+def _yaml_settings(name: str) -> set[str]:
+    """Every setting conf/inr_codec/NAME.yaml declares, nested ones dotted (train.lam, quant.bits)."""
+    raw = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    raw.pop("name")
+    return {f"{key}.{inner}" if isinstance(value, dict) else key for key, value in raw.items()
+            for inner in (value if isinstance(value, dict) else [None])}
+
+
+def _change(key: str, value):
+    group, _, name = key.rpartition(".")
+    return {group: {name: value}} if group else {name: value}
+
+
+# siren_pe: a base small enough to be quick; a noisy QAT (lr 3e-2) so that which evaluation is kept shows.
+PE_BASE = {"hidden_features": 6, "hidden_layers": 1, "num_frequencies": 2, "steps": 12, "coder": "zlib",
+           "qat": {"steps": 6, "lr": 3e-2, "eval_every": 3}}
+PE_CHANGES = [
+    ("hidden_features", 7), ("hidden_layers", 2), ("num_frequencies", 3), ("first_omega_0", 20.0),
+    ("hidden_omega_0", 20.0), ("steps", 13), ("lr", 3e-3), ("lr_schedule", "constant"), ("l1", 1e-2),
+    ("quant.mode", "fp16"), ("quant.bits", 6), ("quant.per_channel", True), ("quant.sensitive_bits", 10),
+    ("coder", "lzma"), ("qat.steps", 5), ("qat.lr", 1e-2), ("qat.eval_every", 1), ("seed", 1),
+]
+
+
+def test_every_siren_pe_setting_of_its_yaml_is_covered_and_changes_the_file(image):
+    assert _yaml_settings("siren_pe") == {key for key, _ in PE_CHANGES}
+    base, _, _ = inr_codecs.encode("siren_pe", image, inr_codecs.settings_for("siren_pe", PE_BASE))
+    for key, value in PE_CHANGES:
+        settings = inr_codecs.settings_for("siren_pe", inr_codecs.merged(PE_BASE, _change(key, value)))
+        data, _, _ = inr_codecs.encode("siren_pe", image, settings)
+        assert data != base, f"siren_pe {key}={value!r} left the file unchanged"
 
 
 def test_every_latent_setting_of_its_yaml_is_covered_and_changes_the_file(image):

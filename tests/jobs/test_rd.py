@@ -292,7 +292,10 @@ def test_per_codec_settings_and_ladders_reach_the_points(folder, tmp_path):
 def test_per_codec_settings_are_checked_before_anything_runs(folder, tmp_path):
     cases = [
         (dict(inr_codecs=["coin"], inr_settings={"latent": {}}), "inr_settings.latent: 'latent' is not in inr_codecs"),
-        (dict(inr_codecs=["coin", "latent"], inr_settings={"coin": {}}), "inr_settings.coin: coin's points are `ladder`"),
+        (dict(inr_codecs=["coin", "latent"], inr_ladders={"coin": [{}]}), "inr_ladders.coin: coin's points are `ladder`"),
+        (dict(inr_codecs=["coin"], inr_settings={"coin": {"l1": 0.1}}), "coin: l1=0.1.*no L1 penalty"),
+        (dict(inr_codecs=["coin"], inr_settings={"coin": {"num_frequencies": 4}}), "num_frequencies must be null"),
+        (dict(inr_codecs=["coin"], inr_settings={"coin": {"qat": {"stesp": 4}}}), "unknown qat setting.*stesp"),
         (dict(inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": -1}}}), "latent train.steps=-1"),
         (dict(inr_codecs=["siren_pe"], inr_settings={"siren_pe": {"widht": 3}}), "unknown setting"),
         (dict(inr_codecs=["latent"], inr_ladders={"latent": [{"train": {"lam": 0.1}}, {"train": {"lam": 0.1, "steps": 9}}]}),
