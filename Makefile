@@ -1,12 +1,13 @@
 # make run   — set up (first time) and fit the default SIREN to cameraman 256x256 into ./mlruns
-# make test  — set up (first time) and run the test suite
+# make test  — set up (first time), lint (import layers, ruff) and run the whole test suite
+# make test-fast — the same lints, then the unit tests only (-m "not slow"): the inner loop, under 2 minutes
 # make ui    — the MLflow UI on the local store (http://127.0.0.1:5000)
 PYTHON ?= python3
 STAMP := .setup-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test ui
+.PHONY: setup run test test-fast lint ui
 
 setup: $(STAMP)
 
@@ -17,9 +18,16 @@ $(STAMP): pyproject.toml scripts/setup.sh
 run: setup
 	$(PYTHON) -m siren_inr train $(ARGS)
 
-test: setup
+lint: setup
 	$(PYTHON) -c "import sys; from importlinter.cli import lint_imports_command; sys.argv = ['lint-imports']; lint_imports_command()"
+	$(PYTHON) -m ruff check siren_inr tests experiments scripts
+
+test: lint
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# Slow end-to-end tests (marked @pytest.mark.slow: subprocesses, servers, whole jobs) run only in `make test`.
+test-fast: lint
+	$(PYTHON) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 ui: setup
 	$(PYTHON) -m siren_inr ui
