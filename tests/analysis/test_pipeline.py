@@ -19,6 +19,8 @@ from siren_inr.metrics.benford import benford_report, report_to_dict
 from siren_inr.jobs.train import DataSpec, TrainJob, run_train_job
 from siren_inr.tracking.run import tracked_run
 
+pytestmark = pytest.mark.slow  # end-to-end: every test here runs the CLI, processes or a store
+
 
 def _fit(root: Path, uri: str, model: str, seed: int, experiment: str = "zoo", tags: dict | None = None) -> str:
     hparams = {"hidden_features": 16, "hidden_layers": 1}

@@ -50,6 +50,7 @@ def two_model_store(tmp_path_factory):
     return root, uri, ids
 
 
+@pytest.mark.slow
 def test_console_script_on_two_models(two_model_store, tmp_path):
     root, uri, ids = two_model_store
     env = dict(os.environ)
@@ -77,6 +78,7 @@ def test_console_script_on_two_models(two_model_store, tmp_path):
     assert "model" in (out / "comparison.md").read_text().splitlines()[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["experiment_name=nope"], "experiment_name='nope' does not exist"),
     (["filter=params.model = 'siren'"], "need backticks"),
@@ -95,6 +97,7 @@ def test_errors_are_one_line_and_exit_2(two_model_store, tmp_path, capsys, monke
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_partial_selection_warns_and_succeeds(two_model_store, tmp_path, capsys, monkeypatch):
     _, uri, ids = two_model_store
     monkeypatch.chdir(tmp_path)
@@ -111,6 +114,7 @@ def test_help_lists_settings(capsys):
     assert "experiment_name" in text and "filter" in text and "tracking:" in text
 
 
+@pytest.mark.slow
 def test_dispatcher_knows_analyze():
     result = subprocess.run([sys.executable, "-m", "siren_inr.cli.main", "analyze", "--help"],
                             capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent)
@@ -125,6 +129,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_logged_html_report_carries_its_figures_through_mlflow_server(two_model_store, tmp_path):
     """The report MLflow's artifact viewer shows, fetched as the UI fetches it from a real `mlflow server`."""
     import base64

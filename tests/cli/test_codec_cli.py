@@ -27,6 +27,7 @@ def photo(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_compress_then_decompress_twice_one_in_a_subprocess(photo, tmp_path, capsys):
     inr = tmp_path / "photo.inr"
     assert compress_main([str(photo), str(inr), *TINY]) == 0
@@ -96,6 +97,7 @@ def test_damaged_and_foreign_files_and_missing_paths(photo, tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_compress_takes_a_tracked_runs_weights(photo, tmp_path, capsys):
     """run_id=...: the file holds the tracked fit's last.ckpt weights (quantized), nothing is refitted."""
     pytest.importorskip("siren_inr.tracking.queries", reason="run_id= downloads through siren_inr.tracking.queries")
@@ -136,6 +138,7 @@ def test_compress_takes_a_tracked_runs_weights(photo, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error:")
 
 
+@pytest.mark.slow
 def test_tracked_compress_is_one_run_with_the_fit_and_the_file(photo, tmp_path, capsys):
     """track=true (the default): the fit's history, checkpoint and images, plus the file and its numbers."""
     import mlflow

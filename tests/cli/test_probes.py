@@ -20,6 +20,8 @@ from PIL import Image
 from siren_inr import __version__
 from testkit import run_cli, smooth_image, store_uri
 
+pytestmark = pytest.mark.slow  # end-to-end: every test here runs the CLI, processes or a store
+
 FIT = ["data.sidelength=16", "model.hidden_features=16", "model.hidden_layers=1", "num_epochs=3", "trainer=cpu"]
 CODEC = ["model.hidden_layers=1", "model.hidden_features=8", "num_epochs=5", "trainer=cpu"]
 

@@ -215,6 +215,7 @@ def _compress_run(tmp_path: Path, capsys, image: Path) -> tuple[str, str]:
     return run_id, uri
 
 
+@pytest.mark.slow
 def test_compress_with_the_weights_of_another_images_fit_is_refused(tmp_path, monkeypatch, capsys):
     # Probe 18: `compress run_id=<fit of image A>` on image B encoded A's network without a word; run_id=deadbeef
     # said the run had no checkpoint instead of that it does not exist.
@@ -235,6 +236,7 @@ def test_compress_with_the_weights_of_another_images_fit_is_refused(tmp_path, mo
     assert compress_main([str(first), "again.inr", f"run_id={run_id}", f"tracking.uri={uri}"]) == 0
 
 
+@pytest.mark.slow
 def test_rerun_of_a_compress_run_says_what_redoes_it(tmp_path, monkeypatch, capsys):
     # Probe 18: `rerun` of a compress run said "unknown setting inr_codec".
     from siren_inr.cli.rerun import main
@@ -294,6 +296,7 @@ def test_a_non_ascii_value_gets_the_hydra_quoting_hint(tmp_path, monkeypatch, ca
     _nothing_made(tmp_path, "é.png")
 
 
+@pytest.mark.slow
 def test_a_compress_run_records_the_settings_that_ran_once_each(tmp_path, monkeypatch, capsys):
     # Issue 22, point 5: a coin compress recorded num_epochs=3 beside inr_codec.steps=2000, qat_steps=0 beside
     # inr_codec.qat.steps=300, the quantizer twice, and decompress's original=; a siren_pe compress records its
@@ -318,6 +321,7 @@ def test_a_compress_run_records_the_settings_that_ran_once_each(tmp_path, monkey
     assert not [k for k in params if k not in ("image", "inr_codec") and not k.startswith("inr_codec.")]
 
 
+@pytest.mark.slow
 def test_compress_with_a_fits_weights_compares_at_the_fits_sidelength(tmp_path, monkeypatch, capsys):
     # A fit of a.png at sidelength=8 holds a.png resized to 8x8: the same image given with sidelength=8 is accepted,
     # a.png at its own 16x16 is not the image the network holds.

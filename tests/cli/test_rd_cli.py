@@ -21,6 +21,7 @@ def folder(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_rd_cli_tracks_a_parent_and_a_child_per_image_and_point(folder, tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     argv = [f"data.folder={folder}", "ladder=[[1,8],[2,12]]", "num_epochs=30", "optim.lr=1e-3", "trainer=cpu",

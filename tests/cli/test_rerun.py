@@ -21,6 +21,7 @@ def _history(client, run_id):
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in HISTORY_KEYS}
 
 
+@pytest.mark.slow
 def test_rerun_of_a_cpu_run_is_bit_for_bit_equal_and_warns_about_the_environment(tmp_path, monkeypatch, capsys):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16, channels=3) * 255).round().astype(np.uint8)).save(image)
@@ -70,6 +71,7 @@ def _run_with(client, experiment_id, points: dict[str, list[tuple[int, float]]],
     return run_id
 
 
+@pytest.mark.slow
 def test_compare_runs_exact_tolerance_and_missing_steps(tmp_path):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     ensure_store(uri)

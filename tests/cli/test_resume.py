@@ -33,6 +33,7 @@ def _compose(overrides):
     return compose(overrides, "train")
 
 
+@pytest.mark.slow
 def test_killed_fit_resumes_in_the_same_run_without_gaps_or_duplicates(tmp_path):
     image = tmp_path / "img.png"
     Image.fromarray((smooth_image(16) * 255).round().astype(np.uint8)[..., 0]).save(image)

@@ -59,6 +59,7 @@ GRID = ["model=siren,relu", "seed=0,1"]
 GRID_NAMES = {"siren seed=0", "siren seed=1", "relu seed=0", "relu seed=1"}  # the model first, then what differs
 
 
+@pytest.mark.slow
 def test_joblib_sweep_on_a_fresh_store_records_every_run(tmp_path, tiny_settings):
     # Two parallel jobs against a store that does not exist yet: without creating it once, up front, the
     # jobs race on the SQLite schema and some runs are lost.
@@ -114,6 +115,7 @@ def mlflow_server(tmp_path):
         log.close()
 
 
+@pytest.mark.slow
 def test_joblib_sweep_against_a_real_mlflow_server(tmp_path, tiny_settings, mlflow_server):
     work = tmp_path / "work"
     work.mkdir()
@@ -128,6 +130,7 @@ def test_joblib_sweep_against_a_real_mlflow_server(tmp_path, tiny_settings, mlfl
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"config", "history", "images", "checkpoints"}
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep(tmp_path, tiny_settings):
     result = run_cli(["train", "-m", "model=siren,relu", *tiny_settings, "hydra/launcher=submitit_local",
                       "hydra.launcher.timeout_min=10"], cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
@@ -137,6 +140,7 @@ def test_submitit_local_sweep(tmp_path, tiny_settings):
 
 
 
+@pytest.mark.slow
 def test_optuna_search_runs_tracked_trials(tmp_path, tiny_settings, monkeypatch, capsys):
     from siren_inr.cli.train import main as train_main
 
@@ -181,6 +185,7 @@ def test_optuna_search_rejects_bad_settings(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "mlruns").exists()  # refused before any store or run was made
 
 
+@pytest.mark.slow
 def test_sweep_with_an_empty_experiment_name_is_refused_before_any_store(tmp_path):
     done = run_cli(["train", "-m", "experiment_name=", "seed=0,1", "trainer=cpu", "data.sidelength=8",
                     "num_epochs=1"], tmp_path)

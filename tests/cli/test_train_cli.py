@@ -54,6 +54,7 @@ def trained(tmp_path_factory):
     return folder, image, result
 
 
+@pytest.mark.slow
 def test_run_holds_params_histories_and_every_artifact(trained):
     folder, image, result = trained
     client, run = _only_run(folder)
@@ -77,6 +78,7 @@ def test_run_holds_params_histories_and_every_artifact(trained):
     assert "step      30/30" in result.stdout and f"run {run.info.run_id}" in result.stdout
 
 
+@pytest.mark.slow
 def test_history_csv_has_the_old_layout(trained):
     folder, _, _ = trained
     client, run = _only_run(folder)
@@ -87,6 +89,7 @@ def test_history_csv_has_the_old_layout(trained):
     assert [float(r["epoch"]) for r in rows] == [0, 5, 10, 15, 20, 25, 30]
 
 
+@pytest.mark.slow
 def test_same_seed_same_history_exactly(trained, tmp_path):
     folder, image, _ = trained
     again = run_cli(["train", f"data.image={image}", "num_epochs=30", "experiment_name=e2e", "seed=7", *TINY],
@@ -101,6 +104,7 @@ def test_same_seed_same_history_exactly(trained, tmp_path):
         assert run_a.data.metrics[key] == run_b.data.metrics[key]
 
 
+@pytest.mark.slow
 def test_evaluate_a_checkpoint_without_training(trained, tmp_path):
     folder, image, _ = trained
     client, run = _only_run(folder)
@@ -186,6 +190,7 @@ def test_bad_image_files(kind, tmp_path, monkeypatch, capsys):
     assert str(target) in line
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_console_script(tmp_path):
     result = run_cli(["train", "model=nope"], cwd=tmp_path)
     assert result.returncode == 2
@@ -195,6 +200,7 @@ def test_bad_input_through_the_console_script(tmp_path):
     assert unknown.returncode == 2 and "frobnicate" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_marks_the_run_killed_not_running(tmp_path, tiny_png):
     process = subprocess.Popen([sys.executable, "-m", "siren_inr", "train", f"data.image={tiny_png}",
                                 "num_epochs=1000000", "experiment_name=e2e", *TINY], cwd=tmp_path,

@@ -70,22 +70,26 @@ def test_command_uses_one_worker_and_the_store_artifact_root(tmp_path):
     assert runs_url("0.0.0.0", 5000, "7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
 
 
+@pytest.mark.slow
 def test_bad_port_is_one_line_naming_the_setting(store):
     message = _one_line_error(run_cli(["ui", "port=abc"], store, timeout=120))
     assert "port='abc'" in message and "1 to 65535" in message
 
 
+@pytest.mark.slow
 def test_folder_without_a_store_is_refused_and_none_is_created(tmp_path):
     message = _one_line_error(run_cli(["ui", "browser=false"], tmp_path, timeout=120))
     assert "no tracking store" in message
     assert not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_unknown_experiment_is_one_line_naming_the_known_ones(store):
     message = _one_line_error(run_cli(["ui", "experiment_name=nope", "browser=false"], store, timeout=120))
     assert "experiment_name='nope' does not exist" in message and "zoo" in message and "first" in message
 
 
+@pytest.mark.slow
 def test_the_named_experiment_or_the_one_used_last(tmp_path):
     import mlflow
 
@@ -110,6 +114,7 @@ def test_the_named_experiment_or_the_one_used_last(tmp_path):
                                                            "&viewStateShareKey=k")
 
 
+@pytest.mark.slow
 def test_busy_port_is_refused(store):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -139,6 +144,7 @@ def _tree(pid: int) -> list[int]:
     return members
 
 
+@pytest.mark.slow
 def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store):
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

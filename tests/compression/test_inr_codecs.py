@@ -147,6 +147,7 @@ def test_ladder_points_are_valid_settings_and_merge_with_study_overrides():
     assert inr_codecs.merged({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 5}}) == {"a": {"b": 1, "c": 5}, "d": 3}
 
 
+@pytest.mark.slow
 def test_compress_and_decompress_commands_take_an_inr_codec(tmp_path):
     import subprocess
     import sys
@@ -231,6 +232,7 @@ def test_every_siren_pe_setting_of_its_yaml_is_covered_and_changes_the_file(imag
         assert data != base, f"siren_pe {key}={value!r} left the file unchanged"
 
 
+@pytest.mark.slow
 def test_every_latent_setting_of_its_yaml_is_covered_and_changes_the_file(image):
     from omegaconf import OmegaConf
 

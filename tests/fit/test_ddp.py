@@ -26,6 +26,7 @@ def _history(client, run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in KEYS}
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_single_process_fit(tmp_path):
     # 15x15 = 225 pixels: the two interleaved shards hold 113 and 112 pixels, so an unweighted average of
     # the two shard losses would differ from the full-image loss; the fit must still match.
@@ -74,6 +75,7 @@ def test_two_process_ddp_matches_single_process_fit(tmp_path):
     assert len((out / "history" / "history.csv").read_text().strip().splitlines()) == 1 + 5
 
 
+@pytest.mark.slow
 def test_ddp_jobs_of_a_sweep_each_give_one_run_in_their_own_folder(tmp_path):
     # Two DDP jobs one after another in one process: the second must not reuse the first one's process
     # group or rank variables, and rank 1 must re-run its job alone (not the sweep) in the job's folder.

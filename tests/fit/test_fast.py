@@ -64,6 +64,7 @@ def test_fused_forward_same_outputs_and_gradients(outermost_linear):
         torch.testing.assert_close(g_fused, g_ref, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_compiled_forward_same_outputs_and_gradients():
     # trainer=fast compiles the training forward; on CPU inductor emits C++ (the one slow test here).
     net = _siren(hidden_features=8, hidden_layers=1)
@@ -155,6 +156,7 @@ def _allocator_probe(tuned: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_tuned_allocator_keeps_activations_mapped_and_changes_no_number():
     import platform
 

@@ -90,6 +90,7 @@ def _hand_bd(anchor_bpp, anchor_psnr, test_bpp, test_psnr):
     return out
 
 
+@pytest.mark.slow
 def test_study_writes_real_files_and_classical_curves(study, folder):
     table, out = study.table, study.output_dir
     assert set(table["codec"]) == {"coin", "jpeg", "webp"}
@@ -115,6 +116,7 @@ def test_study_writes_real_files_and_classical_curves(study, folder):
                 assert row[f"{codec}_psnr_db_at_rate"] == pytest.approx(expected, nan_ok=True)
 
 
+@pytest.mark.slow
 def test_mean_curves_and_bd_values_against_a_hand_computation(study):
     table, means, bd = study.table, study.means, study.bd
     inr = table[table["codec"] == "coin"]
@@ -150,6 +152,7 @@ def test_mean_curves_and_bd_values_against_a_hand_computation(study):
                     assert value == pytest.approx(hand, rel=1e-6, abs=1e-9) and note == ""
 
 
+@pytest.mark.slow
 def test_report_files_and_words(study):
     out = study.output_dir
     for name in ("table.csv", "table.md", "mean_curves.csv", "bd.csv", "report.md", "plots/mean_rd.png",
@@ -165,6 +168,7 @@ def test_report_files_and_words(study):
     assert "Published curves: no published curves: reference_dir is not set" in report
 
 
+@pytest.mark.slow
 def test_batched_fits_equal_separate_fits(folder, tmp_path, study):
     separate = run_study(_settings(folder, tmp_path / "one", batch_images=False, codecs=["jpeg"]))
     batched = study.table[study.table["codec"] == "coin"].set_index(["image", "point"])
@@ -223,6 +227,7 @@ def test_settings_validation(tmp_path, folder):
     assert [p.name for p in _settings(folder, tmp_path, max_images=1).image_paths()] == ["img0.png"]
 
 
+@pytest.mark.slow
 def test_benford_columns_for_every_file_of_every_codec(study, folder):
     from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, digit_divergences, digit_reference
 
@@ -256,6 +261,7 @@ def test_benford_columns_for_every_file_of_every_codec(study, folder):
     assert all(f"| {codec} " in section for codec in ("coin", "jpeg", "webp"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec", ["siren_pe", "latent"])
 def test_other_inr_codecs_rows_carry_the_benford_columns(folder, tmp_path, codec):
     from siren_inr.jobs.rd_points import INR_POINTS
@@ -268,6 +274,7 @@ def test_other_inr_codecs_rows_carry_the_benford_columns(folder, tmp_path, codec
     assert rows and all(math.isfinite(row[key]) and 0 <= row[key] < 1 for row in rows for key in BENFORD_JSD_COLUMNS)
 
 
+@pytest.mark.slow
 def test_per_codec_settings_and_ladders_reach_the_points(folder, tmp_path):
     from siren_inr.jobs.rd_points import INR_POINTS
 

@@ -21,6 +21,7 @@ def test_every_subpackage_is_listed_for_the_wheel():
     assert listed == on_disk | {"siren_inr.conf"}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_wheel_installs_and_trains_outside_the_checkout(tmp_path):
     dist = tmp_path / "dist"

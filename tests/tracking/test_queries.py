@@ -25,6 +25,7 @@ def store(tmp_path):
     return uri, ids, tmp_path
 
 
+@pytest.mark.slow
 def test_search_by_filter_and_newest_first(store):
     uri, ids, _ = store
     runs = queries.search_runs(uri, ["zoo"])
@@ -37,6 +38,7 @@ def test_search_by_filter_and_newest_first(store):
         queries.search_runs(uri, ["zoo"], filter_string="params.x ==== 3")
 
 
+@pytest.mark.slow
 def test_missing_things_are_none(store, tmp_path):
     uri, ids, _ = store
     assert queries.get_run(uri, "0" * 32) is None
@@ -54,6 +56,7 @@ def test_queries_never_create_a_store(tmp_path):
     assert not (tmp_path / "empty").exists()
 
 
+@pytest.mark.slow
 def test_analysis_run_holds_its_files(store):
     uri, ids, folder = store
     (folder / "report.md").write_text("# report\n")

@@ -32,6 +32,7 @@ def _tables(db) -> set[str]:
         return {row[0] for row in connection.execute("select name from sqlite_master where type='table'")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial", range(2))
 def test_three_processes_create_one_fresh_store_at_once(tmp_path, trial):
     uri = _uri(tmp_path)
@@ -66,6 +67,7 @@ def test_lock_excludes_a_second_opener_and_times_out_in_one_line(tmp_path, monke
     assert len(failures) == 1
 
 
+@pytest.mark.slow
 def test_half_created_store_without_runs_is_recreated(tmp_path):
     uri = _uri(tmp_path)
     ensure_store(uri)
@@ -79,6 +81,7 @@ def test_half_created_store_without_runs_is_recreated(tmp_path):
         assert connection.execute("select version_num from alembic_version").fetchone()[0] == head_revision()
 
 
+@pytest.mark.slow
 def test_half_created_store_with_runs_is_refused_untouched(tmp_path):
     uri = _uri(tmp_path)
     ensure_store(uri)
@@ -131,6 +134,7 @@ def _older_store(db, revision_steps_back: int = 8):
     return revision
 
 
+@pytest.mark.slow
 def test_an_older_store_with_an_experiment_and_a_model_but_no_run_is_upgraded_after_a_backup(tmp_path, capfd):
     # Probe case 9: such a store was taken for a half-made one and wiped.
     db = tmp_path / "mlflow.db"
@@ -155,6 +159,7 @@ def test_an_older_store_with_an_experiment_and_a_model_but_no_run_is_upgraded_af
     assert f"upgraded from MLflow schema {revision}" in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_older_store_is_upgraded_when_the_ui_opens_it_never_by_mlflow_without_a_copy(tmp_path):
     db = tmp_path / "mlflow.db"
     revision = _older_store(db)
@@ -166,6 +171,7 @@ def test_an_older_store_is_upgraded_when_the_ui_opens_it_never_by_mlflow_without
     assert mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}").get_experiment_by_name("kept") is not None
 
 
+@pytest.mark.slow
 def test_a_new_store_shows_no_default_experiment(tmp_path):
     uri = _uri(tmp_path)
     ensure_store(uri)
@@ -223,6 +229,7 @@ def test_process_liveness():
     assert run_process_alive({}) is None
 
 
+@pytest.mark.slow
 def test_running_runs_of_dead_processes_are_marked_killed(tmp_path):
     uri = _uri(tmp_path)
     ensure_store(uri)

@@ -39,6 +39,7 @@ def _store(tmp_path):
     return uri, mlflow.MlflowClient(uri)
 
 
+@pytest.mark.slow
 def test_successful_run_is_finished_with_params_metrics_tags(tmp_path):
     uri, client = _store(tmp_path)
     with tracked_run(uri, "exp", run_name="r", tags={"seed": 1}, params={"model.name": "siren", "x": None},
@@ -58,6 +59,7 @@ def test_successful_run_is_finished_with_params_metrics_tags(tmp_path):
     assert record.info.artifact_uri.startswith((tmp_path / "mlruns" / "artifacts").resolve().as_uri())
 
 
+@pytest.mark.slow
 def test_error_marks_failed_and_interrupt_marks_killed(tmp_path):
     uri, client = _store(tmp_path)
     with pytest.raises(ValueError):
@@ -70,6 +72,7 @@ def test_error_marks_failed_and_interrupt_marks_killed(tmp_path):
     assert client.get_run(killed.run_id).info.status == "KILLED"
 
 
+@pytest.mark.slow
 def test_sigterm_caught_inside_a_nested_run_ends_both_runs_killed(tmp_path):
     # A study's parent run around a point run whose fit turns the interrupt into SystemExit (as Lightning
     # does): the signal reached only the inner run's handler, yet neither run may end FAILED or RUNNING.
@@ -90,6 +93,7 @@ def test_sigterm_caught_inside_a_nested_run_ends_both_runs_killed(tmp_path):
     assert client.get_run(outer.run_id).info.status == "KILLED"
 
 
+@pytest.mark.slow
 def test_a_repeated_signal_cannot_leave_a_run_running(tmp_path):
     # `kill` twice (or Ctrl-C twice): the second signal arrives while the fit shuts down; it must not cut
     # that short before the runs are marked KILLED. Ctrl-C (SIGINT) is handled the same way.
