@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -55,6 +54,7 @@ def test_plain_fit_steps_like_a_hand_written_adam_loop():
     assert fit.psnr()["psnr"] == pytest.approx(10 * np.log10(1 / mse), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_plain_process_gets_the_start_up_environment_and_torch_defaults(monkeypatch):
     # Settings this process makes at run time must not reach the plain loop; what it was started with must.
     monkeypatch.setenv("SIREN_INR_SET_AT_RUN_TIME", "1")
@@ -73,6 +73,7 @@ def _start_env() -> dict:
     return initial_environment()
 
 
+@pytest.mark.slow
 def test_plain_process_fits_what_the_in_process_loop_fits():
     net = _net(hidden_features=8, hidden_layers=1)
     coords, values = torch.rand(64, 2) * 2 - 1, torch.rand(64, 3) * 2 - 1
@@ -145,6 +146,32 @@ def test_coin_case_fits_at_coins_lr_in_both_processes():
     assert _plan(args, torch.device("cpu"))[1][0][1]["default"].fit.lr == pytest.approx(1e-3)
 
 
+@pytest.mark.slow
+def test_coin_case_loads_the_plain_process_at_coins_lr(tmp_path):
+    # The other process of the comparison: the plain loop is loaded with COIN's lr too (the case, shrunk to 16 x 24).
+    import dataclasses
+    import inspect
+
+    from siren_inr.bench.cases import COIN_LR
+    from siren_inr.bench.suite import bench_case
+    from siren_inr.cli.bench import _parser, _plan
+
+    args = _parser("siren-inr bench").parse_args(["--cases", "coin", "--steps", "4", "--warmup", "1", "--no-memory"])
+    options, ((case, jobs),), _, _ = _plan(args, torch.device("cpu"))
+    loaded = []
+
+    class RecordingPlain(PlainLoopProcess):
+        def load(self, *args, **kwargs):
+            loaded.append(inspect.signature(PlainLoopProcess.load).bind(self, *args, **kwargs).arguments["lr"])
+            return super().load(*args, **kwargs)
+
+    with RecordingPlain() as plain:
+        results = bench_case(dataclasses.replace(case, height=16, width=24), jobs, options, plain,
+                             torch.device("cpu"), tmp_path)
+    assert results and loaded
+    assert loaded == [pytest.approx(COIN_LR)] * len(loaded)
+
+
 def test_resize_to_keeps_a_constant_image_and_averages_a_checkerboard():
     constant = np.full((40, 60, 3), 0.25, dtype=np.float32)
     np.testing.assert_allclose(resize_to(constant, 20, 30), 0.25, atol=1e-6)
@@ -153,6 +180,7 @@ def test_resize_to_keeps_a_constant_image_and_averages_a_checkerboard():
     np.testing.assert_allclose(resize_to(board, 20, 30)[1:-1, 1:-1], 0.5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bench_prints_table_and_variants_agree(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = main(TINY + ["--variants", "reference,default", "--no-memory", "--json", str(out)], prog="siren-inr bench")
