@@ -38,6 +38,8 @@ from siren_inr.errors import SirenInrError
 MAGIC = b"\x89INR"
 FORMAT_VERSION = 3
 VERSIONS = (1, 2, 3)
+# The codec id byte of versions 2 and 3 -> the registered INR codec that owns the file (registry.InrCodec.codec_id;
+# a test checks the two agree). An id once written is never reused.
 CODEC_IDS = ("coin", "siren_pe", "latent")
 CHECKSUM_BYTES = 4
 GIB = 1024**3
@@ -135,7 +137,7 @@ def pack(header: dict[str, Any], payload: bytes, version: int = 1, codec: str = 
     """Serialise a header and payload into .inr bytes (version 1: coin only; versions 2 and 3: any codec)."""
     if version not in VERSIONS:
         raise ValueError(f"format version {version} is not one of {VERSIONS}")
-    if codec not in CODEC_IDS or (version == 1 and codec != "coin"):
+    if codec not in CODEC_IDS or (version == 1 and codec != CODEC_IDS[0]):  # version 1 has no codec id: id 0
         raise ValueError(f"codec {codec!r} cannot be written in format version {version}")
     text = json.dumps(header, separators=(",", ":"), sort_keys=True, allow_nan=False).encode("utf-8")
     # raw deflate (no zlib header/adler bytes) primed with the header dictionary
@@ -166,7 +168,7 @@ def unpack(data: bytes) -> Container:
         raise SirenInrError(".inr file is damaged or truncated: its CRC32 checksum does not match")
     reader = ByteReader(body, ".inr file")
     reader.take(len(MAGIC) + 1, "magic and version")
-    codec = "coin"
+    codec = CODEC_IDS[0]  # version 1 files have no codec id byte: they are all of codec id 0
     if version >= 2:
         codec_id = reader.take(1, "codec id")[0]
         if codec_id >= len(CODEC_IDS):

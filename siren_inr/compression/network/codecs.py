@@ -10,6 +10,7 @@ encoding into a SIREN, adds an L1 weight penalty and trains here, with `fit_netw
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -160,9 +161,21 @@ _COIN_MODEL_KEYS = ("hidden_features", "hidden_layers", "first_omega_0", "hidden
 _COIN_QAT_KEYS = {"steps": "qat_steps", "lr": "qat_lr", "eval_every": "qat_eval_every"}
 
 
+# coin's settings that state a command's own (conf/inr_codec/coin.yaml): a bad value names both
+_COIN_COMMAND_NAMES = {"hidden_features": "model.hidden_features", "hidden_layers": "model.hidden_layers",
+                       "steps": "num_epochs", "lr": "optim.lr"}
+
+
 def _check_coin(values: dict[str, Any]) -> None:
     if values.get("num_frequencies") is not None:
         raise SirenInrError("inr_codec coin: num_frequencies must be null (coin feeds the raw coordinates)")
+    for key, command_name in _COIN_COMMAND_NAMES.items():
+        if key in values:
+            try:
+                dataclasses.replace(COIN_DEFAULTS, **{key: values[key]})
+            except SirenInrError as err:
+                raise SirenInrError(f"{err} (coin's {key} is the command's {command_name} unless inr_codec.{key} "
+                                    "is given)") from None
 
 
 def _encode_coin(image: np.ndarray, settings: NetworkCodecSettings) -> InrEncoding:
