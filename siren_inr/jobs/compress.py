@@ -374,7 +374,8 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
         from siren_inr.compression.registry import inr_codecs
 
         takes = ", ".join(entry.name for entry in inr_codecs() if entry.fitted_by_command)
-        raise SirenInrError(f"run_id= takes a tracked fit's weights ({takes}); inr_codec={job.inr_codec} trains its own")
+        raise SirenInrError(f"run_id= takes a tracked fit's weights ({takes}); "
+                            f"inr_codec={job.inr_codec} trains its own")
     settings = inr_codecs.settings_for(job.inr_codec, job.inr_codec_settings)
     data, reconstruction, info = inr_codecs.encode(job.inr_codec, image, settings)
     checked_output(job.out, {"input image": job.image}, job.overwrite)

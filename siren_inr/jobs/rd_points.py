@@ -1,7 +1,8 @@
 """The points of a rate–distortion study: an INR codec's files at each ladder point, each classical codec's sweep.
 
 A codec the command fits (registry `fitted_by_command`: coin, COIN 2021) has the study's `ladder` as its
-points, its `inr_settings` written over the study's fit settings (registry `onto_command`); at one ladder point the images of the same size are fitted together in one batched network
+points, its `inr_settings` written over the study's fit settings (registry `onto_command`); at one ladder
+point the images of the same size are fitted together in one batched network
 (`fit_batched`, chunked to the memory a step may use; the same result as separate fits within float
 rounding), or one at a time with `fit_model` when the settings need it (another model family, mini-batches,
 compilation, several devices). Quantization, quantization-aware tuning, encoding and the .inr file stay per
@@ -128,7 +129,8 @@ def with_fitted_codec_settings(settings: RDSettings, codec: str) -> RDSettings:
     """The study's settings with `inr_settings[codec]` of a codec the study fits itself written over its fit, seed,
     quantization, coder and QAT (what the codec's ladder varies, the ladder's network sizes, stays the ladder's)."""
     entry = inr_codec(codec)
-    given = {key: value for key, value in settings.inr_settings.get(codec, {}).items() if key not in entry.ladder_varies}
+    given = {key: value for key, value in settings.inr_settings.get(codec, {}).items()
+             if key not in entry.ladder_varies}
     if not given:
         return settings
     command = command_config(settings.model_name, settings.model_hparams, settings.fit, settings.quant, settings.coder,
@@ -210,7 +212,7 @@ def codec_ladder_points(codec: str):
 
 
 # INR codec name -> the function producing its rows
-INR_POINTS = {entry.name: fitted_ladder_points(entry.name) if entry.fitted_by_command else codec_ladder_points(entry.name)
+INR_POINTS = {entry.name: (fitted_ladder_points if entry.fitted_by_command else codec_ladder_points)(entry.name)
               for entry in registered_inr_codecs()}
 
 

@@ -2,8 +2,6 @@
 time, changes the file; the yaml's setting and the command's own (num_epochs, model.*, qat_*) are one setting; with
 the defaults, compress runs exactly the job it always ran (coin's files: version 1, byte for byte)."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import yaml

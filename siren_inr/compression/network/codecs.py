@@ -62,7 +62,8 @@ class NetworkCodecSettings:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if not ok or value < 0 or (positive and value == 0):
-                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a {'positive' if positive else 'non-negative'} number")
+                kind = "positive" if positive else "non-negative"
+                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a {kind} number")
         if self.lr_schedule not in LR_SCHEDULES:
             raise SirenInrError(f"inr_codec lr_schedule={self.lr_schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
         check_coder(self.coder, byte_payload=self.quant.mode != "uniform")
@@ -246,6 +247,7 @@ SIREN_PE = InrCodec(
                                   lr_schedule="cosine", l1=1e-5),
     encode=_encode_siren_pe, decode=decode_network, container_version=2,
     # widths spanning ~0.1-0.6 bpp on 768x512
-    ladder=tuple((f"{d}x{w}", {"hidden_layers": d, "hidden_features": w}) for d, w in ((3, 32), (3, 48), (3, 64), (3, 96))),
+    ladder=tuple((f"{d}x{w}", {"hidden_layers": d, "hidden_features": w})
+                 for d, w in ((3, 32), (3, 48), (3, 64), (3, 96))),
     ladder_varies=("hidden_layers", "hidden_features"), point_label=network_label, study_budget=_network_budget,
 )
