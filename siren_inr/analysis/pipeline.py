@@ -15,25 +15,21 @@ import pandas as pd
 from PIL import Image
 
 from siren_inr.analysis.records import RunRecord
-from siren_inr.names import NOTE_TAG
 from siren_inr.analysis.report import RUNS_FOLDER, AnalysisOutputs, analyze_records, missing_parts
 from siren_inr.errors import SirenInrError
-from siren_inr.names import PARENT_TAG
+from siren_inr.names import (ANALYSED_RUNS_TAG, ANALYSED_SWEEP_TAG, ANALYSIS_FOLDER, ANALYSIS_KIND, EPOCH_COLUMN,
+                             FINAL_PREFIX, FINAL_PSNR, FINAL_SECONDS, FINAL_STEPS, GROUND_TRUTH_ARTIFACT,
+                             HISTORY_ARTIFACT, NOTE_TAG, NUM_PARAMS_TAG, PARENT_TAG, RECONSTRUCTION_ARTIFACT,
+                             RUN_KIND_TAG, SELECTION_TAG, STEP_COLUMN, SWEEP_ID_TAG)
 from siren_inr.tracking import queries
+from siren_inr.tracking.run import is_fit, run_kind
 
 REPORT_NAME = "report.md"
 ANALYSES_SUFFIX = " analyses"  # experiment of analysis runs that have no common parent run
 MAX_RUN_NAME = 100
 
-# Tag that marks the run an analysis logs for itself, so that later selections never analyse an analysis.
-RUN_KIND_TAG = "run_kind"
-ANALYSIS_KIND = "analysis"
-# Runs that record something other than one fit: a multirun's parent run and analysis runs.
-NOT_FIT_KINDS = frozenset({ANALYSIS_KIND, "sweep"})
-HISTORY_ARTIFACT = "history/history.csv"
-GROUND_TRUTH_ARTIFACT = "images/ground_truth.png"
-PREDICTION_ARTIFACT = "images/reconstruction.png"
-ANALYSIS_ARTIFACT_DIR = "analysis"
+# The run an analysis logs for itself carries RUN_KIND_TAG = ANALYSIS_KIND, so that later selections never analyse
+# an analysis; sweeps' parents and rate-distortion runs are skipped alike (names.NOT_FIT_KINDS).
 
 
 @dataclass
@@ -79,7 +75,7 @@ class AnalysisOutcome:
 
 
 def _is_fit(run: queries.RunInfo) -> bool:
-    return run.tags.get(RUN_KIND_TAG) not in NOT_FIT_KINDS
+    return is_fit(run.tags)
 
 
 def select_runs(selection: Selection, uri: str, default_experiment: str) -> tuple[list[queries.RunInfo],
@@ -102,7 +98,7 @@ def select_runs(selection: Selection, uri: str, default_experiment: str) -> tupl
             if run is None:
                 skipped.append((run_id, f"no such run in {uri}"))
             elif not _is_fit(run):
-                skipped.append((run_id, f"is a {run.tags.get(RUN_KIND_TAG)} run, not a fit"))
+                skipped.append((run_id, f"is a {run_kind(run.tags)} run, not a fit"))
             elif experiments and run.experiment_name not in experiments:
                 skipped.append((run_id, f"belongs to experiment {run.experiment_name!r}, "
                                         f"not {selection.experiment_name!r}"))
@@ -117,15 +113,15 @@ def select_runs(selection: Selection, uri: str, default_experiment: str) -> tupl
     if selection.filter_string:
         filters.append(selection.filter_string)
     if selection.sweep_id:
-        filters.append(f"tags.sweep_id = '{_quote(selection.sweep_id)}'")
+        filters.append(f"tags.{SWEEP_ID_TAG} = '{_quote(selection.sweep_id)}'")
     if selection.is_default:
         if queries.get_experiment(uri, default_experiment) is None:
             raise SirenInrError(f"no runs to analyse: experiment {default_experiment!r} does not exist in {uri}; "
                                 "fit one with `siren-inr train` or choose experiment_name=, runs=, sweep=, filter=")
         experiments = [default_experiment]
     filter_string = " and ".join(filters) or None
-    # Sweep parents and analysis runs are dropped after the search (a tag `!=` filter would also drop runs
-    # without the tag), so ask for a few more than wanted.
+    # Sweep parents, analysis and rate-distortion runs are dropped after the search (a tag `!=` filter would also
+    # drop runs without the tag), so ask for a few more than wanted.
     found = queries.search_runs(uri, experiment_names=experiments, filter_string=filter_string,
                                 max_results=selection.max_runs + 50)
     runs = [r for r in found if _is_fit(r)][: 1 if selection.is_default else selection.max_runs]
@@ -161,7 +157,7 @@ def _read_history(path: Path | None) -> pd.DataFrame | None:
     if path is None:
         return None
     history = pd.read_csv(io.StringIO(path.read_text()))
-    return history if "epoch" in history else None
+    return history if EPOCH_COLUMN in history else None
 
 
 def load_record(run: queries.RunInfo, uri: str, scratch: Path) -> RunRecord:
@@ -173,20 +169,20 @@ def load_record(run: queries.RunInfo, uri: str, scratch: Path) -> RunRecord:
         return Path(local) if local else None
 
     history_path, gt_path, pred_path = (fetch(a) for a in (HISTORY_ARTIFACT, GROUND_TRUTH_ARTIFACT,
-                                                           PREDICTION_ARTIFACT))
+                                                           RECONSTRUCTION_ARTIFACT))
     history = _read_history(history_path)
-    steps = run.metrics.get("final/steps")
-    if steps is None and history is not None and "step" in history and len(history):
-        steps = history["step"].iloc[-1]
-    num_params = run.tags.get("num_params")
+    steps = run.metrics.get(FINAL_STEPS)
+    if steps is None and history is not None and STEP_COLUMN in history and len(history):
+        steps = history[STEP_COLUMN].iloc[-1]
+    num_params = run.tags.get(NUM_PARAMS_TAG)
     record = RunRecord(
         run_id=run.run_id, run_name=run.run_name or "", experiment_name=run.experiment_name, status=run.status,
-        params=dict(run.params), final_metrics={k: v for k, v in run.metrics.items() if k.startswith("final/")},
+        params=dict(run.params), final_metrics={k: v for k, v in run.metrics.items() if k.startswith(FINAL_PREFIX)},
         tags=dict(run.tags), start_time_ms=run.start_time_ms, end_time_ms=run.end_time_ms, history=history,
         steps=int(steps) if steps is not None else None,
         num_parameters=int(num_params) if num_params and str(num_params).isdigit() else None,
         ground_truth=_read_png(gt_path), prediction=_read_png(pred_path))
-    seconds = run.metrics.get("final/seconds")
+    seconds = run.metrics.get(FINAL_SECONDS)
     if seconds is not None and record.start_time_ms is not None:
         # The fit's own clock, not the run's lifetime (which includes start-up and artifact uploads).
         record.end_time_ms = record.start_time_ms + int(round(seconds * 1000))
@@ -257,19 +253,19 @@ def _log_back(outcome: AnalysisOutcome, records: list[RunRecord], uri: str, sele
     for record in records:
         files = [outputs.out_dir / f for f in outputs.runs[record.run_id].files()]
         try:
-            queries.log_files(uri, record.run_id, files, ANALYSIS_ARTIFACT_DIR)
+            queries.log_files(uri, record.run_id, files, ANALYSIS_FOLDER)
         except SirenInrError as err:
             outcome.warnings.append(f"could not log analysis/ to run {record.run_id}: {err}")
     experiment, parent = analysis_home(records, selection)
-    tags = {RUN_KIND_TAG: ANALYSIS_KIND, "analysed_runs": ",".join(outputs.run_ids),
-            "selection": _plain(description)}
+    tags = {RUN_KIND_TAG: ANALYSIS_KIND, ANALYSED_RUNS_TAG: ",".join(outputs.run_ids),
+            SELECTION_TAG: _plain(description)}
     if selection.sweep_id:
-        tags["analysed_sweep_id"] = selection.sweep_id
-    best = max(records, key=lambda r: r.final_metrics.get("final/psnr", float("-inf")))
+        tags[ANALYSED_SWEEP_TAG] = selection.sweep_id
+    best = max(records, key=lambda r: r.final_metrics.get(FINAL_PSNR, float("-inf")))
     tags[NOTE_TAG] = (f"analysis of {_plain(description)}: {len(records)} run(s), best final PSNR "
-                      f"{best.final_metrics['final/psnr']:.2f} dB ({outputs.runs[best.run_id].label}); "
+                      f"{best.final_metrics[FINAL_PSNR]:.2f} dB ({outputs.runs[best.run_id].label}); "
                       "report.html shows the figures")
-    params = {"selection": _plain(description), "num_runs": len(outputs.run_ids),
+    params = {SELECTION_TAG: _plain(description), "num_runs": len(outputs.run_ids),
               "settings_that_differ": ",".join(outputs.settings) or "-"}
     files: dict[str, list[Path]] = {}
     for name in outputs.files:
@@ -313,7 +309,7 @@ def analysis_home(records: list[RunRecord], selection: Selection) -> tuple[str, 
 
 def _earlier_analyses(uri: str, experiment: str, selection: str) -> int:
     runs = queries.search_runs(uri, [experiment], filter_string=f"tags.{RUN_KIND_TAG} = '{ANALYSIS_KIND}'")
-    return sum(1 for run in runs if run.tags.get("selection") == selection)
+    return sum(1 for run in runs if run.tags.get(SELECTION_TAG) == selection)
 
 
 def numbered_run_name(name: str, earlier: int) -> str:

@@ -20,9 +20,10 @@ from siren_inr.analysis.rd_reference import (
 )
 from siren_inr.compression.bd import bd_cell
 from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS, BENFORD_JSD_DCT, BENFORD_JSD_PIXELS
+from siren_inr.names import PLOTS_FOLDER
 
 TABLE_COLUMNS = ["image", "kind", "codec", "point", "setting", "num_bytes", "bpp", "psnr_db", "ssim"]
-BENFORD_FIGURE = "plots/benford_jsd.png"
+BENFORD_FIGURE = f"{PLOTS_FOLDER}/benford_jsd.png"
 
 
 def _md(frame: pd.DataFrame, digits: int = 4, numparse: bool = True) -> str:
@@ -202,7 +203,7 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
     elif reference_note is None and count < 24:
         reference_note = f"dashed: published means over all 24 full Kodak images; this study has {count} of them"
     size = f"{crop} px crops" if crop is not None else None  # else read from the points
-    plot_curves(means, out / "plots" / "mean_rd.png", f"mean over {count} images", inr_codecs, references,
+    plot_curves(means, out / PLOTS_FOLDER / "mean_rd.png", f"mean over {count} images", inr_codecs, references,
                 reference_note, image_size=size)
     same_crops = load_per_image_references(reference_dir, crop, images) if crop is not None and references else []
     for image_name, part in table.groupby("image", sort=False):
@@ -212,7 +213,7 @@ def write_report(out: Path, table: pd.DataFrame, means: pd.DataFrame, bd: pd.Dat
                for r in same_crops if image_key(image_name) in r.per_image}
         note = ("dashed: the same crop's reference curves" if own
                 else "per image: published curves are means over Kodak, not drawn")
-        plot_curves(part, out / "plots" / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs, own or None,
+        plot_curves(part, out / PLOTS_FOLDER / f"rd_{Path(image_name).stem}.png", image_name, inr_codecs, own or None,
                     note=note, image_size=size)
     benford = _benford_section(means, inr_codecs, codecs)
     if benford:

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siren_inr.names import MODEL_TAG
+
 # Params that describe where or how a run was recorded, not what was fitted: two runs that differ only
 # in these are the same experiment, so they never appear as "settings that differ".
 IGNORED_SETTING_PREFIXES = ("tracking.", "hydra.", "paths.", "analysis.")
@@ -50,7 +52,7 @@ class RunRecord:
     @property
     def model_name(self) -> str:
         """The registry name of the fitted network."""
-        return self.params.get("model.name") or self.tags.get("model", "")
+        return self.params.get("model.name") or self.tags.get(MODEL_TAG, "")
 
 
 def is_seed_key(key: str) -> bool:

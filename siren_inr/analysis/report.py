@@ -19,6 +19,7 @@ from siren_inr.analysis.tables import (comparison_markdown, comparison_table, gr
                                        markdown_table, write_table)
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.benford import BenfordReport, benford_report, write_benford_json
+from siren_inr.names import FINAL_PSNR, FINAL_SSIM, GROUND_TRUTH_ARTIFACT, HISTORY_ARTIFACT, RECONSTRUCTION_ARTIFACT
 
 # Past this many tiles a gallery stops being readable on one page; the best runs by PSNR are kept.
 MAX_GALLERY_RUNS = 35
@@ -60,13 +61,13 @@ def missing_parts(record: RunRecord) -> list[str]:
     if record.status != "FINISHED":
         missing.append(f"status {record.status} (needs FINISHED)")
     if record.history is None or record.history.empty:
-        missing.append("history/history.csv")
-    if "final/psnr" not in record.final_metrics:
-        missing.append("metric final/psnr")
+        missing.append(HISTORY_ARTIFACT)
+    if FINAL_PSNR not in record.final_metrics:
+        missing.append(f"metric {FINAL_PSNR}")
     if record.ground_truth is None:
-        missing.append("images/ground_truth.png")
+        missing.append(GROUND_TRUTH_ARTIFACT)
     if record.prediction is None:
-        missing.append("images/reconstruction.png")
+        missing.append(RECONSTRUCTION_ARTIFACT)
     return missing
 
 
@@ -82,7 +83,7 @@ def analyze_records(records: list[RunRecord], out_dir: str | Path, title: str = 
                             + ", ".join(f"{rid} ({why})" for rid, why in incomplete))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = sorted(records, key=lambda r: -_finite(r.final_metrics.get("final/psnr")))
+    records = sorted(records, key=lambda r: -_finite(r.final_metrics.get(FINAL_PSNR)))
     keys = differing_settings(records)
     names = short_setting_names(keys)
     group_keys = [k for k in keys if not is_seed_key(k)]
@@ -157,7 +158,7 @@ def _gallery_tiles(records: list[RunRecord], labels: dict[str, str]) -> list[tup
     if shared_truth:
         tiles.append(("ground truth", shown[0].ground_truth))
     for record in shown:
-        caption = f"{labels[record.run_id]}\n{record.final_metrics['final/psnr']:.2f} dB"
+        caption = f"{labels[record.run_id]}\n{record.final_metrics[FINAL_PSNR]:.2f} dB"
         if not shared_truth:
             tiles.append((f"ground truth ({record.short_id})", record.ground_truth))
         tiles.append((caption, record.prediction))
@@ -261,8 +262,8 @@ def _report_markdown(title: str, selection: str, records: list[RunRecord], keys:
         run = outputs.runs[record.run_id]
         lines += [f"### {run.label}", "",
                   f"Run `{record.run_id}`" + (f" ({record.run_name})" if record.run_name else "")
-                  + f", model `{record.model_name}`: PSNR {record.final_metrics['final/psnr']:.2f} dB, "
-                  f"SSIM {format_value(record.final_metrics.get('final/ssim'))}, "
+                  + f", model `{record.model_name}`: PSNR {record.final_metrics[FINAL_PSNR]:.2f} dB, "
+                  f"SSIM {format_value(record.final_metrics.get(FINAL_SSIM))}, "
                   f"{format_value(record.steps)} steps, {format_value(record.wall_seconds)} s.", "",
                   f"![history of {run.label}]({run.history_plot})", "",
                   f"![Benford digits of {run.label}]({run.benford_plot}) "

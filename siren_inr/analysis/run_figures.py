@@ -13,8 +13,10 @@ import torch
 
 from siren_inr.data.image import atomic_output, save_png
 from siren_inr.data.pixels import to_uint8_png
+from siren_inr.names import (COMPARISON_ARTIFACT, EPOCH_COLUMN, GROUND_TRUTH_ARTIFACT, HISTORY_ARTIFACT,
+                             HISTORY_COLUMNS, HISTORY_CSV_COLUMNS, HISTORY_PLOT_ARTIFACT, LOSS_COLUMN, PSNR_COLUMN,
+                             RECONSTRUCTION_ARTIFACT, RECONSTRUCTION_GRAY_ARTIFACT, SSIM_COLUMN, STEP_COLUMN)
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_psnr", "train_ssim")
 # Every figure of the project is written at this resolution or finer (legend text stays legible).
 FIGURE_DPI = 150
 # Lines told apart by colour: Okabe & Ito's colour-blind-safe palette, then Paul Tol's muted dark colours for more
@@ -45,25 +47,25 @@ def write_history_csv(path: str | Path, history: list[dict]) -> Path:
     path = Path(path)
     with atomic_output(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*HISTORY_COLUMNS, "step"])
+        writer.writerow(HISTORY_CSV_COLUMNS)
         for row in history:
-            writer.writerow([f"{row['epoch']:.10g}", repr(float(row["train_loss"])), repr(float(row["train_psnr"])),
-                             repr(float(row["train_ssim"])), int(row["step"])])
+            writer.writerow([f"{row[EPOCH_COLUMN]:.10g}", *(repr(float(row[column])) for column in HISTORY_COLUMNS),
+                             int(row[STEP_COLUMN])])
     return path
 
 
 def read_history_csv(path: str | Path) -> list[dict]:
     """Rows of a history CSV as dicts of floats (step as int)."""
     with Path(path).open(newline="") as handle:
-        return [{key: (int(value) if key == "step" else float(value)) for key, value in row.items()}
+        return [{key: (int(value) if key == STEP_COLUMN else float(value)) for key, value in row.items()}
                 for row in csv.DictReader(handle)]
 
 
 # (history column, axis label, log scale): the panels of every history figure in the project.
 HISTORY_PANELS = (
-    ("train_loss", "training loss (MSE on [-1, 1] values)", True),
-    ("train_psnr", "PSNR (dB)", False),
-    ("train_ssim", "SSIM", False),
+    (LOSS_COLUMN, "training loss (MSE on [-1, 1] values)", True),
+    (PSNR_COLUMN, "PSNR (dB)", False),
+    (SSIM_COLUMN, "SSIM", False),
 )
 
 
@@ -85,7 +87,7 @@ def history_axes(title: str | None = None):
 def plot_history_columns(axes, history, **style) -> None:
     """Draw one history (rows of dicts, or a DataFrame) on the three panels; non-finite points are skipped."""
     rows = history.to_dict("records") if hasattr(history, "to_dict") else list(history)
-    epochs = np.array([float(row["epoch"]) for row in rows])
+    epochs = np.array([float(row[EPOCH_COLUMN]) for row in rows])
     for ax, (column, _, log) in zip(axes, HISTORY_PANELS):
         if not rows or column not in rows[0]:
             continue
@@ -163,11 +165,11 @@ def write_run_outputs(folder: str | Path, ground_truth, prediction, history: lis
                       metrics: dict[str, float], title: str = "") -> Path:
     """Write images/, history/ and plots/ for one fit under `folder` (the artifact layout of a run)."""
     folder = Path(folder)
-    save_png(folder / "images" / "reconstruction.png", prediction)
-    save_png(folder / "images" / "reconstruction_gray.png", to_gray(prediction)[..., None])
-    save_png(folder / "images" / "ground_truth.png", ground_truth)
-    plot_comparison(ground_truth, prediction, metrics, folder / "images" / "comparison.png", title)
+    save_png(folder / RECONSTRUCTION_ARTIFACT, prediction)
+    save_png(folder / RECONSTRUCTION_GRAY_ARTIFACT, to_gray(prediction)[..., None])
+    save_png(folder / GROUND_TRUTH_ARTIFACT, ground_truth)
+    plot_comparison(ground_truth, prediction, metrics, folder / COMPARISON_ARTIFACT, title)
     if history:
-        write_history_csv(folder / "history" / "history.csv", history)
-        plot_history(history, folder / "plots" / "history.png", title)
+        write_history_csv(folder / HISTORY_ARTIFACT, history)
+        plot_history(history, folder / HISTORY_PLOT_ARTIFACT, title)
     return folder

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from siren_inr.analysis.records import RunRecord, format_value, is_seed_key, short_setting_names
+from siren_inr.names import FINAL_MSE, FINAL_PSNR, FINAL_SSIM
 
-FINAL_METRICS = (("psnr_db", "final/psnr"), ("ssim", "final/ssim"), ("mse", "final/mse"))
+# (table column, the final metric it shows): not names.FINAL_METRICS, which lists the metric keys alone.
+FINAL_METRIC_COLUMNS = (("psnr_db", FINAL_PSNR), ("ssim", FINAL_SSIM), ("mse", FINAL_MSE))
 
 
 def comparison_table(records: list[RunRecord], keys: list[str]) -> pd.DataFrame:
@@ -19,7 +21,7 @@ def comparison_table(records: list[RunRecord], keys: list[str]) -> pd.DataFrame:
     for record in records:
         row: dict[str, object] = {"run_id": record.run_id, "run_name": record.run_name}
         row.update({key: record.params.get(key) for key in keys})
-        for column, metric in FINAL_METRICS:
+        for column, metric in FINAL_METRIC_COLUMNS:
             row[column] = record.final_metrics.get(metric, math.nan)
         row["steps"] = record.steps
         row["wall_seconds"] = record.wall_seconds
@@ -49,7 +51,7 @@ def grouped_table(records: list[RunRecord], keys: list[str]) -> pd.DataFrame | N
         row["runs"] = len(members)
         row["seeds"] = ",".join(
             sorted({str(m.params.get(seed_keys[0])) for m in members}, key=_natural)) if seed_keys else ""
-        for column, metric in FINAL_METRICS:
+        for column, metric in FINAL_METRIC_COLUMNS:
             samples = np.array([m.final_metrics.get(metric, math.nan) for m in members], dtype=float)
             samples = samples[np.isfinite(samples)]
             row[f"{column}_mean"] = float(samples.mean()) if samples.size else math.nan

@@ -26,6 +26,7 @@ from siren_inr.bench.plain_loop import PlainFit
 from siren_inr.bench.probes import MIB, MemoryProbe, net_layer_sizes, step_flops
 from siren_inr.bench.reference import PlainLoopProcess, siren_sizes
 from siren_inr.errors import SirenInrError
+from siren_inr.names import CHECKPOINTS_FOLDER, PSNR_COLUMN, STEP_COLUMN
 
 VARIANTS = ("reference", "default", "fast")
 
@@ -176,8 +177,8 @@ def _project_fit(job, field, device: torch.device, init_state: dict, timer: pl.C
     module.net.load_state_dict(init_state)
     run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
     with _tracked_logger(run_dir, name) as logger:
-        fit_module(module, field, job.fit, loggers=[logger], callbacks=[timer], checkpoint_dir=run_dir / "checkpoints",
-                   default_root_dir=run_dir)
+        fit_module(module, field, job.fit, loggers=[logger], callbacks=[timer],
+                   checkpoint_dir=run_dir / CHECKPOINTS_FOLDER, default_root_dir=run_dir)
     return module
 
 
@@ -250,7 +251,7 @@ def bench_case(case: Case, jobs: dict[str, object], options: BenchOptions, plain
         ref_all["ms"] += ref["ms"]
         ref_all["cpu"] += ref["cpu"]
         module = runs[variant][-1][1]
-        psnr = {row["step"]: row["train_psnr"] for row in module.history if row["step"] in psnr_steps}
+        psnr = {row[STEP_COLUMN]: row[PSNR_COLUMN] for row in module.history if row[STEP_COLUMN] in psnr_steps}
         results.append(_result(case, variant, field, own, ref, psnr, flops, sgemm_gflops, closing,
                                _settings_summary(jobs[variant])))
     if "reference" in options.variants and ref_all["ms"]:

@@ -7,6 +7,8 @@ import time
 
 import pytorch_lightning as pl
 
+from siren_inr.names import EPOCH_COLUMN, LOSS_COLUMN, PSNR_COLUMN, SSIM_COLUMN, STEP_COLUMN
+
 
 def _latest(pl_module) -> dict:
     history = getattr(pl_module, "history", None)
@@ -34,8 +36,8 @@ class StepProgressBar(pl.Callback):
         if len(pl_module.history) != self._shown:
             self._shown = len(pl_module.history)
             row = _latest(pl_module)
-            self._bar.set_postfix(loss=f"{row['train_loss']:.3g}", psnr=f"{row['train_psnr']:.2f}",
-                                  ssim=f"{row['train_ssim']:.4f}", refresh=False)
+            self._bar.set_postfix(loss=f"{row[LOSS_COLUMN]:.3g}", psnr=f"{row[PSNR_COLUMN]:.2f}",
+                                  ssim=f"{row[SSIM_COLUMN]:.4f}", refresh=False)
 
     def on_train_end(self, trainer, pl_module):
         if self._bar is not None:
@@ -60,8 +62,9 @@ class PlainProgress(pl.Callback):
         rows = pl_module.history
         for row in rows[self._printed:]:
             elapsed = time.perf_counter() - self._start
-            print(f"step {row['step']:>7d}/{total_steps}  epoch {row['epoch']:.6g}  loss {row['train_loss']:.4g}  "
-                  f"psnr {row['train_psnr']:.2f} dB  ssim {row['train_ssim']:.4f}  ({elapsed:.1f} s)",
+            print(f"step {row[STEP_COLUMN]:>7d}/{total_steps}  epoch {row[EPOCH_COLUMN]:.6g}  "
+                  f"loss {row[LOSS_COLUMN]:.4g}  psnr {row[PSNR_COLUMN]:.2f} dB  ssim {row[SSIM_COLUMN]:.4f}  "
+                  f"({elapsed:.1f} s)",
                   file=self.stream, flush=True)
         self._printed = len(rows)
 

@@ -14,7 +14,8 @@ from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
 from siren_inr.models import build_model
 from siren_inr.models.tiled import TiledSirenStep, network_inputs, supports_tiled, tiled_mse
-from siren_inr.names import TRAIN_LOSS, TRAIN_PSNR, TRAIN_SSIM
+from siren_inr.names import (EPOCH_COLUMN, HISTORY_CHECKPOINT_KEY, LOSS_COLUMN, PSNR_COLUMN, SSIM_COLUMN,
+                             STEP_COLUMN, TRAIN_LOSS, TRAIN_PSNR, TRAIN_SSIM)
 
 
 @torch.no_grad()
@@ -181,10 +182,10 @@ class INRFitModule(pl.LightningModule):
         self._append_row(step, *numbers)
 
     def _append_row(self, step: int, loss: float, psnr: float, ssim: float) -> None:
-        row = {"step": step, "epoch": step / self.steps_per_epoch, "train_loss": loss,
-               "train_psnr": psnr, "train_ssim": ssim}
+        row = {STEP_COLUMN: step, EPOCH_COLUMN: step / self.steps_per_epoch, LOSS_COLUMN: loss,
+               PSNR_COLUMN: psnr, SSIM_COLUMN: ssim}
         # A resumed fit re-measures the step its checkpoint closed on: keep one row per step.
-        while self.history and self.history[-1]["step"] >= step:
+        while self.history and self.history[-1][STEP_COLUMN] >= step:
             self.history.pop()
         self.history.append(row)
         for logger in self.loggers:
@@ -193,7 +194,7 @@ class INRFitModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         # Close the history with the state after the last update (step == total steps).
         step = self.global_step
-        if self.current_epoch + 1 < self.trainer.max_epochs or (self.history and self.history[-1]["step"] == step):
+        if self.current_epoch + 1 < self.trainer.max_epochs or (self.history and self.history[-1][STEP_COLUMN] == step):
             return
         values = predict_values(self.net, self.shard_coords, self.settings.eval_chunk_size).float()
         self._record(step, self._shard_mse(values, self.shard_values, None), None)
@@ -215,7 +216,7 @@ class INRFitModule(pl.LightningModule):
 
     # --- checkpoints ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["history"] = [dict(row) for row in self.history]
+        checkpoint[HISTORY_CHECKPOINT_KEY] = [dict(row) for row in self.history]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.history = [dict(row) for row in checkpoint.get("history", [])]
+        self.history = [dict(row) for row in checkpoint.get(HISTORY_CHECKPOINT_KEY, [])]

@@ -16,6 +16,7 @@ from torch import nn
 from siren_inr.fit.datamodule import PixelFieldDataModule
 from siren_inr.data.field import PixelField
 from siren_inr.fit.callbacks import progress_callbacks
+from siren_inr.names import HISTORY_CHECKPOINT_KEY, LAST_CKPT_NAME
 from siren_inr.fit.cpu import fit_threads
 from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.settings import FitSettings
@@ -98,7 +99,7 @@ class EpochCheckpoint(Checkpoint):
         # A Checkpoint subclass runs after the module's own epoch-end hook: the final save holds the closing row.
         epoch = trainer.current_epoch + 1
         if epoch % self.last_every == 0 or epoch >= trainer.max_epochs:
-            self._save(trainer, "last.ckpt")
+            self._save(trainer, LAST_CKPT_NAME)
         if self.keep_every and epoch % self.keep_every == 0:
             self._save(trainer, f"epoch{epoch:06d}.ckpt")
 
@@ -146,7 +147,7 @@ def load_module(checkpoint: str | Path | dict, field: PixelField) -> INRFitModul
     hp = checkpoint["hyper_parameters"]
     module = INRFitModule(hp["model_name"], hp["model_hparams"], hp["settings"], field)
     module.load_state_dict(checkpoint["state_dict"])
-    module.history = [dict(row) for row in checkpoint.get("history", [])]
+    module.history = [dict(row) for row in checkpoint.get(HISTORY_CHECKPOINT_KEY, [])]
     return module
 
 

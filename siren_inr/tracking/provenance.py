@@ -11,11 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Tags naming the process that writes a run: a RUNNING run whose process is gone was killed (SIGKILL, power).
-HOST_TAG = "process.host"
-PID_TAG = "process.pid"
-START_TAG = "process.start_ticks"  # start time in clock ticks since boot (/proc/<pid>/stat): tells pid reuse
-BOOT_TAG = "process.boot_id"  # a reboot makes every earlier pid dead
+from siren_inr.names import (BOOT_TAG, DEVICE_TAG, GIT_COMMIT_TAG, GIT_DIRTY_TAG, HOST_TAG, MACHINE_TAG,
+                             MLFLOW_GIT_COMMIT_TAG, PID_TAG, PYTHON_TAG, SOURCE_NAME_TAG, SOURCE_TYPE_TAG, START_TAG,
+                             USER_TAG, VERSIONS_TAG_PREFIX)
 
 PACKAGES = ("siren-inr", "torch", "pytorch-lightning", "torchmetrics", "mlflow", "hydra-core", "omegaconf",
             "numpy", "scikit-image", "pillow")
@@ -48,11 +46,11 @@ def git_state(path: str | Path | None = None) -> tuple[str, bool | None]:
 def provenance_tags(device: str | None = None) -> dict[str, str]:
     """Tags recorded on every run: git commit and dirtiness, package versions, host, python, device."""
     commit, dirty = git_state()
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower() if dirty is not None else "unknown",
-            "mlflow.source.git.commit": commit, "host": socket.gethostname(), "python": platform.python_version()}
-    tags.update({f"versions.{name}": version for name, version in package_versions().items()})
+    tags = {GIT_COMMIT_TAG: commit, GIT_DIRTY_TAG: str(dirty).lower() if dirty is not None else "unknown",
+            MLFLOW_GIT_COMMIT_TAG: commit, MACHINE_TAG: socket.gethostname(), PYTHON_TAG: platform.python_version()}
+    tags.update({f"{VERSIONS_TAG_PREFIX}{name}": version for name, version in package_versions().items()})
     if device:
-        tags["device"] = device
+        tags[DEVICE_TAG] = device
     return tags
 
 
@@ -90,10 +88,10 @@ def process_tags() -> dict[str, str]:
         tags[START_TAG] = str(start)
     if boot:
         tags[BOOT_TAG] = boot
-    tags["mlflow.source.name"] = " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])[:500]
-    tags["mlflow.source.type"] = "LOCAL"
+    tags[SOURCE_NAME_TAG] = " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])[:500]
+    tags[SOURCE_TYPE_TAG] = "LOCAL"
     try:
-        tags["mlflow.user"] = getpass.getuser()
+        tags[USER_TAG] = getpass.getuser()
     except (KeyError, OSError):
         pass
     return tags

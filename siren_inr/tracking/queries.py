@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import (EXPERIMENT_KIND_TAG, FINAL_PSNR, FINAL_SECONDS, FINAL_SSIM, INR_BPP, INR_PSNR,
+                             RUN_KIND_TAG, SWEEP_KIND, TRAINING_EXPERIMENT_KIND)
 from siren_inr.tracking.run import tracked_run
 from siren_inr.tracking.store import artifact_root_for, sqlite_path
 
@@ -171,13 +173,11 @@ def latest_experiment_id(uri: str) -> str | None:
 
 def mark_training_experiments(uri: str) -> list[str]:
     """Tag every experiment without a kind as a training one, so MLflow 3's UI shows its runs; their ids."""
-    from siren_inr.tracking.run import EXPERIMENT_KIND_TAG, TRAINING_KIND
-
     client = _client(uri)
     marked = []
     for experiment in client.search_experiments():
         if EXPERIMENT_KIND_TAG not in experiment.tags:
-            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_EXPERIMENT_KIND)
             marked.append(experiment.experiment_id)
     return marked
 
@@ -187,15 +187,14 @@ def mark_training_experiments(uri: str) -> list[str]:
 # `viewStateShareKey`. Column keys are `<metrics|params|attributes>.`<name>``.
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 RESULTS_VIEW_KEY = "siren-inr-results"
-RESULT_COLUMNS = ("metrics.`final/psnr`", "metrics.`final/ssim`", "metrics.`final/seconds`", "params.`model.name`",
-                  "params.`data.image`", "params.`seed`", "metrics.`inr/bpp`", "metrics.`inr/psnr_db`")
-SWEEP_KIND = "sweep"
+RESULT_COLUMNS = (*(f"metrics.`{key}`" for key in (FINAL_PSNR, FINAL_SSIM, FINAL_SECONDS)), "params.`model.name`",
+                  "params.`data.image`", "params.`seed`", *(f"metrics.`{key}`" for key in (INR_BPP, INR_PSNR)))
 
 
 def results_view_state(expanded_run_ids: list[str]) -> dict:
     """The runs-table view siren-inr opens on: the final metrics and headline settings visible, best PSNR first,
     every sweep's parent expanded so its fits show."""
-    return {"orderByKey": "metrics.`final/psnr`", "orderByAsc": False, "selectedColumns": list(RESULT_COLUMNS),
+    return {"orderByKey": f"metrics.`{FINAL_PSNR}`", "orderByAsc": False, "selectedColumns": list(RESULT_COLUMNS),
             "runsExpanded": {run_id: True for run_id in expanded_run_ids}}
 
 
@@ -204,7 +203,8 @@ def publish_results_view(uri: str, experiment_id: str) -> str:
     import json
 
     client = _client(uri)
-    parents = client.search_runs([experiment_id], filter_string=f"tags.run_kind = '{SWEEP_KIND}'", max_results=500)
+    parents = client.search_runs([experiment_id], filter_string=f"tags.{RUN_KIND_TAG} = '{SWEEP_KIND}'",
+                                 max_results=500)
     state = results_view_state([run.info.run_id for run in parents])
     client.set_experiment_tag(experiment_id, SHARED_VIEW_TAG_PREFIX + RESULTS_VIEW_KEY, json.dumps(state))
     return RESULTS_VIEW_KEY

@@ -12,9 +12,12 @@ from pathlib import Path
 import yaml
 
 from siren_inr.errors import SirenInrError
-from siren_inr.names import FINAL_METRICS, FINAL_PSNR, HISTORY_METRICS, RUN_KIND_TAG
+from siren_inr.names import (CONFIG_FILE, CONFIG_FOLDER, FINAL_METRICS, FINAL_PSNR, GIT_COMMIT_TAG, GIT_DIRTY_TAG,
+                             HISTORY_METRICS, OVERRIDES_FILE, RERUN_DIFF_PREFIX, RERUN_FINAL_MATCH_TAG,
+                             RERUN_HISTORY_MATCH_TAG, RERUN_MATCH_TAG, RERUN_MODE_TAG, RERUN_PROBLEMS_TAG,
+                             RERUN_WARNINGS_TAG, VERSIONS_TAG_PREFIX)
 from siren_inr.tracking.provenance import git_state, package_versions
-from siren_inr.tracking.run import _client
+from siren_inr.tracking.run import _client, is_fit, run_kind
 from siren_inr.tracking.store import sqlite_path
 
 HISTORY_KEYS = HISTORY_METRICS
@@ -49,19 +52,21 @@ def load_run_record(uri: str, run_id: str) -> FitRecord:
     except MlflowException:
         raise SirenInrError(f"run {run_id!r} is not in the store {uri}; give tracking.uri=<the store it was "
                             "recorded in>") from None
-    if run.data.tags.get(RUN_KIND_TAG) in ("sweep", "analysis"):
-        raise SirenInrError(f"run {run_id!r} is a {run.data.tags[RUN_KIND_TAG]} run, not a fit; rerun one of its fits")
+    if not is_fit(run.data.tags):
+        raise SirenInrError(f"run {run_id!r} is a {run_kind(run.data.tags)} run, not a fit; only fits can be rerun "
+                            "or resumed (a sweep's or a study's own fits can)")
     with tempfile.TemporaryDirectory(prefix="siren-inr-rerun-") as tmp:
         try:
-            folder = Path(client.download_artifacts(run_id, "config", tmp))
+            folder = Path(client.download_artifacts(run_id, CONFIG_FOLDER, tmp))
         except (MlflowException, OSError):
-            raise SirenInrError(f"run {run_id!r} has no config/ artifacts (config.yaml, overrides.yaml); "
+            raise SirenInrError(f"run {run_id!r} has no {CONFIG_FOLDER}/ artifacts ({CONFIG_FILE}, {OVERRIDES_FILE}); "
                                 "only runs recorded by siren-inr train can be rerun") from None
-        config = yaml.safe_load((folder / "config.yaml").read_text()) if (folder / "config.yaml").is_file() else None
-        overrides = (yaml.safe_load((folder / "overrides.yaml").read_text()) or []
-                     if (folder / "overrides.yaml").is_file() else [])
+        config_file, overrides_file = folder / CONFIG_FILE, folder / OVERRIDES_FILE
+        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else None
+        overrides = (yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else [])
     if not isinstance(config, dict) or "model" not in config:
-        raise SirenInrError(f"run {run_id!r}: config/config.yaml is missing or is not a siren-inr train config")
+        raise SirenInrError(f"run {run_id!r}: {CONFIG_FOLDER}/{CONFIG_FILE} is missing or is not a siren-inr train "
+                            "config")
     experiment = client.get_experiment(run.info.experiment_id)
     return FitRecord(run_id, run.info.run_name or "", experiment.name, run.info.status, config, list(overrides),
                      dict(run.data.tags))
@@ -71,15 +76,15 @@ def environment_warnings(tags: dict[str, str]) -> list[str]:
     """Differences between the recorded code/packages and this installation (a rerun may then differ)."""
     warnings = []
     versions = package_versions()
-    changed = [f"{name} {tags[f'versions.{name}']} -> {now}" for name, now in versions.items()
-               if f"versions.{name}" in tags and tags[f"versions.{name}"] != now]
+    changed = [f"{name} {tags[VERSIONS_TAG_PREFIX + name]} -> {now}" for name, now in versions.items()
+               if tags.get(VERSIONS_TAG_PREFIX + name, now) != now]
     if changed:
         warnings.append("the run was recorded with other package versions: " + ", ".join(changed))
     commit, _ = git_state()
-    recorded = tags.get("git_commit")
+    recorded = tags.get(GIT_COMMIT_TAG)
     if recorded and recorded != "unknown" and commit != "unknown" and recorded != commit:
         warnings.append(f"the run was recorded at git commit {recorded[:12]}, this checkout is at {commit[:12]}")
-    if tags.get("git_dirty") == "true":
+    if tags.get(GIT_DIRTY_TAG) == "true":
         warnings.append("the run was recorded from a git tree with uncommitted changes; the code it ran may "
                         "not exist any more")
     return warnings
@@ -158,15 +163,15 @@ def record_comparison(uri: str, rerun_id: str, comparison: Comparison, warnings:
     from mlflow.entities import Metric, RunTag
 
     verdict = ("exact" if comparison.exact else "within_tolerance") if comparison.match else "differs"
-    tags = {"rerun_match": verdict, "rerun_history_match": str(comparison.history_match).lower(),
-            "rerun_final_match": str(comparison.final_match).lower(),
-            "rerun_mode": "bit_for_bit" if comparison.exact else "tolerance"}
+    tags = {RERUN_MATCH_TAG: verdict, RERUN_HISTORY_MATCH_TAG: str(comparison.history_match).lower(),
+            RERUN_FINAL_MATCH_TAG: str(comparison.final_match).lower(),
+            RERUN_MODE_TAG: "bit_for_bit" if comparison.exact else "tolerance"}
     if comparison.problems:
-        tags["rerun_problems"] = " | ".join(comparison.problems)[:5000]
+        tags[RERUN_PROBLEMS_TAG] = " | ".join(comparison.problems)[:5000]
     if warnings:
-        tags["rerun_warnings"] = " | ".join(warnings)[:5000]
+        tags[RERUN_WARNINGS_TAG] = " | ".join(warnings)[:5000]
     stamp = int(time.time() * 1000)
-    metrics = [Metric(f"rerun/max_abs_diff/{key}", value, stamp, 0) for key, value in comparison.max_abs_diff.items()]
+    metrics = [Metric(f"{RERUN_DIFF_PREFIX}{key}", value, stamp, 0) for key, value in comparison.max_abs_diff.items()]
     _client(uri).log_batch(rerun_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
 
 

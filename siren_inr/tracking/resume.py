@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
-from siren_inr.names import CHECKPOINT_DIR_TAG, HISTORY_COLUMNS, OUTPUT_DIR_TAG
+from siren_inr.names import (CHECKPOINT_DIR_TAG, HISTORY_COLUMNS, LAST_CKPT_NAME, OUTPUT_DIR_TAG,
+                             RESUME_BACKFILLED_ROWS, RESUME_OVERLAP_MAX_ABS_DIFF, RESUME_OVERLAP_POINTS, STEP_COLUMN)
 from siren_inr.tracking.run import MlflowRunLogger, _client
-
-LAST_CHECKPOINT = "last.ckpt"
 
 
 @dataclass
@@ -39,7 +38,7 @@ def find_resume_point(uri: str, run_id: str) -> ResumePoint:
     folder = run.data.tags.get(CHECKPOINT_DIR_TAG)
     if not folder:
         raise SirenInrError(f"resume={run_id}: the run recorded no checkpoint folder (tag {CHECKPOINT_DIR_TAG})")
-    checkpoint = Path(folder) / LAST_CHECKPOINT
+    checkpoint = Path(folder) / LAST_CKPT_NAME
     if not checkpoint.is_file():
         raise SirenInrError(f"resume={run_id}: no checkpoint at {checkpoint}; the fit stopped before its first "
                             "checkpoint (written every last_ckpt_every_n_epochs epochs), or that folder is not "
@@ -64,9 +63,9 @@ class ResumedRunLogger(MlflowRunLogger):
         missing = 0
         for row in history:
             points = {key: row[column] for column, key in HISTORY_COLUMNS.items()
-                      if column in row and int(row["step"]) not in self.logged.get(key, {})}
+                      if column in row and int(row[STEP_COLUMN]) not in self.logged.get(key, {})}
             if points:
-                super().log_metrics(points, int(row["step"]))
+                super().log_metrics(points, int(row[STEP_COLUMN]))
                 missing += 1
         return missing
 
@@ -94,5 +93,5 @@ def checkpoint_step(checkpoint: str | Path) -> int:
 
 def resume_report(logger: ResumedRunLogger, backfilled_rows: int) -> dict[str, float]:
     """Metrics that record how the resumed segment joined the killed one (logged at the checkpoint's step)."""
-    return {"resume/backfilled_rows": float(backfilled_rows), "resume/overlap_points": float(logger.overlap_points),
-            "resume/overlap_max_abs_diff": float(logger.overlap_max_abs_diff)}
+    return {RESUME_BACKFILLED_ROWS: float(backfilled_rows), RESUME_OVERLAP_POINTS: float(logger.overlap_points),
+            RESUME_OVERLAP_MAX_ABS_DIFF: float(logger.overlap_max_abs_diff)}

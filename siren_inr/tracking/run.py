@@ -8,19 +8,18 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import (EXPERIMENT_KIND_TAG, FAILED_REASON_TAG, KILLED_REASON_TAG, LEGACY_KIND_TAG, LEGACY_KINDS,
+                             NOT_FIT_KINDS, PARENT_TAG, RD_POINT_KIND, RD_STUDY_KIND, RUN_KIND_TAG)
+from siren_inr.names import TRAINING_EXPERIMENT_KIND as TRAINING_KIND
 
 MAX_PARAM_LENGTH = 6000
 BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch
-# MLflow 3's UI shows an experiment of unknown kind as a GenAI one (traces, no runs); ours hold training runs.
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-TRAINING_KIND = "custom_model_development"
-KILLED_REASON_TAG = "killed_reason"
 
 
 def _client(uri: str):
@@ -61,6 +60,28 @@ def get_or_create_experiment(uri: str, name: str, artifact_location: str | None 
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def run_kind(tags: Mapping[str, str]) -> str | None:
+    """The kind of run its tags describe (None for a fit): its run_kind tag, or for a rate-distortion run recorded
+    before it carried one, its old `kind` tag."""
+    kind = tags.get(RUN_KIND_TAG)
+    if kind:
+        return kind
+    legacy = tags.get(LEGACY_KIND_TAG)
+    return legacy if legacy in LEGACY_KINDS else None
+
+
+def is_fit(tags: Mapping[str, str]) -> bool:
+    """Whether the run records one fit (not a sweep's parent, an analysis or a rate-distortion study or point)."""
+    return run_kind(tags) not in NOT_FIT_KINDS
+
+
+def rd_run_tags(is_point: bool) -> dict[str, str]:
+    """The kind tags of a rate-distortion study's parent run or of one of its point runs: run_kind, and the old
+    `kind` tag that stores written before run_kind hold (so one filter finds old and new rd runs alike)."""
+    kind = RD_POINT_KIND if is_point else RD_STUDY_KIND
+    return {RUN_KIND_TAG: kind, LEGACY_KIND_TAG: kind}
 
 
 def finite_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -234,7 +255,7 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         experiment_id = get_or_create_experiment(uri, experiment_name, artifact_location)
         all_tags = {**process_tags(), **(tags or {})}
         if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
+            all_tags[PARENT_TAG] = parent_run_id
         run = client.create_run(experiment_id, run_name=run_name,
                                 tags={k: str(v) for k, v in all_tags.items() if v is not None})
         run_id = run.info.run_id
@@ -258,8 +279,6 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
             # whichever of the nested runs' handlers caught it.
             tracked.end("KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
 
-
-FAILED_REASON_TAG = "failed_reason"
 
 
 def end_finished_run(uri: str, run_id: str, status: str, reason: str) -> None:

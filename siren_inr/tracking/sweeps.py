@@ -13,13 +13,14 @@ import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 
-from siren_inr.names import FINAL_PSNR, PARENT_TAG, RUN_KIND_TAG, SWEEP_DIR_TAG, SWEEP_ID_TAG
+from siren_inr.names import (BEST_RUN_TAG, FINAL_PSNR, PARENT_TAG, RUN_KIND_TAG, SWEEP_BEST_FINAL_PSNR,
+                             SWEEP_DIR_TAG, SWEEP_ID_TAG, SWEEP_JOBS_FAILED, SWEEP_JOBS_FINISHED, SWEEP_KIND,
+                             SWEEP_KIND_TAG, SWEEP_OVERRIDES_TAG, SWEEP_TAG, SWEPT_KEYS_TAG)
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import _client, get_or_create_experiment
 from siren_inr.tracking.store import artifact_root_for, checked_experiment_name, ensure_store
 
 RECORD_NAME = ".siren_inr_sweep.json"
-SWEEP_KIND = "sweep"
 
 
 @dataclass
@@ -49,8 +50,8 @@ def start_sweep(uri: str, experiment_name: str, sweep_dir: str | Path, *, sweep_
     sweep_dir.mkdir(parents=True, exist_ok=True)
     sweep_id = sweep_id or sweep_id_for(sweep_dir)
     experiment_id = get_or_create_experiment(uri, experiment_name, artifact_root_for(uri))
-    tags = {**provenance_tags(), RUN_KIND_TAG: SWEEP_KIND, "sweep": sweep_id, SWEEP_DIR_TAG: str(sweep_dir.resolve()),
-            "sweep_kind": kind, "sweep_overrides": " ".join(overrides), "swept_keys": ",".join(swept_keys),
+    tags = {**provenance_tags(), RUN_KIND_TAG: SWEEP_KIND, SWEEP_TAG: sweep_id, SWEEP_DIR_TAG: str(sweep_dir.resolve()),
+            SWEEP_KIND_TAG: kind, SWEEP_OVERRIDES_TAG: " ".join(overrides), SWEPT_KEYS_TAG: ",".join(swept_keys),
             **(extra_tags or {})}
     run = _client(uri).create_run(experiment_id, run_name=f"sweep {sweep_id}",
                                   tags={k: str(v)[:5000] for k, v in tags.items() if v is not None})
@@ -120,11 +121,11 @@ def finish_sweep(record: SweepRecord, failed_jobs: int = 0) -> SweepSummary:
     summary = SweepSummary(len(finished), failed_runs + failed_jobs, len(runs) - len(finished) - failed_runs,
                            best_id, best_psnr)
     stamp = int(time.time() * 1000)
-    metrics = [Metric("sweep/jobs_finished", summary.finished, stamp, 0),
-               Metric("sweep/jobs_failed", summary.failed, stamp, 0)]
+    metrics = [Metric(SWEEP_JOBS_FINISHED, summary.finished, stamp, 0),
+               Metric(SWEEP_JOBS_FAILED, summary.failed, stamp, 0)]
     if best_psnr is not None:
-        metrics.append(Metric("sweep/best_final_psnr", best_psnr, stamp, 0))
-    tags = [RunTag("best_run_id", best_id)] if best_id else []
+        metrics.append(Metric(SWEEP_BEST_FINAL_PSNR, best_psnr, stamp, 0))
+    tags = [RunTag(BEST_RUN_TAG, best_id)] if best_id else []
     client.log_batch(record.parent_run_id, metrics=metrics, tags=tags, synchronous=True)
     client.set_terminated(record.parent_run_id, "FAILED" if summary.failed or summary.other else "FINISHED")
     return summary
