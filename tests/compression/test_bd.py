@@ -53,6 +53,9 @@ def test_front_keeps_the_points_that_improve_on_every_smaller_file():
     curve = pd.DataFrame({"bpp": [0.3, 0.1, 0.2, 0.4, np.nan], "psnr_db": [25.0, 22.0, 26.0, 27.0, 30.0]})
     front = rd_front(curve)
     assert front["bpp"].tolist() == [0.1, 0.2, 0.4] and front["psnr_db"].tolist() == [22.0, 26.0, 27.0]
+    # Of two files of the same size, only the better one is on the front.
+    tie = rd_front(pd.DataFrame({"bpp": [0.1, 0.2, 0.2], "psnr_db": [20.0, 24.0, 25.0]}))
+    assert tie["bpp"].tolist() == [0.1, 0.2] and tie["psnr_db"].tolist() == [20.0, 25.0]
 
 
 def test_mean_curves_only_where_every_image_has_a_point():

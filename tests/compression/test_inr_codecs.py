@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import time
 
 import numpy as np
 import pytest
@@ -128,7 +129,9 @@ def test_fit_network_steps_adam_on_its_schedule(image, schedule, monkeypatch):
     settings = dataclasses.replace(inr_codecs.DEFAULTS["coin"], steps=12, lr=1e-3, lr_schedule=schedule)
     torch.manual_seed(0)
     model = build_model("siren", in_features=2, out_features=3, hidden_features=8, hidden_layers=1)
-    inr_codecs.fit_network(model, PixelField.from_image(image), settings)
+    started = time.perf_counter()
+    seconds = inr_codecs.fit_network(model, PixelField.from_image(image), settings)
+    assert 0 < seconds <= time.perf_counter() - started  # it returns the seconds it spent
     if schedule == "cosine":
         expected = [1e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / 12))) for s in range(12)]
     else:

@@ -57,6 +57,21 @@ def test_constant_and_vector_tensors():
     qt = quantize_uniform(w, 4, per_channel=True)
     assert qt.step[0] == 0 and np.array_equal(qt.dequantize(), w.astype(np.float32))
     assert qt.low.shape == (1,)  # vectors get one group even with per_channel
+    assert not qt.symbols.any()  # a constant group is stored as symbol 0
+
+
+def test_one_grid_per_tensor_unless_per_channel_is_asked_for():
+    rows = np.array([[0.0, 1.0], [10.0, 30.0], [-2.0, 2.0]])
+    default, per_channel = quantize_uniform(rows, 8), quantize_uniform(rows, 8, per_channel=True)
+    assert default.low.shape == (1,) and per_channel.low.shape == (3,)
+    assert np.array_equal(default.symbols, quantize_uniform(rows, 8, per_channel=False).symbols)
+
+
+def test_sensitive_bits_go_to_vectors_and_coordinate_input_matrices_only():
+    quant = QuantSettings(bits=6, sensitive_bits=12)
+    assert quant.bits_for((32,)) == 12 and quant.bits_for((32, 2)) == 12  # a bias; the first layer's [out, in=2]
+    assert quant.bits_for((32, 32)) == 6
+    assert QuantSettings(bits=6, sensitive_bits=None).bits_for((32,)) == 6  # none: every tensor at bits
 
 
 def test_round_trip_modes_and_fake_quant_gradient():

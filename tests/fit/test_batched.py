@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
-from siren_inr.fit.batched import BatchedSiren, fit_batched, images_per_chunk, step_bytes_per_image
+from siren_inr.fit.batched import BatchedSiren, adam_with_schedule, fit_batched, images_per_chunk, step_bytes_per_image
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
 from siren_inr.models import build_model
@@ -83,6 +84,30 @@ def test_batched_fit_with_fit_settings_equals_fit_model(schedule):
     constant = [build_model("siren", **hparams) for _ in fields]
     fit_batched(constant, fields[0].coords, values, steps=settings.num_epochs, lr=settings.lr)
     assert not torch.allclose(constant[0].net[0].linear.weight, result.nets[0].net[0].linear.weight, atol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["none", "cosine", "exponential", "step"])
+def test_adam_with_schedule_sets_the_lr_of_every_optimizer_step(schedule):
+    # 12 optimizer steps, 3 per epoch: cosine anneals to lr_min, exponential reaches lr * lr_gamma at the end,
+    # step multiplies by lr_gamma every lr_step_epochs (2) epochs, i.e. every 6 optimizer steps.
+    settings = FitSettings(lr=1e-2, lr_schedule=schedule, lr_min=1e-4, lr_gamma=0.5, lr_step_epochs=2)
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer, scheduler = adam_with_schedule([weight], settings, total_steps=12, steps_per_epoch=3)
+    assert (scheduler is None) == (schedule == "none")
+    lrs = []
+    for _ in range(12):
+        weight.grad = torch.ones(1)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    expected = {
+        "none": [1e-2] * 12,
+        "cosine": [1e-4 + (1e-2 - 1e-4) * 0.5 * (1 + math.cos(math.pi * s / 12)) for s in range(1, 13)],
+        "exponential": [1e-2 * 0.5 ** (s / 12) for s in range(1, 13)],
+        "step": [1e-2 * 0.5 ** (s // 6) for s in range(1, 13)],
+    }[schedule]
+    assert lrs == pytest.approx(expected, rel=1e-9, abs=1e-15)
 
 
 def test_cpu_batched_fit_runs_the_tiled_step_and_equals_the_bmm_fit(monkeypatch):

@@ -78,6 +78,15 @@ def test_lr_schedules_decay(schedule, final_lr):
     assert lr == pytest.approx(final_lr, rel=1e-6, abs=1e-12)
 
 
+def test_step_schedule_counts_epochs_not_optimizer_steps():
+    # 4 mini-batches per epoch (256 pixels, batches of 64): a drop every 2 epochs is a drop every 8 optimizer steps,
+    # so 20 steps end at lr * gamma^2.
+    result = _fit(lr_schedule="step", lr_step_epochs=2, lr_gamma=0.1, num_epochs=5, batch_size=64, log_every_n_steps=4)
+    assert result.global_step == 20
+    lr = result.module.trainer.optimizers[0].param_groups[0]["lr"]
+    assert lr == pytest.approx(1e-3 * 0.1**2, rel=1e-6)
+
+
 def test_checkpoint_holds_weights_and_history(tmp_path):
     pl.seed_everything(0, verbose=False)
     field = PixelField.from_image(smooth_image(16))
