@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from siren_inr.errors import SirenInrError
-from siren_inr.names import NOTE_TAG
+from siren_inr.names import (COMPRESSED_FOLDER, IMAGE_TAG, IMAGES_FOLDER, INR_BPP, INR_PSNR, MODE_TAG, NOTE_TAG,
+                             SOURCE_RUN_TAG)
 from siren_inr.seeding import seed_all
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
@@ -138,7 +139,7 @@ def check_source_run(run_id: str, tracking_uri: str | None, image_path: str, ima
     run = queries.get_run(uri, run_id)
     if run is None:
         raise SirenInrError(f"run_id={run_id!r}: no such run in {uri}")
-    source = run.params.get("data.image") or run.tags.get("image")
+    source = run.params.get("data.image") or run.tags.get(IMAGE_TAG)
     if not source:
         return [f"run {run_id} records no image; its network is encoded as the image of {image_path}"]
     recorded_side = run.params.get("data.sidelength") or run.params.get("sidelength")  # a train or compress fit
@@ -165,7 +166,7 @@ def _fit_job(job: CompressJob, output_dir: Path) -> "TrainJob":
         data=DataSpec(image=str(job.image), sidelength=job.sidelength, batch_size=None),
         fit=job.fit, seed=job.seed, experiment_name=job.experiment_name, tracking_uri=job.tracking_uri,
         run_name=f"compress {Path(job.image).name}", output_dir=output_dir, config=dict(job.config),
-        tags={"mode": "compress"}, keeps_output_dir=False,  # a temporary folder: no tag may point at it
+        tags={MODE_TAG: "compress"}, keeps_output_dir=False,  # a temporary folder: no tag may point at it
     )
 
 
@@ -337,26 +338,26 @@ def run_compress_job(job: CompressJob) -> CodecReport:
         report = CodecReport(encoded.num_bytes, encoded.bpp, encoded.psnr_db, encoded.ssim,
                              warnings=source_warnings + larger_than_source(job.image, encoded.num_bytes, target))
         if job.track:
-            metrics = {"inr/num_bytes": encoded.num_bytes, "inr/bpp": encoded.bpp, "inr/psnr_db": encoded.psnr_db,
+            metrics = {"inr/num_bytes": encoded.num_bytes, INR_BPP: encoded.bpp, INR_PSNR: encoded.psnr_db,
                        "inr/ssim": encoded.ssim, "inr/quant_psnr_db_before_qat": before,
                        "inr/quant_psnr_db_after_qat": after}
             decoded_png = save_png(Path(scratch) / "decoded.png", encoded.decoded.image)
-            files = {"compressed": target, "images": decoded_png}
-            tags = {"mode": "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve()),
+            files = {COMPRESSED_FOLDER: target, IMAGES_FOLDER: decoded_png}
+            tags = {MODE_TAG: "compress", "entropy_method": encoded.decoded.method, "inr_file": str(target.resolve()),
                     NOTE_TAG: compress_note(job.image, target, report, height, width)}
             if fit_run.run_id is not None:  # the fit's run already holds every setting as a param
                 report.run_id = _record_encoding(uri, job.experiment_name, fit_run.run_id, metrics, files, tags)
                 fit_run.recorded = True
             else:  # run_id= weights: a new run of the encoding alone
                 quant = job.quant
-                params = {"image": str(job.image), "source_run_id": job.run_id, "quant.mode": quant.mode,
+                params = {IMAGE_TAG: str(job.image), SOURCE_RUN_TAG: job.run_id, "quant.mode": quant.mode,
                           "quant.bits": quant.bits, "quant.per_channel": quant.per_channel,
                           "quant.sensitive_bits": quant.sensitive_bits, "coder": job.coder,
                           "qat_steps": job.qat.steps, "qat_lr": job.qat.lr, "model.name": encoded.decoded.arch,
                           **{f"model.{k}": v for k, v in encoded.decoded.hparams.items()}}
                 report.run_id = _record_encoding(
                     uri, job.experiment_name, None, metrics, files,
-                    {**tags, "source_run_id": job.run_id, "image": str(job.image)},
+                    {**tags, SOURCE_RUN_TAG: job.run_id, IMAGE_TAG: str(job.image)},
                     run_name=f"compress {Path(job.image).name} (run {job.run_id})", params=params)
     return report
 
@@ -386,13 +387,13 @@ def _compress_with_inr_codec(job: CompressJob, image, target: Path, uri: str | N
     if job.track:
         metrics = {f"inr/{key}": info[key] for key in ("num_bytes", "bpp", "psnr_db", "ssim",
                                                        "multiplications_per_pixel")}
-        params = {"image": str(job.image), "inr_codec": job.inr_codec,
+        params = {IMAGE_TAG: str(job.image), "inr_codec": job.inr_codec,
                   **flatten(asdict(settings), "inr_codec.")}
         with tempfile.TemporaryDirectory(prefix="siren-inr-compress-") as scratch:
             decoded_png = save_png(Path(scratch) / "decoded.png", reconstruction)
             report.run_id = _record_encoding(
-                uri, job.experiment_name, None, metrics, {"compressed": target, "images": decoded_png},
-                {"mode": "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve()),
+                uri, job.experiment_name, None, metrics, {COMPRESSED_FOLDER: target, IMAGES_FOLDER: decoded_png},
+                {MODE_TAG: "compress", "inr_codec": job.inr_codec, "inr_file": str(target.resolve()),
                  NOTE_TAG: compress_note(job.image, target, report, *image.shape[:2], job.inr_codec)},
                 run_name=f"compress {Path(job.image).name} ({job.inr_codec})", params=params)
     return report

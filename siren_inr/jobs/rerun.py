@@ -10,7 +10,7 @@ from pathlib import Path
 
 from siren_inr.errors import SirenInrError
 from siren_inr.jobs.train import TrainJob, run_train_job
-from siren_inr.names import RERUN_OF_TAG
+from siren_inr.names import DEVICE_TAG, IMAGE_TAG, MODE_TAG, RERUN_OF_TAG
 from siren_inr.tracking.provenance import HOST_TAG, PID_TAG, run_process_alive
 from siren_inr.tracking.queries import get_run
 from siren_inr.tracking.rerun import (FitRecord, Tolerance, compare_runs, environment_warnings, load_run_record,
@@ -42,9 +42,9 @@ def refuse_compress_run(uri: str, run_id: str, command: str) -> None:
     """A compress run (its fit and its .inr file, or an encoding of run_id= weights) is not refitted by `rerun` or
     continued by `resume`, which redo `siren-inr train` runs: one line saying what redoes it."""
     info = get_run(uri, run_id)
-    if info is None or info.tags.get("mode") != "compress":
+    if info is None or info.tags.get(MODE_TAG) != "compress":
         return
-    image = info.tags.get("image") or info.params.get("data.image") or "IMAGE"
+    image = info.tags.get(IMAGE_TAG) or info.params.get("data.image") or "IMAGE"
     codec = info.tags.get("inr_codec") or info.params.get("inr_codec") or "coin"
     named = f"resume={run_id} names" if command == "resume" else f"run {run_id} is"
     raise SirenInrError(f"{named} a compress run ({codec}, of {image}); `siren-inr {command}` redoes runs of "
@@ -111,7 +111,7 @@ def rerun(run_id: str, tracking_uri: str | None, make_job: JobMaker, *, progress
     result = run_train_job(job)
     if result.run_id is None:
         return RerunResult(None, True, warnings, "", [])  # a DDP worker rank: rank 0 compares and reports
-    exact = (record.tags.get("device", "").startswith("cpu") and job.fit.device() == "cpu"
+    exact = (record.tags.get(DEVICE_TAG, "").startswith("cpu") and job.fit.device() == "cpu"
              and bool(job.fit.deterministic))
     tol = tolerance or Tolerance()
     comparison = compare_runs(uri, run_id, result.run_id, exact, tol)

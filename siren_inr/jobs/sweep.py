@@ -12,7 +12,7 @@ from pathlib import Path
 
 from siren_inr.errors import SirenInrError
 from siren_inr.jobs.train import TrainJob, run_train_job
-from siren_inr.names import FINAL_METRICS, HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG
+from siren_inr.names import FINAL_METRICS, FINAL_PSNR, HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG
 from siren_inr.tracking.run import TrackedRun
 from siren_inr.tracking.store import resolve_tracking_uri
 from siren_inr.tracking.sweeps import abandon_sweep, finish_sweep, job_tags, read_sweep_record, start_sweep, sweep_id_for
@@ -49,7 +49,7 @@ def apply_sweep_context(job: TrainJob, sweep_dir: str | Path) -> None:
 class OptunaSearch:
     """`hparams_search`: an Optuna study whose trials are tracked fits (conf/hparams_search/)."""
 
-    metric: str = "final/psnr"  # what a trial returns: final/psnr, final/ssim or final/mse
+    metric: str = FINAL_PSNR  # what a trial returns: final/psnr, final/ssim or final/mse
     direction: str = "maximize"  # maximize (psnr, ssim) or minimize (mse)
     n_trials: int = 20  # trials this process runs
     sampler: str = "tpe"  # tpe (Bayesian) or random

@@ -21,8 +21,9 @@ from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.memory import check_memory
 from siren_inr.models import build_model, hparams_for_image, model_spec
 from siren_inr.models.registry import accepted_hparams
-from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, FINAL_SECONDS, FINAL_STEPS, MODE_TAG,
-                             NOTE_TAG, OUTPUT_DIR_TAG)
+from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, CONFIG_FILE, CONFIG_FOLDER, DEVICE_TAG,
+                             FINAL_PREFIX, FINAL_SECONDS, FINAL_STEPS, HISTORY_FOLDER, IMAGE_TAG, IMAGES_FOLDER, MODE_TAG, MODEL_TAG,
+                             NOTE_TAG, NUM_PARAMS_TAG, OUTPUT_DIR_TAG, OVERRIDES_FILE, PLOTS_FOLDER, RESUMED_FROM_TAG, SEED_TAG)
 from siren_inr.seeding import checked_seed, seed_all
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run
@@ -77,8 +78,8 @@ class JobResult:
 
 def _write_config(folder: Path, config: dict, overrides: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (folder / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+    (folder / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / OVERRIDES_FILE).write_text(yaml.safe_dump(list(overrides)))
     return folder
 
 
@@ -129,11 +130,11 @@ def run_train_job(job: TrainJob) -> JobResult:
     if not rank_zero_only.rank == 0:
         # DDP worker processes fit their shard; only global rank 0 tracks.
         fitted = fit_module(module, field, settings, ckpt_path=None if job.evaluate_only else job.ckpt_path,
-                            checkpoint_dir=output_dir / "checkpoints", default_root_dir=output_dir)
+                            checkpoint_dir=output_dir / CHECKPOINTS_FOLDER, default_root_dir=output_dir)
         return JobResult(None, fitted.final, fitted.history, output_dir, uri, fitted)
 
     ensure_store(uri)
-    tags = {**provenance_tags(device), "model": name, "image": job.data.image, "seed": job.seed,
+    tags = {**provenance_tags(device), MODEL_TAG: name, IMAGE_TAG: job.data.image, SEED_TAG: job.seed,
             MODE_TAG: "evaluate" if job.evaluate_only else "train", **job.tags}
     if job.ckpt_path:
         tags[CKPT_PATH_TAG] = str(Path(job.ckpt_path).resolve())
@@ -145,8 +146,8 @@ def run_train_job(job: TrainJob) -> JobResult:
     with tracked_run(uri, job.experiment_name, run_name=job.run_name or name, tags=tags,
                      params=None if resuming else flatten(config), artifact_location=artifact_root_for(uri),
                      run_id=job.resume_run_id) as run:
-        config_dir = _write_config(output_dir / "config", config, job.overrides)
-        run.log_artifacts(config_dir, "config")
+        config_dir = _write_config(output_dir / CONFIG_FOLDER, config, job.overrides)
+        run.log_artifacts(config_dir, CONFIG_FOLDER)
         if job.evaluate_only:
             prediction, final = evaluate(module)
             history, fitted = list(module.history), None
@@ -158,9 +159,9 @@ def run_train_job(job: TrainJob) -> JobResult:
                 logger = ResumedRunLogger(uri, run.run_id, job.experiment_name)
                 resumed_from = checkpoint_step(job.ckpt_path)
                 backfilled = logger.backfill(module.history)
-                run.set_tags({"resumed_from_step": resumed_from})
+                run.set_tags({RESUMED_FROM_TAG: resumed_from})
             fitted = fit_module(module, field, settings, loggers=[logger],
-                                checkpoint_dir=output_dir / "checkpoints", ckpt_path=job.ckpt_path,
+                                checkpoint_dir=output_dir / CHECKPOINTS_FOLDER, ckpt_path=job.ckpt_path,
                                 default_root_dir=output_dir)
             prediction, final, history = fitted.prediction, fitted.final, fitted.history
             run.log_metrics({FINAL_SECONDS: fitted.seconds, FINAL_STEPS: fitted.global_step})
@@ -168,13 +169,13 @@ def run_train_job(job: TrainJob) -> JobResult:
                 from siren_inr.tracking.resume import resume_report
 
                 run.log_metrics(resume_report(logger, backfilled), step=resumed_from)
-        run.log_metrics({f"final/{key}": value for key, value in final.items()})
+        run.log_metrics({f"{FINAL_PREFIX}{key}": value for key, value in final.items()})
         num_params = sum(p.numel() for p in module.net.parameters())
-        run.set_tags({"device": str(module.device), "num_params": num_params,
+        run.set_tags({DEVICE_TAG: str(module.device), NUM_PARAMS_TAG: num_params,
                       NOTE_TAG: fit_note(name, job.data.image, width, height, final, fitted, num_params)})
         title = f"{name} on {job.data.image} ({width}x{height})"
         write_run_outputs(output_dir, field.image(), prediction, history, final, title)
-        for folder in ("images", "history", "plots", "checkpoints"):
+        for folder in (IMAGES_FOLDER, HISTORY_FOLDER, PLOTS_FOLDER, CHECKPOINTS_FOLDER):
             if (output_dir / folder).is_dir() and any((output_dir / folder).iterdir()):
                 run.log_artifacts(output_dir / folder, folder)
         run_id = run.run_id
