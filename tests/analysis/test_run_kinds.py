@@ -48,6 +48,7 @@ def store(tmp_path_factory):
     return uri, ids
 
 
+@pytest.mark.slow
 def test_analyze_skips_rd_runs_old_and_new(store):
     uri, ids = store
     runs, skipped = select_runs(Selection(run_ids=[ids["old-rd"], ids["fit"], ids["new-rd"], ids["point"]]), uri, "zoo")
@@ -61,6 +62,7 @@ def test_analyze_skips_rd_runs_old_and_new(store):
         select_runs(Selection(run_ids=[ids["old-rd"]]), uri, "zoo")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["old-rd", "new-rd"])
 def test_rerun_and_resume_refuse_an_rd_run_with_one_clear_line(store, name):
     uri, ids = store
