@@ -23,13 +23,8 @@ import torch
 
 from siren_inr.compression import container
 from siren_inr.compression.latent.arm import LATENT_MAX, LATENT_MIN, IntegerArm
-from siren_inr.compression.latent.codec import (
-    MAX_SIDE_PX,
-    EncodedLatent,
-    layout_fingerprint,
-    quantize_groups,
-    read_weight_groups,
-)
+from siren_inr.compression.latent.codec import (MAX_SIDE_PX, EncodedLatent, encoding_info, image_hwc,
+                                                 layout_fingerprint, quantize_groups, read_weight_groups)
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
 from siren_inr.compression.latent.training import LatentTrainSettings, TrainedLatents, train_latents
 from siren_inr.compression.latent.wavefront import decode_grids, encode_grids
@@ -130,11 +125,8 @@ def decode_latent3(parsed: container.Container, num_bytes: int) -> DecodedLatent
 def encode_latent3(image: np.ndarray, arch_settings: dict[str, Any], train: LatentTrainSettings,
                    trained: TrainedLatents | None = None) -> EncodedLatent:
     """Train (unless `trained` is given), quantize and code one image [H, W, C] in [0, 1] as a version-3 file."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
-    height, width, channels = image.shape
-    arch = Architecture(height, width, channels, **arch_settings)
+    image = image_hwc(image)
+    arch = Architecture(*image.shape, **arch_settings)
     if trained is None:
         trained = train_latents(image, arch, train)
     networks, target = trained.networks.eval(), torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
@@ -151,14 +143,6 @@ def encode_latent3(image: np.ndarray, arch_settings: dict[str, Any], train: Late
     decode_seconds = time.perf_counter() - started
     if not all(np.array_equal(a, b) for a, b in zip(decoded.latents, grids)):
         raise RuntimeError("latent codec: the decoder's latents differ from the encoder's (entropy model mismatch)")
-    pixels = height * width
-    info = {
-        "codec": "latent", "lam": train.lam, "steps": train.steps, "num_bytes": len(data), "bpp": 8 * len(data) / pixels,
-        "latent_bytes": len(latent_bytes), "weight_bytes": len(weights),
-        "header_bytes": len(data) - len(latent_bytes) - len(weights),
-        "latent_bits_coded_model": ideal_bits, "latent_bits_estimate": estimated_bits,
-        "num_latents": int(sum(g.size for g in grids)), "num_weights": int(sum(p.numel() for p in networks.parameters())),
-        "multiplications_per_pixel": networks.multiplications_per_pixel(),
-        "train_seconds": trained.seconds, "decode_seconds": decode_seconds,
-    }
+    info = encoding_info(data, latent_bytes, weights, train, trained.seconds, decode_seconds, networks,
+                         num_latents=int(sum(g.size for g in grids)), bits=(ideal_bits, estimated_bits))
     return EncodedLatent(data, decoded, info)

@@ -261,14 +261,33 @@ class EncodedLatent:
     info: dict[str, Any]
 
 
+
+def image_hwc(image: np.ndarray) -> np.ndarray:
+    """An image as float32 [H, W, C] (a grey [H, W] gets its one channel)."""
+    image = np.asarray(image, dtype=np.float32)
+    return image[..., None] if image.ndim == 2 else image
+
+
+def encoding_info(data: bytes, latent_bytes: bytes, weights: bytes, train: Any, train_seconds: float,
+                  decode_seconds: float, networks: nn.Module, num_latents: int, bits: tuple[float, float]) -> dict[str, Any]:
+    """What an encode reports: sizes, where the bytes went, the coded and estimated latent bits, the decoder's
+    cost and the seconds spent (versions 2 and 3 alike)."""
+    height, width = networks.arch.height, networks.arch.width
+    return {
+        "codec": "latent", "lam": train.lam, "steps": train.steps, "num_bytes": len(data),
+        "bpp": 8 * len(data) / (height * width), "latent_bytes": len(latent_bytes), "weight_bytes": len(weights),
+        "header_bytes": len(data) - len(latent_bytes) - len(weights),
+        "latent_bits_coded_model": bits[0], "latent_bits_estimate": bits[1], "num_latents": num_latents,
+        "num_weights": int(sum(p.numel() for p in networks.parameters())),
+        "multiplications_per_pixel": networks.multiplications_per_pixel(),
+        "train_seconds": train_seconds, "decode_seconds": decode_seconds,
+    }
+
 def encode_latent_image(image: np.ndarray, arch_settings: dict[str, Any], train: LatentTrainSettings,
                         trained: TrainedLatents | None = None) -> EncodedLatent:
     """Train (unless `trained` is given), quantize and range-code one image [H, W, C] in [0, 1]."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
-    height, width, channels = image.shape
-    arch = LatentArchitecture(height, width, channels, **arch_settings)
+    image = image_hwc(image)
+    arch = LatentArchitecture(*image.shape, **arch_settings)
     if trained is None:
         trained = train_latents(image, arch, train)
     decoder, target = trained.decoder.eval(), torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
@@ -287,14 +306,6 @@ def encode_latent_image(image: np.ndarray, arch_settings: dict[str, Any], train:
     decode_seconds = time.perf_counter() - started
     if not all(torch.equal(a, b) for a, b in zip(decoded.latents, ints)):
         raise RuntimeError("latent codec: the decoder's latents differ from the encoder's (entropy model mismatch)")
-    pixels = height * width
-    info = {
-        "codec": "latent", "lam": train.lam, "steps": train.steps, "num_bytes": len(data), "bpp": 8 * len(data) / pixels,
-        "latent_bytes": len(latent_bytes), "weight_bytes": len(weights),
-        "header_bytes": len(data) - len(latent_bytes) - len(weights),
-        "latent_bits_coded_model": ideal_bits, "latent_bits_estimate": estimated_bits,
-        "num_latents": int(sum(y.numel() for y in ints)), "num_weights": int(sum(p.numel() for p in decoder.parameters())),
-        "multiplications_per_pixel": decoder.multiplications_per_pixel(),
-        "train_seconds": trained.seconds, "decode_seconds": decode_seconds,
-    }
+    info = encoding_info(data, latent_bytes, weights, train, trained.seconds, decode_seconds, decoder,
+                         num_latents=int(sum(y.numel() for y in ints)), bits=(ideal_bits, estimated_bits))
     return EncodedLatent(data, decoded, info)
