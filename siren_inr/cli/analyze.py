@@ -6,7 +6,8 @@ import os
 import re
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import checked_flag, conf_dir, one_line, print_error
+from siren_inr.cli.command import run_command
+from siren_inr.cli.hydra_support import checked_flag, conf_dir, print_error
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "analyze"
@@ -48,17 +49,15 @@ def split_overrides(argv: list[str]) -> tuple[list[str], dict[str, object]]:
 
 def compose_config(argv: list[str]) -> dict:
     """Compose conf/analyze.yaml with the command-line overrides into a plain dict."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+
+    from siren_inr.cli.config import compose
 
     overrides, raw = split_overrides(argv)
     try:
-        with initialize_config_dir(str(conf_dir()), version_base=None):
-            cfg = OmegaConf.to_container(compose(CONFIG_NAME, overrides=overrides), resolve=True)
-    except (HydraException, OmegaConfBaseException) as err:
-        message = one_line(err)
+        cfg = OmegaConf.to_container(compose(overrides, CONFIG_NAME, typed=False), resolve=True)
+    except SirenInrError as err:
+        message = str(err)
         unknown = re.search(r"(?:Could not override|Key) '([^']+)'", message)
         if unknown and ("Could not override" in message or "not in struct" in message):
             message = f"unknown setting {unknown.group(1)!r}"
@@ -69,6 +68,7 @@ def compose_config(argv: list[str]) -> dict:
             cfg.setdefault("tracking", {})["uri"] = value
         else:
             cfg[key] = value
+    _check_types(cfg)
     return cfg
 
 
@@ -91,34 +91,20 @@ def _help(prog: str) -> str:
             f"Settings (conf/{CONFIG_NAME}.yaml):\n\n{text}")
 
 
-def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
-    """Entry point: compose settings, analyse the selected runs, print where the report is."""
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(_help(prog))
-        return 0
-    debug = any(arg.lower() in ("debug=true", "debug=1", "+debug=true") for arg in argv)
+def _analyze(cfg: dict) -> int:
+    from siren_inr.analysis.pipeline import Selection, analyze
+
     # Per-artifact download bars would bury the report's path; this only silences them.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    try:
-        cfg = compose_config(argv)
-        _check_types(cfg)
-        debug = cfg["debug"]
-        from siren_inr.analysis.pipeline import Selection, analyze
-
-        runs = cfg.get("runs") or []
-        if isinstance(runs, str):
-            runs = [runs]
-        selection = Selection(experiment_name=_optional_str(cfg.get("experiment_name")),
-                              run_ids=[str(r) for r in runs], sweep_id=_optional_str(cfg.get("sweep")),
-                              filter_string=_optional_str(cfg.get("filter")), max_runs=int(cfg["max_runs"]))
-        outcome = analyze(selection, Path(cfg["out"]), tracking_uri=(cfg.get("tracking") or {}).get("uri"),
-                          log_to_mlflow=bool(cfg["log_to_mlflow"]), title=_optional_str(cfg.get("title")),
-                          default_experiment=default_experiment())
-    except SirenInrError as err:
-        if debug:
-            raise
-        print_error(str(err))
-        return 2
+    runs = cfg.get("runs") or []
+    if isinstance(runs, str):
+        runs = [runs]
+    selection = Selection(experiment_name=_optional_str(cfg.get("experiment_name")),
+                          run_ids=[str(r) for r in runs], sweep_id=_optional_str(cfg.get("sweep")),
+                          filter_string=_optional_str(cfg.get("filter")), max_runs=int(cfg["max_runs"]))
+    outcome = analyze(selection, Path(cfg["out"]), tracking_uri=(cfg.get("tracking") or {}).get("uri"),
+                      log_to_mlflow=bool(cfg["log_to_mlflow"]), title=_optional_str(cfg.get("title")),
+                      default_experiment=default_experiment())
     for run_id, why in outcome.skipped:
         print_error(f"run {run_id} not analysed: {why}", prefix="warning")
     for message in outcome.warnings:
@@ -131,10 +117,14 @@ def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
     return 0
 
 
+def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
+    """Entry point: compose settings, analyse the selected runs, print where the report is."""
+    return run_command(argv, prog, _help, _analyze, config=compose_config)
+
+
 def _check_types(cfg: dict) -> None:
     """Raise SirenInrError naming the first setting whose value has the wrong type."""
-    for key in ("log_to_mlflow", "debug"):
-        checked_flag(key, cfg.get(key))
+    checked_flag("log_to_mlflow", cfg.get("log_to_mlflow"))  # debug: checked by run_command
     max_runs = cfg.get("max_runs")
     if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs <= 0:
         raise SirenInrError(f"max_runs={max_runs!r}; accepted: a positive integer")

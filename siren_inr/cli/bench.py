@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from siren_inr.cli.command import run_command
 from siren_inr.errors import SirenInrError
 
 VARIANTS = ("reference", "default", "fast")
@@ -106,21 +107,20 @@ def _plan(args, device):
     return options, plan, large, " ".join(args.fast) or "trainer=default"
 
 
-def main(argv: list[str], prog: str = "siren-inr bench") -> int:
-    """Entry point of `siren-inr bench`."""
-    from siren_inr.cli.hydra_support import print_error
+def _bench(argv: list[str], prog: str) -> int:
+    from siren_inr.bench.runner import bench_device, run_bench
 
     args = _parser(prog).parse_args(argv)
-    try:
-        from siren_inr.bench.runner import bench_device, run_bench
-
-        device = bench_device(args.device)
-        options, plan, large, fast_label = _plan(args, device)
-        report = run_bench(plan, options, device, large, fast_label)
-    except SirenInrError as err:
-        print_error(str(err))
-        return 2
+    device = bench_device(args.device)
+    options, plan, large, fast_label = _plan(args, device)
+    report = run_bench(plan, options, device, large, fast_label)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0
+
+
+def main(argv: list[str], prog: str = "siren-inr bench") -> int:
+    """Entry point of `siren-inr bench`."""
+    return run_command(argv, prog, lambda name: _parser(name).format_help().rstrip("\n"),  # as argparse prints it
+                       lambda args: _bench(args, prog))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
-from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from, inr_codec_choice
-from siren_inr.errors import SirenInrError
+from siren_inr.cli.command import run_command
+from siren_inr.cli.hydra_support import checked_flag, print_error
 
 CONFIG_NAME = "compress"
 
@@ -33,17 +32,6 @@ sidelength=N, the setting the file was compressed with, it is resized as compres
 more than max_pixels=100000000 pixels (compress's limit) are refused before they are decoded."""
 
 
-def _split_args(argv: list[str], names: tuple[str, str]) -> tuple[list[str], list[str]]:
-    positional = [a for a in argv if "=" not in a and not a.startswith("-")]
-    overrides = [a for a in argv if "=" in a]
-    unknown = [a for a in argv if a.startswith("-") and "=" not in a]
-    if unknown:
-        raise SirenInrError(f"unknown option(s) {' '.join(unknown)}; settings are key=value")
-    if len(positional) != 2:
-        raise SirenInrError(f"expected {names[0]} and {names[1]}, got {len(positional)} path(s): {positional}")
-    return positional, overrides
-
-
 # Keys of conf/compress.yaml that shape no result: decompress's original=, and how the command behaves.
 _NOT_RECORDED = ("original", "overwrite", "debug")
 
@@ -61,9 +49,10 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
     """The typed CompressJob of a composed conf/compress.yaml."""
     from omegaconf import OmegaConf
 
-    from siren_inr.jobs.compress import CompressJob
-
+    from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
     from siren_inr.compression.inr_codecs import settings_for
+    from siren_inr.jobs.compress import CompressJob
+    from siren_inr.seeding import checked_seed
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
@@ -99,39 +88,30 @@ def decompress(in_path: str, out_path: str, cfg) -> "CodecReport":
                               max_pixels=cfg.get("max_pixels"), sidelength=cfg.get("sidelength"))
 
 
-def _run(argv: list[str], help_text: str, names: tuple[str, str], action) -> int:
-    if any(a in ("-h", "--help") for a in argv):
-        print(help_text)
-        return 0
-    debug = any(a in ("debug=true", "debug=True") for a in argv)
-    try:
-        (source, target), overrides = _split_args(argv, names)
-        cfg = compose(overrides, CONFIG_NAME)
-        debug = checked_flag("debug", cfg.get("debug", False))
+def _printed(action):
+    """The job of a codec command: run `action`, then print its report."""
+    def job(cfg, source: str, target: str) -> int:
         report = action(source, target, cfg)
-    except SirenInrError as err:
-        if debug:
-            import traceback
+        print(f"{target}: {report.line()}", flush=True)
+        for warning in report.warnings:
+            print_error(warning, prefix="warning")
+        if report.run_id:
+            print(f"MLflow run {report.run_id}", flush=True)
+        return 0
 
-            traceback.print_exception(err)
-        print_error(str(err))
-        return 2
-    print(f"{target}: {report.line()}", flush=True)
-    for warning in report.warnings:
-        print_error(warning, prefix="warning")
-    if report.run_id:
-        print(f"MLflow run {report.run_id}", flush=True)
-    return 0
+    return job
 
 
 def compress_main(argv: list[str], prog: str = "siren-inr compress") -> int:
     """Entry point of `siren-inr compress`."""
-    return _run(argv, _COMPRESS_HELP, ("IMAGE", "OUT.inr"), compress)
+    return run_command(argv, prog, _COMPRESS_HELP, _printed(compress), config=CONFIG_NAME,
+                       positional=("IMAGE", "OUT.inr"))
 
 
 def decompress_main(argv: list[str], prog: str = "siren-inr decompress") -> int:
     """Entry point of `siren-inr decompress`."""
-    return _run(argv, _DECOMPRESS_HELP, ("IN.inr", "OUT.png"), decompress)
+    return run_command(argv, prog, _DECOMPRESS_HELP, _printed(decompress), config=CONFIG_NAME,
+                       positional=("IN.inr", "OUT.png"))
 
 
 if __name__ == "__main__":

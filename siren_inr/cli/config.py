@@ -6,13 +6,19 @@ import difflib
 from typing import Any
 
 from siren_inr.cli.hydra_support import conf_dir, hydra_message, quoting_hint
-from siren_inr.cli.schema import CompressConfig, RDConfig, TrainConfig, register_schemas
 from siren_inr.errors import SirenInrError
 
+# The schemas (cli/schema.py) are imported where a config is composed or typed: they are built from the library's
+# settings, whose modules import torch and Lightning, which a command's --help must not wait for.
 
-def compose(overrides: list[str], config_name: str) -> Any:
-    """The composed config (a DictConfig) of `config_name` for `overrides`."""
-    register_schemas()
+
+def compose(overrides: list[str], config_name: str, typed: bool = True) -> Any:
+    """The composed config (a DictConfig) of `config_name` for `overrides`; typed=False for a config whose defaults
+    name no schema of cli/schema.py (they are then not imported)."""
+    if typed:
+        from siren_inr.cli.schema import register_schemas
+
+        register_schemas()
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -43,6 +49,8 @@ def typed_config(cfg, schema):
 
 
 def _codec_schema(cfg):
+    from siren_inr.cli.schema import CompressConfig, RDConfig
+
     return RDConfig if "ladder" in cfg else CompressConfig
 
 
@@ -89,6 +97,7 @@ def job_from_config(cfg) -> "TrainJob":
     """The typed TrainJob of a composed `train` config (its groups are already the library's dataclasses)."""
     from omegaconf import OmegaConf
 
+    from siren_inr.cli.schema import TrainConfig
     from siren_inr.fit.settings import FitSettings
     from siren_inr.jobs.train import TrainJob
 

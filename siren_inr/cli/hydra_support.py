@@ -1,14 +1,12 @@
-"""Hydra glue shared by the subcommands: config folder, up-front validation, one-line errors."""
+"""Hydra glue shared by the subcommands: the config folder, Hydra's errors as one line, up-front validation."""
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
-from siren_inr.seeding import checked_seed  # noqa: F401  (re-exported for the codec and rd commands)
 
 CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
@@ -33,6 +31,18 @@ def one_line(message: str) -> str:
     return "; ".join(parts)
 
 
+def checked_flag(key: str, value) -> bool:
+    """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
+    if not isinstance(value, bool):
+        raise SirenInrError(f"{key}={value!r}; accepted: true or false")
+    return value
+
+
+def print_error(message: str, prefix: str = "error") -> None:
+    """The project's one-line error (or `warning: ...`) on stderr."""
+    print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)
+
+
 def hydra_message(err: BaseException) -> str:
     """Hydra's error and the OmegaConf error it wraps (which names the key and why), as one line."""
     parts, seen = [], set()
@@ -54,24 +64,6 @@ def quoting_hint(overrides: list[str]) -> str:
             return (f"; quote a value with non-ASCII characters for Hydra, e.g. '{key}=\"{value}\"' (single quotes "
                     "round it for the shell)")
     return ""
-
-
-def debug_requested(argv: list[str]) -> bool:
-    """Whether the command line asks for full tracebacks (`debug=true`), read before any config is composed."""
-    return any(arg.split("=", 1)[0].lstrip("+") == "debug" and arg.split("=", 1)[1].lower() in ("true", "yes", "1")
-               for arg in argv if "=" in arg)
-
-
-def checked_flag(key: str, value) -> bool:
-    """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
-    if not isinstance(value, bool):
-        raise SirenInrError(f"{key}={value!r}; accepted: true or false")
-    return value
-
-
-def print_error(message: str, prefix: str = "error") -> None:
-    """The project's one-line error on stderr."""
-    print(f"{prefix}: {one_line(message)}", file=sys.stderr, flush=True)
 
 
 # Hydra flags that take a value in the next argument, and those that choose another config (then Hydra validates).
@@ -158,23 +150,10 @@ def record_failure(message: str) -> None:
             handle.write(one_line(message) + "\n")
 
 
-def report_exception(err: BaseException, debug: bool) -> str:
-    """One line for a user error or a resource error; the traceback too for bugs or with debug."""
-    import torch
+def __getattr__(name: str):
+    # `checked_seed` for the codec commands, imported (with torch) only by them, not by every command's --help.
+    if name == "checked_seed":
+        from siren_inr.seeding import checked_seed
 
-    if isinstance(err, SirenInrError):
-        message = str(err)
-    elif isinstance(err, (torch.OutOfMemoryError, MemoryError)):
-        message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
-                   "or lower data.eval_chunk_size")
-    else:
-        traceback.print_exception(err)
-        return f"{type(err).__name__}: {err}"
-    if debug:
-        traceback.print_exception(err)
-    print_error(message)
-    return message
-
-
-__all__ = ["conf_dir", "validate_overrides", "quoting_hint", "print_error", "one_line", "record_failure", "report_exception",
-           "FAILURES_ENV"]
+        return checked_seed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

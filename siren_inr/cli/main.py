@@ -8,24 +8,28 @@ import signal
 import sys
 
 from siren_inr import __version__
+from siren_inr.cli.command import wants_help
 
-# subcommand -> (module, function, one-line help). Modules are imported lazily so that
-# `siren-inr --help` stays fast and a broken optional piece cannot break `train`.
-SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("siren_inr.cli.train", "main", "fit a network to an image (Hydra overrides follow; -m for multirun)"),
-    "analyze": ("siren_inr.cli.analyze", "main", "analyse tracked runs: histories, tables, galleries, Benford"),
-    "compress": ("siren_inr.cli.codec", "compress_main", "fit and encode an image as a .inr file"),
-    "decompress": ("siren_inr.cli.codec", "decompress_main", "decode a .inr file to an image"),
-    "rd": ("siren_inr.cli.rd", "main", "rate-distortion study of the INR codec against classical codecs"),
-    "rerun": ("siren_inr.cli.rerun", "main", "refit a tracked run from its record and compare"),
-    "bench": ("siren_inr.cli.bench", "main", "benchmark the fit against the reference loop"),
-    "ui": ("siren_inr.cli.ui", "main", "open the MLflow UI on the local store"),
+# subcommand -> (module, function, one-line help, what it imports before it runs). Modules are imported lazily and
+# import nothing heavy themselves, so that every --help answers at once and a broken optional piece cannot break
+# `train`. "fit": torch and Lightning (the command fits); "torch": torch only; "": nothing.
+SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "train": ("siren_inr.cli.train", "main", "fit a network to an image (Hydra overrides follow; -m for multirun)",
+              "fit"),
+    "analyze": ("siren_inr.cli.analyze", "main", "analyse tracked runs: histories, tables, galleries, Benford",
+                "torch"),
+    "compress": ("siren_inr.cli.codec", "compress_main", "fit and encode an image as a .inr file", "fit"),
+    "decompress": ("siren_inr.cli.codec", "decompress_main", "decode a .inr file to an image", "torch"),
+    "rd": ("siren_inr.cli.rd", "main", "rate-distortion study of the INR codec against classical codecs", "fit"),
+    "rerun": ("siren_inr.cli.rerun", "main", "refit a tracked run from its record and compare", "fit"),
+    "bench": ("siren_inr.cli.bench", "main", "benchmark the fit against the reference loop", "fit"),
+    "ui": ("siren_inr.cli.ui", "main", "open the MLflow UI on the local store", ""),
 }
 
 
 def _usage() -> str:
     lines = ["usage: siren-inr <command> [overrides...]", "", "commands:"]
-    for name, (_, _, text) in SUBCOMMANDS.items():
+    for name, (_, _, text, _) in SUBCOMMANDS.items():
         lines.append(f"  {name:<11} {text}")
     lines.append("")
     lines.append("Run 'siren-inr <command> --help' for the settings of a command.")
@@ -72,11 +76,17 @@ class _ClosedPipeSafe:
         return getattr(self._stream, name)
 
 
+_SIGNALS_BEFORE_TRACKING: list[int] = []  # stop signals that came while siren_inr.tracking.run was not importable
+
+
 def _stop_signal(signum, frame) -> None:
     # SIGTERM is treated as Ctrl-C by every command: the work stops through KeyboardInterrupt, so runs end
     # KILLED and temporary folders are removed; a repeated signal while stopping is only recorded.
-    from siren_inr.tracking.run import note_stop_signal
-
+    try:
+        from siren_inr.tracking.run import note_stop_signal
+    except ImportError:  # it was being imported (with Lightning) when the signal came: nothing was started yet
+        _SIGNALS_BEFORE_TRACKING.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}") from None
     if note_stop_signal(signum):
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -115,16 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"error: unknown command {name!r}; accepted: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
-    module_name, func_name, _ = SUBCOMMANDS[name]
-    from siren_inr.fit.cpu import tune_allocator  # imports torch: under the interrupt handler above
+    module_name, func_name, _, preload = SUBCOMMANDS[name]
+    if wants_help(rest):
+        preload = ""  # a help is text only
+    if preload:
+        from siren_inr.fit.cpu import tune_allocator  # imports torch: under the interrupt handler above
 
-    tune_allocator()  # before the command's tensors: large activations stay in the heap (siren_inr/fit/cpu.py)
+        tune_allocator()  # before the command's tensors: large activations stay in the heap (siren_inr/fit/cpu.py)
     if not isinstance(sys.stdout, _ClosedPipeSafe):
         sys.stdout = _ClosedPipeSafe(sys.stdout)
     try:
         try:
             module = importlib.import_module(module_name)
-            import pytorch_lightning  # noqa: F401  (every command's heavy import, done while interrupts exit)
+            if preload == "fit":
+                import pytorch_lightning  # noqa: F401  (a fitting command's heavy import, done while interrupts exit)
         except ModuleNotFoundError as err:
             if err.name == module_name:
                 print(f"error: command {name!r} is not available in this installation", file=sys.stderr)
@@ -132,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             signal.signal(signal.SIGINT, previous)
-        from siren_inr.tracking.run import stop_signals_seen
-
         signal.signal(signal.SIGINT, _stop_signal)
         signal.signal(signal.SIGTERM, _stop_signal)
         code = getattr(module, func_name)(rest, prog=f"siren-inr {name}")
@@ -150,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(_stopped_message(name, seen[0]), file=sys.stderr, flush=True)
         return 128 + seen[0]
-    seen = stop_signals_seen()
+    seen = _seen_signals()
     if seen:  # a command that caught the interrupt itself and returned
         print(_stopped_message(name, seen[0]), file=sys.stderr, flush=True)
         return 128 + seen[0]
@@ -158,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _seen_signals() -> list[int]:
-    if "siren_inr.tracking.run" not in sys.modules:
-        return []
-    return sys.modules["siren_inr.tracking.run"].stop_signals_seen()
+    run = sys.modules.get("siren_inr.tracking.run")
+    seen = run.stop_signals_seen() if run is not None and hasattr(run, "stop_signals_seen") else []
+    return seen or list(_SIGNALS_BEFORE_TRACKING)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from siren_inr.cli.hydra_support import debug_requested, print_error, report_exception
+from siren_inr.cli.command import run_command
+from siren_inr.cli.hydra_support import print_error
 from siren_inr.errors import SirenInrError
 
 OPTIONS = {"tracking.uri": None, "progress": None, "psnr_tol_db": "0.05", "rtol": "1e-3", "debug": "false"}
@@ -70,20 +71,15 @@ def rerun(run_id: str, options: dict[str, str]) -> int:
 def main(argv: list[str] | None = None, prog: str = "siren-inr rerun") -> int:
     """Entry point of `siren-inr rerun`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or any(a in ("-h", "--help") for a in argv):
-        print(_HELP.format(prog=prog))
-        if argv:
-            return 0
-        print_error(f"{prog} needs the id of the run to fit again (the MLflow run id, e.g. from the runs table of "
-                    "`siren-inr ui`)")
-        return 2
-    debug = debug_requested(argv)
-    try:
-        run_id, options = _parse(argv)
-        return rerun(run_id, options)
-    except (SirenInrError, MemoryError) as err:
-        report_exception(err, debug)
-        return 2 if isinstance(err, SirenInrError) else 1
+
+    def job(args: list[str]) -> int:
+        if not args:
+            print(_HELP.format(prog=prog))
+            raise SirenInrError(f"{prog} needs the id of the run to fit again (the MLflow run id, e.g. from the runs "
+                                "table of `siren-inr ui`)")
+        return rerun(*_parse(args))
+
+    return run_command(argv, prog, _HELP, job)
 
 
 if __name__ == "__main__":

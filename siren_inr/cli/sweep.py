@@ -9,8 +9,10 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from siren_inr.cli.command import debug_requested, report_exception
 from siren_inr.cli.hydra_support import FAILURES_ENV, print_error
 from siren_inr.errors import SirenInrError
+
 
 def swept_keys(overrides: list[str]) -> list[str]:
     """Keys of the overrides that take several values (a,b / range() / choice() / interval())."""
@@ -86,32 +88,27 @@ def optuna_main(argv: list[str], prog: str = "siren-inr train") -> int:
     from omegaconf import OmegaConf
 
     from siren_inr.cli.config import compose, job_from_config
-    from siren_inr.cli.hydra_support import debug_requested, report_exception
     from siren_inr.jobs.sweep import run_optuna_study
 
     overrides = [a for a in argv if a not in ("-m", "--multirun")]
     sweep_dir_arg = [a.split("=", 1)[1] for a in overrides if a.startswith("hydra.sweep.dir=")]
     overrides = [a for a in overrides if not a.startswith(("hydra.", "hydra/"))]
-    debug = debug_requested(overrides)
-    try:
-        if swept_keys(overrides):
-            raise SirenInrError("hparams_search chooses the swept values itself; give single values, not lists "
-                                f"({', '.join(swept_keys(overrides))})")
+    debug = debug_requested(overrides)  # for the trials' failures; the study's own end as one line in run_command
+    if swept_keys(overrides):
+        raise SirenInrError("hparams_search chooses the swept values itself; give single values, not lists "
+                            f"({', '.join(swept_keys(overrides))})")
 
-        def trial_job(extra: list[str]):
-            return job_from_config(compose([*overrides, *extra], "train"))
+    def trial_job(extra: list[str]):
+        return job_from_config(compose([*overrides, *extra], "train"))
 
-        base_cfg = compose(overrides, "train")
-        search = OmegaConf.to_object(base_cfg.hparams_search)
-        sweep_dir = sweep_dir_arg[0] if sweep_dir_arg else time.strftime("multirun/%Y-%m-%d/%H-%M-%S")
+    base_cfg = compose(overrides, "train")
+    search = OmegaConf.to_object(base_cfg.hparams_search)
+    sweep_dir = sweep_dir_arg[0] if sweep_dir_arg else time.strftime("multirun/%Y-%m-%d/%H-%M-%S")
 
-        def failed(number: int, trial_overrides: list[str], err: BaseException) -> None:
-            print_error(f"trial {number} ({','.join(trial_overrides)}) failed: {report_exception(err, debug)}",
-                        prefix="warning")
+    def failed(number: int, trial_overrides: list[str], err: BaseException) -> None:
+        print_error(f"trial {number} ({','.join(trial_overrides)}) failed: {report_exception(err, debug)}",
+                    prefix="warning")
 
-        outcome = run_optuna_study(search, job_from_config(base_cfg), trial_job, overrides, sweep_dir,
-                                   say=lambda text: print(text, flush=True), on_failure=failed)
-        return 1 if outcome.failed_trials else 0
-    except (SirenInrError, MemoryError) as err:
-        report_exception(err, debug)
-        return 2
+    outcome = run_optuna_study(search, job_from_config(base_cfg), trial_job, overrides, sweep_dir,
+                               say=lambda text: print(text, flush=True), on_failure=failed)
+    return 1 if outcome.failed_trials else 0

@@ -7,13 +7,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from siren_inr.cli.hydra_support import (FAILURES_ENV, conf_dir, print_error,
-                                         record_failure, report_exception, validate_overrides)
-from siren_inr.cli.config import job_from_config
-from siren_inr.jobs.sweep import apply_sweep_context, run_name_for
-from siren_inr.names import HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG, SWEEP_ID_TAG
-from siren_inr.tracking.sweeps import sweep_id_for
+from siren_inr.cli.command import out_of_memory, report_exception, run_command
+from siren_inr.cli.hydra_support import FAILURES_ENV, conf_dir, print_error, record_failure, validate_overrides
 from siren_inr.errors import SirenInrError
+
+# The file Lightning's DDP launcher runs for ranks 1..N-1 (siren_inr/jobs/launch.py): this one, run as a script.
+SCRIPT = str(Path(__file__).resolve())
 
 _HELP = """usage: siren-inr train [key=value ...] [-m]
 
@@ -34,12 +33,15 @@ Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
 def _job_from_record(config: dict):
     from omegaconf import OmegaConf
 
+    from siren_inr.cli.config import job_from_config
+
     return job_from_config(OmegaConf.create(config))
 
 
 def _check_job(cfg) -> None:
     """Every value of a composed config checked, its image read and its store looked at, before Hydra creates the
     run's folder (a refused job leaves no outputs/<date>/<time>/)."""
+    from siren_inr.cli.config import job_from_config
     from siren_inr.jobs.train import load_job_image
     from siren_inr.tracking.store import precheck_store, resolve_tracking_uri
 
@@ -59,6 +61,10 @@ def _hydra_context(job) -> None:
     """Fill output dir, overrides, run name and sweep tags from the running Hydra job."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from siren_inr.jobs.sweep import apply_sweep_context, run_name_for
+    from siren_inr.names import HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG, SWEEP_ID_TAG
+    from siren_inr.tracking.sweeps import sweep_id_for
 
     hc = HydraConfig.get()
     job.output_dir = Path(hc.runtime.output_dir)
@@ -85,44 +91,15 @@ def _show(figure: Path) -> None:
     plt.show()
 
 
-_ENV_BEFORE_DDP: dict | None = None  # this process's environment before a sweep job launched DDP ranks
-
-
-def _reset_after_ddp_job() -> None:
-    """Undo what the previous sweep job's DDP launch left in this process: its process group, its rank variables."""
-    global _ENV_BEFORE_DDP
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-    for key in set(os.environ) - set(_ENV_BEFORE_DDP):
-        del os.environ[key]  # LOCAL_RANK, MASTER_PORT, ...: left set, the next job would think it is a DDP worker
-    _ENV_BEFORE_DDP = None
-
-
 def _prepare_ddp_relaunch(job, multirun: bool) -> None:
-    """Make the command Lightning's DDP launcher re-runs for ranks 1..N-1 a single run of this job, in its folder."""
-    global _ENV_BEFORE_DDP
-    if multirun and _ENV_BEFORE_DDP is not None:
-        _reset_after_ddp_job()
-    strategy = str(job.fit.strategy)
-    if not strategy.startswith("ddp") or "spawn" in strategy or "LOCAL_RANK" in os.environ:
-        return  # no subprocess launch (or torchrun / SLURM started every rank already)
-    if multirun:
-        _ENV_BEFORE_DDP = dict(os.environ)
-    import __main__
+    """The ranks that Lightning's DDP launcher starts run this job alone, in its folder (not the whole sweep)."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import flag_override
 
-    if getattr(__main__, "__spec__", None) is not None:
-        # `python -m siren_inr train ...`: Lightning would re-run the dispatcher without its subcommand;
-        # without a spec it re-runs sys.argv[0], which main() set to this file.
-        __main__.__spec__ = None
-    if multirun:
-        # Otherwise the other ranks would re-run the whole sweep (-m and every swept value) in outputs/.
-        # (A joblib/submitit worker's argv[0] is the launcher's own module, so name this file explicitly.)
-        hc = HydraConfig.get()
-        sys.argv = [str(Path(__file__).resolve()), *hc.overrides.task]
+    from siren_inr.jobs.launch import prepare_ddp_relaunch
+
+    hc = HydraConfig.get()
+    if prepare_ddp_relaunch(str(job.fit.strategy), SCRIPT, multirun, list(hc.overrides.task)) and multirun:
         with flag_override(hc, ["readonly", "struct"], [False, False]):
             hc.run.dir = hc.runtime.output_dir
 
@@ -132,6 +109,7 @@ def task(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from siren_inr.cli.config import job_from_config
     from siren_inr.jobs.train import run_train_job
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -146,9 +124,7 @@ def task(cfg) -> float | None:
         _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
     except Exception as err:  # one line for user and resource errors, the traceback for bugs
-        import torch
-
-        if not isinstance(err, (SirenInrError, torch.OutOfMemoryError, MemoryError)) and multirun:
+        if not (isinstance(err, SirenInrError) or out_of_memory(err)) and multirun:
             raise
         message = report_exception(err, debug)
         if multirun:
@@ -164,20 +140,14 @@ def task(cfg) -> float | None:
     return result.final["psnr"]
 
 
-def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
+def _run(argv: list[str], prog: str) -> int:
     """Validate the overrides, then hand them to Hydra (single run or -m multirun)."""
     import hydra
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(_HELP)
-        return 0
+    from siren_inr.jobs.launch import relaunch_as
+
     _CHECKED_STORES.clear()  # looked at again by every command: a store may have changed since
-    try:
-        validate_overrides("train", argv, check=_check_job)
-    except SirenInrError as err:
-        print_error(str(err))
-        return 2
+    validate_overrides("train", argv, check=_check_job)
     if any(a.startswith("hparams_search=") and a != "hparams_search=null" for a in argv):
         from siren_inr.cli.sweep import optuna_main  # Optuna drives the trials (hydra-optuna-sweeper pins optuna<3)
 
@@ -185,8 +155,7 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     failures = tempfile.NamedTemporaryFile("w", prefix="siren-inr-failures-", suffix=".txt", delete=False)
     failures.close()
     os.environ[FAILURES_ENV] = failures.name
-    # argv[0] must be a script Lightning's DDP launcher can re-run for the other ranks.
-    sys.argv = [str(Path(__file__).resolve()), *argv]
+    relaunch_as(SCRIPT, argv)
     try:
         hydra.main(config_path=str(conf_dir()), config_name="train", version_base=None)(task)()
         failed = Path(failures.name).read_text().splitlines()
@@ -196,6 +165,12 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
         print_error(f"{len(failed)} job(s) failed: " + " | ".join(failed))
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
+    """Entry point of `siren-inr train` (also the script the DDP ranks run)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(argv, prog, _HELP, lambda args: _run(args, prog))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from siren_inr.cli.ui import checked_port, runs_url, ui_command
+from siren_inr.tracking.server import checked_port, runs_url, ui_command
 from siren_inr.errors import SirenInrError
 from testkit import run_cli, store_uri
 

@@ -1,0 +1,100 @@
+"""The flow every command follows: `--help`, `debug=`, compose the config, call one job, one line per error.
+
+Nothing here imports torch, Lightning or MLflow: a command's `--help` is answered from its text alone.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+
+from siren_inr.cli.hydra_support import checked_flag, print_error
+from siren_inr.errors import SirenInrError
+
+HELP_FLAGS = ("-h", "--help")
+_TRUE = ("true", "yes", "1")
+
+
+def wants_help(argv: list[str]) -> bool:
+    """Whether the command line asks for the command's help."""
+    return any(arg in HELP_FLAGS for arg in argv)
+
+
+def debug_requested(argv: list[str]) -> bool:
+    """Whether the command line asks for full tracebacks (`debug=true`), read before any config is composed."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") == "debug" and value.strip().lower() in _TRUE:
+            return True
+    return False
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether err is the machine (or the GPU) running out of memory."""
+    torch = sys.modules.get("torch")  # an error raised before torch was imported is not torch's
+    return isinstance(err, MemoryError) or (torch is not None and isinstance(err, torch.OutOfMemoryError))
+
+
+def report_exception(err: BaseException, debug: bool) -> str:
+    """One line for a user error or running out of memory (the traceback too with debug); the traceback for bugs.
+    Returns the message."""
+    if isinstance(err, SirenInrError):
+        message = str(err)
+    elif out_of_memory(err):
+        message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
+                   "or lower data.eval_chunk_size")
+    else:
+        traceback.print_exception(err)
+        return f"{type(err).__name__}: {err}"
+    if debug:
+        traceback.print_exception(err)
+    print_error(message)
+    return message
+
+
+def split_arguments(argv: list[str], names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(the positional arguments named `names`, the key=value settings); a one-line error for anything else."""
+    positional = [a for a in argv if "=" not in a and not a.startswith("-")]
+    unknown = [a for a in argv if a.startswith("-") and "=" not in a]
+    if not names and (positional or unknown):
+        raise SirenInrError(f"unexpected argument(s) {' '.join(positional + unknown)}; settings are key=value")
+    if unknown:
+        raise SirenInrError(f"unknown option(s) {' '.join(unknown)}; settings are key=value")
+    if len(positional) != len(names):
+        raise SirenInrError(f"expected {' and '.join(names)}, got {len(positional)} path(s): {positional}")
+    return positional, [a for a in argv if "=" in a]
+
+
+def run_command(argv: list[str], prog: str, help_text: str | Callable[[str], str], job: Callable[..., int | None], *,
+                config: str | Callable[[list[str]], object] | None = None, positional: tuple[str, ...] = ()) -> int:
+    """Run one command: its help for -h/--help; else `job`, whose user errors (SirenInrError) end as one line
+    `error: ...` and exit 2, and running out of memory as one line and exit 1 (`debug=true`: the traceback too).
+
+    help_text: the help (`{prog}` is filled in), or a function of prog that builds it.
+    config: None: job(argv) reads the arguments itself. Else the name of conf/<config>.yaml, or a function of the
+        key=value settings that composes them; then job(cfg, *paths), paths being the `positional` arguments.
+    job: returns the exit code (None: 0).
+    """
+    if wants_help(argv):
+        text = help_text(prog) if callable(help_text) else help_text.replace("{prog}", prog)
+        print(text)
+        return 0
+    debug = debug_requested(argv)
+    try:
+        if config is None:
+            return int(job(argv) or 0)
+        paths, overrides = split_arguments(argv, positional)
+        if callable(config):
+            cfg = config(overrides)
+        else:
+            from siren_inr.cli.config import compose
+
+            cfg = compose(overrides, config)
+        debug = checked_flag("debug", cfg.get("debug", False))
+        return int(job(cfg, *paths) or 0)
+    except Exception as err:
+        if not (isinstance(err, SirenInrError) or out_of_memory(err)):
+            raise
+        report_exception(err, debug)
+        return 2 if isinstance(err, SirenInrError) else 1

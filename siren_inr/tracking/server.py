@@ -1,0 +1,187 @@
+"""The MLflow UI on a local store: checks before it starts, the `mlflow ui` process, its log file, its end.
+
+It serves the project's SQLite store with one worker and no job runner (the fewest processes MLflow allows), opens
+on the runs of the named experiment, or of the one used last, in the "Model training" view (MLflow 3 opens on GenAI
+traces otherwise) with final PSNR and SSIM as columns, best first, and keeps the server's request log in a file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from siren_inr.errors import SirenInrError
+
+# MLflow 3's UI: the "Model training" view (query parameter read by its workflow switch) on the runs tab.
+RUNS_VIEW = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+EXPERIMENTS_VIEW = "#/experiments?workflowType=machine_learning"
+START_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 15.0
+LOG_NAME = "ui.log"
+
+
+class ServerDidNotStart(SirenInrError):
+    """`mlflow ui` exited, or did not answer within START_TIMEOUT_SECONDS (a run-time failure, not a bad setting)."""
+
+
+@dataclass
+class UiServer:
+    """What one `siren-inr ui` serves, where, and where its log goes."""
+
+    uri: str
+    host: str
+    port: int
+    url: str
+    log_file: Path
+
+
+def ui_command(uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The `mlflow ui` command line that serves the given store with a single worker."""
+    from siren_inr.tracking.store import artifact_root_for
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port),
+               "--workers", "1"]
+    root = artifact_root_for(uri)
+    if root is not None:
+        command += ["--default-artifact-root", root]
+    return command
+
+
+def checked_port(text) -> int:
+    """The `port` setting: an integer 1..65535, or a one-line error naming it."""
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 < port < 65536 or str(text).strip() != str(port):
+        raise SirenInrError(f"port={text!r}; accepted: an integer from 1 to 65535, e.g. port=5000")
+    return port
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on (MLflow would print an error among its logs and exit 0)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise SirenInrError(f"host={host!r} cannot be resolved ({err.strerror}); accepted: an address of this "
+                            "machine such as 127.0.0.1 or 0.0.0.0") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise SirenInrError(f"port={port} is already in use on {host}; choose another, e.g. "
+                                    f"port={port + 1 if port < 65535 else 5000}") from None
+            raise SirenInrError(f"host={host!r} port={port}: cannot listen there ({err.strerror})") from None
+
+
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def runs_url(host: str, port: int, experiment_id: str | None, view_key: str | None = None) -> str:
+    """The URL that opens the runs view of an experiment (or the experiment list) in the Model training view,
+    with the stored view `view_key` (columns and sort) when given."""
+    base = f"http://{_shown_host(host)}:{port}/"
+    if not experiment_id:
+        return base + EXPERIMENTS_VIEW
+    url = base + RUNS_VIEW.format(experiment_id=experiment_id)
+    return url + (f"&viewStateShareKey={view_key}" if view_key else "")
+
+
+def log_path(db) -> Path:
+    """Where the server's request log goes: beside the store when its folder is writable, else the temp folder."""
+    folder = Path(db).parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        folder = Path(tempfile.gettempdir())
+    return folder / LOG_NAME
+
+
+def prepare_ui(tracking_uri: str | None, experiment_name: str | None, host: str, port) -> UiServer:
+    """Check every setting and the store before anything starts (a folder without a store is refused, never given
+    an empty one), mark the store's experiments as training ones and publish the results view when it is writable."""
+    from siren_inr.tracking import queries
+    from siren_inr.tracking.store import check_store, resolve_tracking_uri, sqlite_path
+
+    port = checked_port(port)
+    uri = resolve_tracking_uri(tracking_uri)
+    if sqlite_path(uri) is None:
+        raise SirenInrError(f"tracking.uri={uri!r}: `siren-inr ui` serves a local SQLite store; a tracking "
+                            "server has its own UI at its address")
+    check_store(uri, write=False)
+    check_port_free(host, port)
+    writable = os.access(sqlite_path(uri), os.W_OK)
+    if writable:
+        queries.mark_training_experiments(uri)
+    if experiment_name:
+        experiment = queries.get_experiment(uri, experiment_name)
+        if experiment is None:
+            known = ", ".join(queries.list_experiment_names(uri)) or "none"
+            raise SirenInrError(f"experiment_name={experiment_name!r} does not exist in {uri}; accepted: {known}")
+        experiment_id = experiment.experiment_id
+    else:
+        experiment_id = queries.latest_experiment_id(uri)
+    view_key = queries.publish_results_view(uri, experiment_id) if writable and experiment_id else None
+    return UiServer(uri=uri, host=host, port=port, url=runs_url(host, port, experiment_id, view_key),
+                    log_file=log_path(sqlite_path(uri)))
+
+
+def _wait_until_up(process: subprocess.Popen, host: str, port: int) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{_shown_host(host)}:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve_ui(server: UiServer, on_up: Callable[[], None]) -> int:
+    """Run `mlflow ui` until it exits (its exit code is returned) or a KeyboardInterrupt, which stops it and goes on.
+
+    `on_up` is called once the server answers. Its one line per request goes to the log file, not the terminal.
+    Raises SirenInrError when the log cannot be written, ServerDidNotStart when the server never answered.
+    """
+    try:
+        log = open(server.log_file, "a")
+    except OSError as err:
+        raise SirenInrError(f"cannot write the server log {server.log_file} ({err.strerror})") from None
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with log:
+        process = subprocess.Popen(ui_command(server.uri, server.port, server.host), env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        # A `kill` or Ctrl-C stops the server too, never leaves it orphaned (both arrive as KeyboardInterrupt).
+        try:
+            if not _wait_until_up(process, server.host, server.port):
+                _stop(process)
+                raise ServerDidNotStart(f"the MLflow UI did not start on {server.host}:{server.port} (exit code "
+                                        f"{process.returncode}); see {server.log_file}")
+            on_up()
+            return process.wait()
+        except KeyboardInterrupt:
+            _stop(process)
+            raise
