@@ -58,7 +58,8 @@ def split_arguments(argv: list[str], names: tuple[str, ...]) -> tuple[list[str],
     positional = [a for a in argv if "=" not in a and not a.startswith("-")]
     unknown = [a for a in argv if a.startswith("-") and "=" not in a]
     if not names and (positional or unknown):
-        raise SirenInrError(f"unexpected argument(s) {' '.join(positional + unknown)}; settings are key=value")
+        stray = [a for a in argv if "=" not in a]
+        raise SirenInrError(f"unexpected argument(s) {' '.join(stray)}; settings are key=value")
     if unknown:
         raise SirenInrError(f"unknown option(s) {' '.join(unknown)}; settings are key=value")
     if len(positional) != len(names):

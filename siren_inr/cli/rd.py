@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import numpy as np
 
-from siren_inr.cli.config import codec_settings_from, compose, fit_settings_from, inr_codec_choice
-from siren_inr.cli.hydra_support import checked_flag, checked_seed, print_error
+from siren_inr.cli.command import run_command
+from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
+from siren_inr.cli.hydra_support import checked_flag, checked_seed
 from siren_inr.compression.inr_codecs import merged
 from siren_inr.errors import SirenInrError
 
@@ -82,36 +82,20 @@ def settings_from(cfg) -> "RDSettings":
     ).validate()
 
 
-def main(argv: list[str], prog: str = "siren-inr rd") -> int:
-    """Entry point of `siren-inr rd`."""
+def _study(cfg) -> int:
+    """Run the study of a composed rd config and print where its report is and its mean numbers."""
     from omegaconf.errors import MissingMandatoryValue
 
-    if any(a in ("-h", "--help") for a in argv):
-        print(_HELP)
-        return 0
-    debug = any(a.lower() == "debug=true" for a in argv)
-    try:
-        unknown = [a for a in argv if "=" not in a]
-        if unknown:
-            raise SirenInrError(f"unexpected argument(s) {' '.join(unknown)}; settings are key=value")
-        from siren_inr.jobs.rd import MlflowTracking, NoTracking, run_study
-
-        cfg = compose(argv, CONFIG_NAME)
-        debug = checked_flag("debug", cfg.get("debug", False))
-        try:
-            settings = settings_from(cfg)
-        except MissingMandatoryValue as err:
-            raise SirenInrError(f"missing setting {err.full_key}") from None
-        tracker = (MlflowTracking(cfg.tracking.uri, cfg.experiment_name, {"study": "rd"})
-                   if checked_flag("track", cfg.track) else NoTracking())
-        result = run_study(settings, tracker)
-    except SirenInrError as err:
-        if debug:
-            traceback.print_exception(err)
-        print_error(str(err))
-        return 2
     from siren_inr.compression.bd import bd_cell
+    from siren_inr.jobs.rd import MlflowTracking, NoTracking, run_study
 
+    try:
+        settings = settings_from(cfg)
+    except MissingMandatoryValue as err:
+        raise SirenInrError(f"missing setting {err.full_key}") from None
+    tracker = (MlflowTracking(cfg.tracking.uri, cfg.experiment_name, {"study": "rd"})
+               if checked_flag("track", cfg.track) else NoTracking())
+    result = run_study(settings, tracker)
     mean_bd = result.bd[result.bd["image"] == "mean"]
     print(f"report: {result.output_dir / 'report.md'}" +
           (f" (MLflow parent run {result.parent_run_id})" if result.parent_run_id else ""))
@@ -123,6 +107,11 @@ def main(argv: list[str], prog: str = "siren-inr rd") -> int:
               f"{' %' if np.isfinite(row['bd_rate_percent']) else ''}, BD-PSNR "
               f"{bd_cell(row['bd_psnr_db'], row['bd_psnr_note'], 2)}{' dB' if np.isfinite(row['bd_psnr_db']) else ''}")
     return 0
+
+
+def main(argv: list[str], prog: str = "siren-inr rd") -> int:
+    """Entry point of `siren-inr rd`."""
+    return run_command(argv, prog, _HELP, _study, config=CONFIG_NAME)
 
 
 if __name__ == "__main__":
