@@ -5,7 +5,7 @@ the bench ran this case before it took COIN's own 2e-4) fitted four ways, PSNR e
 
   plain              the benchmark's plain loop (siren_inr/bench/plain_loop.py), in this process
   plain, perturbed   the same loop from weights multiplied by (1 + 1e-7 * N(0, 1)): a change of float rounding size
-  tiled              the project's default CPU step (siren_inr/models/tiled.py)
+  tiled              the project's default CPU step (siren_inr/fit/tiled.py)
   plain, float64     the plain loop in double precision: the fit both fp32 paths approximate
 
 If the fit is sensitive to its rounding (Adam spikes on this deep omega-30 net), the perturbed plain loop drifts
@@ -28,7 +28,7 @@ from siren_inr.bench.probes import linear_layers
 from siren_inr.data import PixelField
 from siren_inr.fit.cpu import tune_allocator
 from siren_inr.models import build_model
-from siren_inr.models.tiled import TiledSirenStep, tiled_mse
+from siren_inr.fit.tiled import TiledSirenStep, tiled_mse
 from siren_inr.seeding import seed_all
 
 HPARAMS = {"in_features": 2, "out_features": 3, "hidden_features": 28, "hidden_layers": 9}

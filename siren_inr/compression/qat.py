@@ -19,7 +19,7 @@ from siren_inr.compression.quantize import QuantSettings, fake_quantize, round_t
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.metrics.quality import psnr_db
-from siren_inr.models.tiled import network_inputs, tiled_mse, tiled_step_for
+from siren_inr.fit.tiled import network_inputs, tiled_mse, tiled_step_for
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ rounding (tests check it against `fit_model`).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -18,28 +17,13 @@ import torch
 from torch import nn
 
 from siren_inr.errors import SirenInrError
+from siren_inr.fit.core import adam_for_fit
 from siren_inr.fit.fast import supports_fused_sine
 from siren_inr.fit.settings import FitSettings
 from siren_inr.models.siren import Siren, SineLayer
-from siren_inr.models.tiled import tiled_mse, tiled_step_applies, tiled_step_for
+from siren_inr.fit.tiled import tiled_mse, tiled_step_applies, tiled_step_for
 
 MIB = 1024 ** 2
-
-
-def adam_with_schedule(params, settings: FitSettings, total_steps: int, steps_per_epoch: int):
-    """Adam with the fit's learning-rate schedule (stepped once per optimizer step): (optimizer, scheduler|None)."""
-    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    total = max(1, total_steps)
-    if settings.lr_schedule == "none":
-        return optimizer, None
-    if settings.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=settings.lr_min)
-    elif settings.lr_schedule == "exponential":
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=math.pow(settings.lr_gamma, 1.0 / total))
-    else:
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=settings.lr_step_epochs * steps_per_epoch,
-                                                    gamma=settings.lr_gamma)
-    return optimizer, scheduler
 
 
 class BatchedSiren(nn.Module):
@@ -118,8 +102,8 @@ def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tenso
     batched = BatchedSiren(nets).to(device)
     if values.ndim != 3 or values.shape[0] != batched.num_nets:
         raise SirenInrError(f"values shape {tuple(values.shape)}; accepted: [K={batched.num_nets}, N, C]")
-    optimizer, scheduler = adam_with_schedule(batched.parameters(), settings, steps, 1)
-    # On the CPU each image's loss and gradients come from the tiled step (models/tiled.py), fed that image's
+    optimizer, scheduler = adam_for_fit(batched.parameters(), settings, steps, 1)
+    # On the CPU each image's loss and gradients come from the tiled step (fit/tiled.py), fed that image's
     # slice of the stacked weights; one Adam still updates the stack. Elsewhere: one bmm per layer for all K.
     tiled = tiled_step_for(nets[0], coords) if settings.tiled_step and coords.ndim == 2 else None
     history: list[list[float]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import pytorch_lightning as pl
 import torch
@@ -13,7 +12,8 @@ from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.settings import FitSettings
 from siren_inr.metrics.quality import psnr_tensor, ssim_tensor
 from siren_inr.models import build_model
-from siren_inr.models.tiled import TiledSirenStep, network_inputs, supports_tiled, tiled_mse
+from siren_inr.fit.core import adam_for_fit
+from siren_inr.fit.tiled import TiledSirenStep, network_inputs, supports_tiled, tiled_mse
 from siren_inr.names import (EPOCH_COLUMN, HISTORY_CHECKPOINT_KEY, LOSS_COLUMN, PSNR_COLUMN, SSIM_COLUMN,
                              STEP_COLUMN, TRAIN_LOSS, TRAIN_PSNR, TRAIN_SSIM)
 
@@ -87,7 +87,7 @@ class INRFitModule(pl.LightningModule):
             self._tiled_inputs = network_inputs(self.net, self.shard_coords)
 
     def uses_tiled_step(self) -> bool:
-        """Whether training steps run in pixel tiles (models/tiled.py): trainer.tiled_step on a one-process fp32 CPU
+        """Whether training steps run in pixel tiles (fit/tiled.py): trainer.tiled_step on a one-process fp32 CPU
         fit of a SIREN, without compile or fused_sine (those choose their own kernels)."""
         s = self.settings
         world = self.trainer.world_size if self._trainer is not None else 1
@@ -200,18 +200,10 @@ class INRFitModule(pl.LightningModule):
         self._record(step, self._shard_mse(values, self.shard_values, None), None)
 
     def configure_optimizers(self):
-        s = self.settings
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-        total = max(1, self.total_steps)
-        if s.lr_schedule == "none":
+        optimizer, scheduler = adam_for_fit(self.net.parameters(), self.settings, self.total_steps,
+                                            self.steps_per_epoch)
+        if scheduler is None:
             return optimizer
-        if s.lr_schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=s.lr_min)
-        elif s.lr_schedule == "exponential":
-            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=math.pow(s.lr_gamma, 1.0 / total))
-        else:
-            scheduler = torch.optim.lr_scheduler.StepLR(
-                optimizer, step_size=s.lr_step_epochs * self.steps_per_epoch, gamma=s.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # --- checkpoints ------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from siren_inr.fit.core import SCHEDULES
 from siren_inr.fit.datamodule import steps_per_epoch
 from siren_inr.errors import SirenInrError
 
-LR_SCHEDULES = ("none", "cosine", "exponential", "step")
+LR_SCHEDULES = SCHEDULES  # fit/core.py builds them
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "bf16", "16",
               "transformer-engine", "transformer-engine-float16")
@@ -49,7 +50,7 @@ class TrainerSettings:
     compile: bool = False  # torch.compile the network
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune | ...
     fused_sine: bool = False  # SIREN only: omega folded into the matmul, hand-written sine backward
-    tiled_step: bool = True  # CPU, SIREN: the step in cache-sized pixel tiles, gradients by hand (models/tiled.py)
+    tiled_step: bool = True  # CPU, SIREN: the step in cache-sized pixel tiles, gradients by hand (fit/tiled.py)
     num_threads: int | None = None  # CPU threads for torch (None: torch's default)
 
 
@@ -81,7 +82,7 @@ class FitSettings:
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune | ...
     num_threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest for tiny nets
     fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
-    tiled_step: bool = True  # CPU, SIREN/SIREN-PE, fp32, one process: the step in pixel tiles (models/tiled.py)
+    tiled_step: bool = True  # CPU, SIREN/SIREN-PE, fp32, one process: the step in pixel tiles (fit/tiled.py)
     progress: str = "auto"  # auto | bar | lines | none
 
     @classmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from siren_inr.compression import container, inr_codecs
 from siren_inr.compression.codec import decode_inr
-from siren_inr.compression.network import codecs as network_codecs
+from siren_inr.fit import core as fit_core
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.models import build_model
@@ -182,7 +182,7 @@ def test_fit_network_tiled_on_the_cpu_fits_what_autograd_fits(image, name, monke
     fitted = []
     for tiled in (True, False):
         if not tiled:
-            monkeypatch.setattr(network_codecs, "tiled_step_for", lambda *_: None)
+            monkeypatch.setattr(fit_core, "tiled_step_for", lambda *_: None)
         torch.manual_seed(0)
         model = build_model("siren" if name == "coin" else "siren_pe", in_features=2, out_features=3,
                             hidden_features=8, hidden_layers=1, **arch)

@@ -10,7 +10,8 @@ import torch
 
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
-from siren_inr.fit.batched import BatchedSiren, adam_with_schedule, fit_batched, images_per_chunk, step_bytes_per_image
+from siren_inr.fit.core import adam_for_fit
+from siren_inr.fit.batched import BatchedSiren, fit_batched, images_per_chunk, step_bytes_per_image
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
 from siren_inr.models import build_model
@@ -92,7 +93,7 @@ def test_adam_with_schedule_sets_the_lr_of_every_optimizer_step(schedule):
     # step multiplies by lr_gamma every lr_step_epochs (2) epochs, i.e. every 6 optimizer steps.
     settings = FitSettings(lr=1e-2, lr_schedule=schedule, lr_min=1e-4, lr_gamma=0.5, lr_step_epochs=2)
     weight = torch.nn.Parameter(torch.zeros(1))
-    optimizer, scheduler = adam_with_schedule([weight], settings, total_steps=12, steps_per_epoch=3)
+    optimizer, scheduler = adam_for_fit([weight], settings, total_steps=12, steps_per_epoch=3)
     assert (scheduler is None) == (schedule == "none")
     lrs = []
     for _ in range(12):

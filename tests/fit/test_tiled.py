@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from siren_inr.models import build_model
-from siren_inr.models.tiled import (TiledSirenStep, network_inputs, supports_tiled, tile_rows, tiled_mse,
+from siren_inr.fit.tiled import (TiledSirenStep, network_inputs, supports_tiled, tile_rows, tiled_mse,
                                     tiled_step_for)
 
 
@@ -158,7 +158,7 @@ def test_tile_rows_follow_the_width():
 def test_scripted_tile_kernels_compute_what_their_python_sources_compute(monkeypatch, outermost_linear, width):
     # The workers run `_run_tiles` / `_run_tiles_folded` compiled by TorchScript (no GIL across the loop); the plain
     # Python source, the fallback where TorchScript is missing, must give the same bits.
-    from siren_inr.models import tiled
+    from siren_inr.fit import tiled
 
     net = _net(dtype=torch.float32, hidden_features=width, outermost_linear=outermost_linear)
     folded = TiledSirenStep(net).folded

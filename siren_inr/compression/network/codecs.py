@@ -29,7 +29,7 @@ from siren_inr.compression.registry import InrCodec, InrEncoding
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
 from siren_inr.models import build_model
-from siren_inr.models.tiled import network_inputs, tiled_mse, tiled_step_for
+from siren_inr.fit.core import adam_with_schedule, full_batch_fit
 
 LR_SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the learning rate
@@ -83,30 +83,13 @@ def network_multiplications_per_pixel(model: nn.Module) -> float:
 
 
 def fit_network(model: nn.Module, field_: PixelField, settings: NetworkCodecSettings) -> float:
-    """Full-batch Adam on the MSE (+ L1 on weight matrices); returns the seconds spent."""
-    started = time.perf_counter()
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    total = settings.steps
-    floor = COSINE_FLOOR
-    factor = ((lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / total)))
-              if settings.lr_schedule == "cosine" else (lambda s: 1.0))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    """Full-batch Adam on the MSE (+ L1 on weight matrices), through the fitting core; returns the seconds spent."""
+    schedule_name = "cosine" if settings.lr_schedule == "cosine" else "none"  # constant: no schedule
+    optimizer, schedule = adam_with_schedule(model.parameters(), lr=settings.lr, schedule=schedule_name,
+                                             total_steps=settings.steps, lr_min=COSINE_FLOOR * settings.lr)
     matrices = [p for p in model.parameters() if p.ndim >= 2]
-    # On the CPU a SIREN's step runs in cache-sized pixel tiles (models/tiled.py): the same loss and gradients.
-    tiled = tiled_step_for(model, field_.coords)
-    inputs = network_inputs(model, field_.coords) if tiled is not None else None
-    for _ in range(total):
-        if tiled is not None:
-            loss = tiled_mse(tiled, inputs, field_.values)
-        else:
-            loss = torch.mean((model(field_.coords) - field_.values) ** 2)
-        if settings.l1:
-            loss = loss + settings.l1 * sum(p.abs().sum() for p in matrices)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return time.perf_counter() - started
+    penalty = (lambda: settings.l1 * sum(p.abs().sum() for p in matrices)) if settings.l1 else None
+    return full_batch_fit(model, field_.coords, field_.values, optimizer, schedule, settings.steps, penalty)
 
 
 def encode_network(codec: str, arch: str, extra_hparams: dict[str, Any], image: np.ndarray,
