@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import random
 
-import numpy as np
-import torch
-
 from siren_inr.errors import SirenInrError
 
 MAX_SEED = 2 ** 32 - 1  # numpy's legacy seeding limit
@@ -26,6 +23,9 @@ def seed_all(seed: int) -> int:
     os.environ["PL_GLOBAL_SEED"] = str(seed)
     os.environ["PL_SEED_WORKERS"] = "1"
     random.seed(seed)
+    import numpy as np  # here, not at the top: checked_seed serves `--help`-fast command parsing
+    import torch
+
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return seed

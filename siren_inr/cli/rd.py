@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from siren_inr.cli.command import run_command
 from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
 from siren_inr.cli.hydra_support import checked_flag, checked_seed
-from siren_inr.compression.inr_codecs import merged
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "rd"
@@ -34,6 +31,7 @@ def settings_from(cfg) -> "RDSettings":
     """RDSettings from the composed rd config."""
     from omegaconf import OmegaConf
 
+    from siren_inr.compression.inr_codecs import merged
     from siren_inr.jobs.rd import RDSettings
 
     if OmegaConf.is_missing(cfg.data, "folder"):
@@ -85,6 +83,8 @@ def settings_from(cfg) -> "RDSettings":
 def _study(cfg) -> int:
     """Run the study of a composed rd config and print where its report is and its mean numbers."""
     from omegaconf.errors import MissingMandatoryValue
+
+    import numpy as np
 
     from siren_inr.compression.bd import bd_cell
     from siren_inr.jobs.rd import MlflowTracking, NoTracking, run_study

@@ -29,11 +29,7 @@ def _help(args: list[str]) -> tuple[subprocess.CompletedProcess, list[str]]:
 
 
 # cli/rd.py imports numpy and compression/ (torch) at its top, and is another change's file for now.
-RD_IMPORTS_TORCH = pytest.mark.xfail(strict=True, reason="cli/rd.py imports compression/ (torch) when it is imported")
-
-
-@pytest.mark.parametrize("command", [pytest.param(name, marks=RD_IMPORTS_TORCH) if name == "rd" else name
-                                     for name in sorted(SUBCOMMANDS)])
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
 def test_command_help_imports_nothing_heavy(command):
     done, heavy = _help([command, "--help"])
     assert done.returncode == 0, done.stderr[-3000:]
