@@ -5,6 +5,7 @@ Nothing here imports torch, Lightning or MLflow: a command's `--help` is answere
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from collections.abc import Callable
@@ -36,11 +37,24 @@ def out_of_memory(err: BaseException) -> bool:
     return isinstance(err, MemoryError) or (torch is not None and isinstance(err, torch.OutOfMemoryError))
 
 
+# What a user's machine does to a command's files (a full disk, a read-only or special file system, a file where a
+# folder is wanted, no permission): one line naming the file, exit 1, not a traceback.
+_PLACE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+                           errno.EEXIST, errno.EDQUOT, errno.ENOENT})
+
+
+def place_error(err: BaseException) -> bool:
+    """Whether err is an OSError about the place a file goes (see _PLACE_ERRNOS) and names that file."""
+    return isinstance(err, OSError) and err.errno in _PLACE_ERRNOS and err.filename is not None
+
+
 def report_exception(err: BaseException, debug: bool) -> str:
     """One line for a user error or running out of memory (the traceback too with debug); the traceback for bugs.
     Returns the message."""
     if isinstance(err, SirenInrError):
         message = str(err)
+    elif place_error(err):
+        message = f"cannot write {err.filename}: {err.strerror}"
     elif out_of_memory(err):
         message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
                    "or lower data.eval_chunk_size")
@@ -95,7 +109,7 @@ def run_command(argv: list[str], prog: str, help_text: str | Callable[[str], str
         debug = checked_flag("debug", cfg.get("debug", False))
         return int(job(cfg, *paths) or 0)
     except Exception as err:
-        if not (isinstance(err, SirenInrError) or out_of_memory(err)):
+        if not (isinstance(err, SirenInrError) or out_of_memory(err) or place_error(err)):
             raise
         report_exception(err, debug)
         return 2 if isinstance(err, SirenInrError) else 1

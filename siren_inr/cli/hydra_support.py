@@ -142,6 +142,46 @@ def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
         GlobalHydra.instance().clear()
 
 
+def check_output_folder(config_name: str, argv: list[str]) -> None:
+    """Refuse in one line, before Hydra starts, a run folder (hydra.run.dir, or hydra.sweep.dir under -m; by default
+    outputs/<date>/<time> in the working folder) that cannot be created: a read-only or special file system, a file
+    in its path. Creates nothing (a scratch folder made to try is removed)."""
+    import tempfile
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = plain_overrides(argv)
+    if overrides is None:
+        return
+    hydra_args = [a for a in argv if a.startswith("hydra.")]
+    key = "sweep" if any(a in ("-m", "--multirun") for a in argv) else "run"
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            cfg = compose(config_name, overrides=expand_for_validation(overrides)[0] + hydra_args,
+                          return_hydra_config=True)
+            folder = Path(str(cfg.hydra[key].dir)).absolute()
+    except Exception:  # the config was validated already; a folder it cannot name is Hydra's to report
+        return
+    finally:
+        GlobalHydra.instance().clear()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    why = None
+    if not existing.is_dir():
+        why = f"{existing} is not a folder"
+    else:
+        try:
+            tempfile.TemporaryDirectory(dir=existing).cleanup()
+        except OSError as err:
+            why = err.strerror or str(err)
+    if why is not None:
+        raise SirenInrError(f"hydra.{key}.dir={folder}: the run's folder cannot be created there ({why}); "
+                            f"give a writable folder, e.g. hydra.{key}.dir=/tmp/siren-inr-run")
+
+
 def record_failure(message: str) -> None:
     """Note a failed multirun job where the parent process can see it."""
     path = os.environ.get(FAILURES_ENV)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from siren_inr.cli.command import out_of_memory, report_exception, run_command
-from siren_inr.cli.hydra_support import FAILURES_ENV, conf_dir, print_error, record_failure, validate_overrides
+from siren_inr.cli.hydra_support import FAILURES_ENV, check_output_folder, conf_dir, print_error, record_failure, validate_overrides
 from siren_inr.errors import SirenInrError
 
 # The file Lightning's DDP launcher runs for ranks 1..N-1 (siren_inr/jobs/launch.py): this one, run as a script.
@@ -148,6 +148,7 @@ def _run(argv: list[str], prog: str) -> int:
 
     _CHECKED_STORES.clear()  # looked at again by every command: a store may have changed since
     validate_overrides("train", argv, check=_check_job)
+    check_output_folder("train", argv)
     if any(a.startswith("hparams_search=") and a != "hparams_search=null" for a in argv):
         from siren_inr.cli.sweep import optuna_main  # Optuna drives the trials (hydra-optuna-sweeper pins optuna<3)
 

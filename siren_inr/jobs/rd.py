@@ -347,7 +347,10 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     images = [centre_crop(load_study_image(p, settings.folder), settings.crop) for p in paths]
     check_study_images(paths, images, settings.crop)  # before any run or folder exists
     out = Path(settings.output_dir)
-    (out / "inr").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "inr").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SirenInrError(f"output_dir={out}: the report folder cannot be created there ({err.strerror or err})") from None
     start = time.perf_counter()
     with tracker.run("rd-study", settings.as_params()) as parent:
         inr_rows: list[dict[str, Any]] = []

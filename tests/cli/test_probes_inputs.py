@@ -336,3 +336,50 @@ def test_compress_with_a_fits_weights_compares_at_the_fits_sidelength(tmp_path, 
     capsys.readouterr()
     assert compress_main([str(image), "c.inr", f"run_id={run_id}", f"tracking.uri={uri}"]) == 2
     assert "sidelength=8" in _error_lines(capsys)[0]
+
+
+# Probe 15: an output place that cannot be written was a traceback. Each is now one line, before any run or store.
+@pytest.mark.slow
+@pytest.mark.parametrize("place", ["/proc/siren-inr-nope", "afile", "afile/sub"])
+def test_train_refuses_a_run_folder_that_cannot_be_made(tmp_path, monkeypatch, capsys, place):
+    from siren_inr.cli.train import main
+
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "img.png")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    assert main(["data.image=img.png", "num_epochs=2", "trainer=cpu", f"hydra.run.dir={place}"]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: hydra.run.dir=") and "cannot be created" in line
+    _nothing_made(tmp_path, "img.png", "afile")
+
+
+@pytest.mark.slow
+def test_rd_refuses_a_report_folder_that_cannot_be_made(tmp_path, monkeypatch, capsys):
+    from siren_inr.cli.rd import main
+
+    monkeypatch.chdir(tmp_path)
+    _png(tmp_path / "images" / "a.png")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    assert main(["data.folder=images", "output_dir=afile/report", *RD]) == 2
+    [line] = _error_lines(capsys)
+    assert line.startswith("error: output_dir=afile/report: the report folder cannot be created there")
+    _nothing_made(tmp_path, "images", "afile")
+
+
+def test_an_os_error_about_a_file_is_one_line_naming_it(capsys):
+    # What analyze gave in a read-only folder: the OSError of its output folder, as a traceback.
+    import errno
+
+    from siren_inr.cli.command import run_command
+
+    def job(_argv):
+        raise OSError(errno.EROFS, "Read-only file system", "analysis")
+
+    def bug(_argv):
+        raise OSError(errno.EBADF, "Bad file descriptor")  # not about a place: a bug, its traceback stays
+
+    assert run_command([], "siren-inr x", "usage", job) == 1
+    [line] = _error_lines(capsys)
+    assert line == "error: cannot write analysis: Read-only file system"
+    with pytest.raises(OSError):
+        run_command([], "siren-inr x", "usage", bug)
