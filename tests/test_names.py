@@ -60,6 +60,7 @@ COINCIDENCES = {
     ("compression/latent/train.py", "step"): "a row of the latent codec's own in-memory history",
     ("compression/latent/training.py", "step"): "a row of the latent codec's own in-memory history",
     ("fit/settings.py", "step"): "the lr_schedule value 'step' (StepLR)",
+    ("fit/core.py", "step"): "the lr_schedule value 'step' (StepLR), built there",
     ("jobs/sweep.py", "step"): "an Optuna search space's step",
     ("bench/plain_loop.py", "step"): "a command of the reference process's pipe protocol",
     ("bench/plain_loop.py", "device"): "the reference process's spec (its torch device)",
