@@ -1,11 +1,13 @@
 # make run   — set up (first time) and fit the default SIREN to cameraman 256x256 into ./mlruns
-# make test  — set up (first time), lint (import layers, ruff) and run the whole test suite
+# make test  — set up (first time), lint (import layers, ruff) and run the whole test suite (2 processes)
 # make test-fast — the same lints, then the unit tests only (-m "not slow"): the inner loop, under 2 minutes
 # make ui    — the MLflow UI on the local store (http://127.0.0.1:5000)
 PYTHON ?= python3
 STAMP := .setup-stamp
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist processes of `make test` (each test runs on one thread); TEST_WORKERS=0: one process
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast lint ui
 
@@ -23,7 +25,7 @@ lint: setup
 	$(PYTHON) -m ruff check siren_inr tests experiments scripts
 
 test: lint
-	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Slow end-to-end tests (marked @pytest.mark.slow: subprocesses, servers, whole jobs) run only in `make test`.
 test-fast: lint
