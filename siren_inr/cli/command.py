@@ -54,7 +54,7 @@ def report_exception(err: BaseException, debug: bool) -> str:
     if isinstance(err, SirenInrError):
         message = str(err)
     elif place_error(err):
-        message = f"cannot write {err.filename}: {err.strerror}"
+        message = f"{err.filename}: {err.strerror}"
     elif out_of_memory(err):
         message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
                    "or lower data.eval_chunk_size")

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from siren_inr.cli.command import out_of_memory, report_exception, run_command
-from siren_inr.cli.hydra_support import FAILURES_ENV, check_output_folder, conf_dir, print_error, record_failure, validate_overrides
+from siren_inr.cli.hydra_support import (FAILURES_ENV, check_output_folder, conf_dir, print_error, record_failure,
+                                         validate_overrides)
 from siren_inr.errors import SirenInrError
 
 # The file Lightning's DDP launcher runs for ranks 1..N-1 (siren_inr/jobs/launch.py): this one, run as a script.

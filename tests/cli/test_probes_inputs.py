@@ -380,6 +380,6 @@ def test_an_os_error_about_a_file_is_one_line_naming_it(capsys):
 
     assert run_command([], "siren-inr x", "usage", job) == 1
     [line] = _error_lines(capsys)
-    assert line == "error: cannot write analysis: Read-only file system"
+    assert line == "error: analysis: Read-only file system"
     with pytest.raises(OSError):
         run_command([], "siren-inr x", "usage", bug)
