@@ -23,6 +23,7 @@ from siren_inr.compression.latent.entry import LatentCodecSettings
 from siren_inr.compression.network.codecs import (LR_SCHEDULES, NetworkCodecSettings, fit_network,
                                                   network_multiplications_per_pixel)
 from siren_inr.compression.registry import InrEncoding, inr_codec, inr_codec_names, inr_codecs
+from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
 
 __all__ = ["INR_CODECS", "DEFAULTS", "LADDERS", "InrEncoding", "LatentCodecSettings", "LR_SCHEDULES",
@@ -108,9 +109,7 @@ def encode(name: str, image: np.ndarray, settings: Any = None) -> InrEncoding:
     settings = entry.defaults if settings is None else settings
     if not isinstance(settings, entry.settings_type):
         raise SirenInrError(f"inr_codec {name} takes {entry.settings_type.__name__}, got {type(settings).__name__}")
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        image = image[..., None]
+    image = image_hwc(image)
     if image.ndim != 3 or not 1 <= image.shape[2] <= 4 or min(image.shape[:2]) < 1:
         raise SirenInrError(f"image of shape {image.shape}; accepted: [H, W, C] with 1-4 channels")
     return entry.encode(image, settings)

@@ -20,6 +20,12 @@ def unit_to_signed(values: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarr
     return values * 2.0 - 1.0
 
 
+def image_hwc(image: Any) -> np.ndarray:
+    """An image as float32 [H, W, C] (a grey [H, W] gets its one channel); values unchanged."""
+    image = np.asarray(image, dtype=np.float32)
+    return image[..., None] if image.ndim == 2 else image
+
+
 def to_uint8(image: Any) -> np.ndarray:
     """An image as 8-bit samples [H, W, C]: uint8 passes through, integers 0..255 are cast, floats in [0, 1]
     are clipped, scaled and rounded half to even (what saving a [0, 1] image as an 8-bit PNG does)."""

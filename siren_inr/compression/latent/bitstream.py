@@ -23,11 +23,12 @@ import torch
 
 from siren_inr.compression import container
 from siren_inr.compression.latent.arm import LATENT_MAX, LATENT_MIN, IntegerArm
-from siren_inr.compression.latent.codec import (MAX_SIDE_PX, EncodedLatent, encoding_info, image_hwc,
+from siren_inr.compression.latent.codec import (MAX_SIDE_PX, EncodedLatent, encoding_info,
                                                  layout_fingerprint, quantize_groups, read_weight_groups)
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
 from siren_inr.compression.latent.training import LatentTrainSettings, TrainedLatents, train_latents
 from siren_inr.compression.latent.wavefront import decode_grids, encode_grids
+from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
 
 FORMAT_VERSION = 3

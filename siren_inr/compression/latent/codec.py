@@ -29,6 +29,7 @@ from siren_inr.compression import container
 from siren_inr.compression.latent.entropy import decode_latents, encode_latents, rate_bits
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents, train_latents
+from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
 
 STEP_EXPONENTS = range(0, 16)  # weights are integers times 2**-k (k <= 16 keeps version 3's integer ARM exact)
@@ -259,13 +260,6 @@ class EncodedLatent:
     data: bytes
     decoded: container.DecodedPixels  # version 2's DecodedLatent or version 3's (latent.bitstream)
     info: dict[str, Any]
-
-
-
-def image_hwc(image: np.ndarray) -> np.ndarray:
-    """An image as float32 [H, W, C] (a grey [H, W] gets its one channel)."""
-    image = np.asarray(image, dtype=np.float32)
-    return image[..., None] if image.ndim == 2 else image
 
 
 def encoding_info(data: bytes, latent_bytes: bytes, weights: bytes, train: Any, train_seconds: float,

@@ -28,8 +28,8 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.compression.registry import InrCodec, InrEncoding
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
-from siren_inr.models import build_model
 from siren_inr.fit.core import adam_with_schedule, full_batch_fit
+from siren_inr.models import build_model
 
 LR_SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the learning rate
