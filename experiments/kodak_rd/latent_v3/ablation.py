@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +40,8 @@ from siren_inr.compression.bd import bd_metrics, mean_curves
 from siren_inr.compression.latent import synthesis, training
 from siren_inr.data import load_image
 from siren_inr.jobs.rd import centre_crop
+
+from probe import append_row, done_points, encode_row  # this folder's probe.py (the script's folder is on sys.path)
 
 LAMBDAS = (0.01, 0.004, 0.001)  # the study's ladder (the peer's)
 
@@ -104,27 +105,15 @@ VARIANTS = {
 
 
 def run(args: argparse.Namespace) -> None:
-    done = set()
-    if args.out.is_file():
-        done = {(r["image"], r["lambda"], r["steps"], r["variant"]) for r in map(json.loads, args.out.read_text().splitlines())}
+    done = done_points(args.out)
     for image_name in args.images:
         image = centre_crop(load_image(str(args.folder / f"{image_name}.png"), None), args.crop)
         for name in args.variants:
             for lam in LAMBDAS:
-                if (image_name, lam, args.steps, name) in done:
-                    continue
-                started = time.perf_counter()
-                with VARIANTS[name]() as changes:
-                    overrides = inr_codecs.merged(changes, {"train": {"lam": lam, "steps": args.steps}})
-                    _, _, info = inr_codecs.encode("latent", image, inr_codecs.settings_for("latent", overrides))
-                row = {"image": image_name, "lambda": lam, "steps": args.steps, "variant": name, "settings": overrides,
-                       "psnr_db": round(info["psnr_db"], 3), "bpp": round(info["bpp"], 4),
-                       "ssim": round(info["ssim"], 4), "num_bytes": info["num_bytes"],
-                       "multiplications_per_pixel": info["multiplications_per_pixel"],
-                       "seconds": round(time.perf_counter() - started, 1)}
-                print(json.dumps(row), flush=True)
-                with args.out.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+                if (image_name, lam, args.steps, name) not in done:
+                    with VARIANTS[name]() as changes:
+                        overrides = inr_codecs.merged(changes, {"train": {"lam": lam, "steps": args.steps}})
+                        append_row(args.out, encode_row(image, image_name, name, overrides))
 
 
 def report(args: argparse.Namespace) -> None:

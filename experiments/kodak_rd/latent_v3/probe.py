@@ -22,6 +22,33 @@ from siren_inr.data import load_image
 from siren_inr.jobs.rd import centre_crop
 
 
+def done_points(out: Path) -> set[tuple]:
+    """(image, lambda, steps, variant) of the rows already in `out` (a run skips them)."""
+    if not out.is_file():
+        return set()
+    return {(r["image"], r["lambda"], r["steps"], r["variant"]) for r in map(json.loads, out.read_text().splitlines())}
+
+
+def encode_row(image, image_name: str, name: str, overrides: dict) -> dict:
+    """Encode one point with latent settings `overrides` (train.lam and train.steps included): its row."""
+    started = time.perf_counter()
+    _, _, info = inr_codecs.encode("latent", image, inr_codecs.settings_for("latent", overrides))
+    lam = overrides["train"]["lam"]
+    mse = 10 ** (-info["psnr_db"] / 10)
+    return {"image": image_name, "lambda": lam, "steps": overrides["train"]["steps"], "variant": name,
+            "settings": overrides, "psnr_db": round(info["psnr_db"], 3), "bpp": round(info["bpp"], 4),
+            "ssim": round(info["ssim"], 4), "num_bytes": info["num_bytes"], "cost": mse + lam * info["bpp"],
+            "multiplications_per_pixel": info["multiplications_per_pixel"],
+            "train_seconds": round(info["train_seconds"], 1), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def append_row(out: Path, row: dict) -> None:
+    """Print the row and append it to `out` (JSON lines)."""
+    print(json.dumps(row), flush=True)
+    with out.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", required=True, type=Path)
@@ -32,27 +59,14 @@ def main() -> None:
     parser.add_argument("--variant", nargs=2, action="append", metavar=("NAME", "JSON"), required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    done = set()
-    if args.out.is_file():
-        done = {(r["image"], r["lambda"], r["steps"], r["variant"]) for r in map(json.loads, args.out.read_text().splitlines())}
+    done = done_points(args.out)
     for image_name in args.images:
         image = centre_crop(load_image(str(args.folder / f"{image_name}.png"), None), args.crop)
         for lam in args.lambdas:
             for name, text in args.variant:
-                if (image_name, lam, args.steps, name) in done:
-                    continue
-                overrides = inr_codecs.merged(json.loads(text), {"train": {"lam": lam, "steps": args.steps}})
-                started = time.perf_counter()
-                _, _, info = inr_codecs.encode("latent", image, inr_codecs.settings_for("latent", overrides))
-                mse = 10 ** (-info["psnr_db"] / 10)
-                row = {"image": image_name, "lambda": lam, "steps": args.steps, "variant": name, "settings": overrides,
-                       "psnr_db": round(info["psnr_db"], 3), "bpp": round(info["bpp"], 4),
-                       "cost": mse + lam * info["bpp"], "multiplications_per_pixel": info["multiplications_per_pixel"],
-                       "train_seconds": round(info["train_seconds"], 1), "seconds": round(time.perf_counter() - started, 1)}
-                print(json.dumps(row), flush=True)
-                with args.out.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
-
+                if (image_name, lam, args.steps, name) not in done:
+                    overrides = inr_codecs.merged(json.loads(text), {"train": {"lam": lam, "steps": args.steps}})
+                    append_row(args.out, encode_row(image, image_name, name, overrides))
 
 if __name__ == "__main__":
     main()
