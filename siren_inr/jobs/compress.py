@@ -230,32 +230,41 @@ def compress_note(image: str, target: Path, report: CodecReport, height: int, wi
     return text
 
 
-def command_config(model_name: str, model_hparams: dict, fit, quant, coder: str, qat, seed: int) -> dict[str, Any]:
-    """A command's fit and codec settings as conf/compress.yaml shapes them (model, num_epochs, optim, quant, coder,
-    qat_*, seed): what a codec fitted by the command (registry `onto_command`) writes its settings over."""
+def _command_config(target) -> dict[str, Any]:
+    """The fit and codec settings of `target` (a CompressJob or an RDSettings: model_name, model_hparams, fit, quant,
+    coder, qat, seed) as conf/compress.yaml shapes them: what a codec the command fits writes its settings over."""
     from dataclasses import asdict
 
-    return {"model": {"name": model_name, **model_hparams}, "num_epochs": fit.num_epochs,
-            "optim": {"lr": fit.lr, "lr_schedule": fit.lr_schedule, "lr_min": fit.lr_min}, "quant": asdict(quant),
-            "coder": coder, "qat_steps": qat.steps, "qat_lr": qat.lr, "qat_eval_every": qat.eval_every, "seed": seed}
+    fit, qat = target.fit, target.qat
+    return {"model": {"name": target.model_name, **target.model_hparams}, "num_epochs": fit.num_epochs,
+            "optim": {"lr": fit.lr, "lr_schedule": fit.lr_schedule, "lr_min": fit.lr_min},
+            "quant": asdict(target.quant), "coder": target.coder, "qat_steps": qat.steps, "qat_lr": qat.lr,
+            "qat_eval_every": qat.eval_every, "seed": target.seed}
 
 
-def from_command_config(config: dict[str, Any], fit) -> tuple[str, dict, Any, Any, str, Any, int]:
-    """(model name, model hparams, fit, quant, coder, qat, seed) of a `command_config` mapping; `fit` gives the rest."""
+def codec_settings_onto(target, entry, given: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """`target` (a CompressJob or an RDSettings) with the settings `given` of `entry`, a codec the command fits
+    (registry `onto_command`), written over its fit, model, quantization, coder, QAT and seed; and the command's
+    config mapping after the change. `target` itself when nothing changes."""
     from dataclasses import replace
 
     from siren_inr.compression.qat import QatSettings
     from siren_inr.compression.quantize import QuantSettings
 
+    command = _command_config(target)
+    config = entry.onto_command(given, command)
+    if config == command:
+        return target, config
     model = dict(config["model"])
     name = model.pop("name")
-    optim = config["optim"]
+    optim, fit = config["optim"], target.fit
     # An untracked fit records its history once, at the end: that stays so when the codec changes the steps.
     every = config["num_epochs"] if fit.log_every_n_steps == fit.num_epochs else fit.log_every_n_steps
-    new_fit = replace(fit, num_epochs=config["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
-                      lr_min=optim["lr_min"], log_every_n_steps=every).validate()
+    fit = replace(fit, num_epochs=config["num_epochs"], lr=optim["lr"], lr_schedule=optim["lr_schedule"],
+                  lr_min=optim["lr_min"], log_every_n_steps=every).validate()
     qat = QatSettings(steps=config["qat_steps"], lr=config["qat_lr"], eval_every=config["qat_eval_every"])
-    return name, model, new_fit, QuantSettings(**config["quant"]), config["coder"], qat, config["seed"]
+    return replace(target, model_name=name, model_hparams=model, fit=fit, quant=QuantSettings(**config["quant"]),
+                   coder=config["coder"], qat=qat, seed=config["seed"]), config
 
 
 def with_codec_settings(job: CompressJob) -> CompressJob:
@@ -267,16 +276,12 @@ def with_codec_settings(job: CompressJob) -> CompressJob:
     from siren_inr.compression.inr_codecs import merged, settings_for
     from siren_inr.compression.registry import inr_codec
 
-    entry = inr_codec(job.inr_codec)
     settings_for(job.inr_codec, job.inr_codec_settings)  # a bad value is one line before any fit
-    command = command_config(job.model_name, job.model_hparams, job.fit, job.quant, job.coder, job.qat, job.seed)
-    changed = entry.onto_command(dict(job.inr_codec_settings), command)
-    if changed == command:
+    changed, config = codec_settings_onto(job, inr_codec(job.inr_codec), dict(job.inr_codec_settings))
+    if changed is job:
         return job
-    name, hparams, fit, quant, coder, qat, seed = from_command_config(changed, job.fit)
-    recorded = merged(job.config, {key: value for key, value in changed.items() if key in job.config})
-    return replace(job, model_name=name, model_hparams=hparams, fit=fit, quant=quant, coder=coder, qat=qat, seed=seed,
-                   config=recorded)
+    recorded = merged(job.config, {key: value for key, value in config.items() if key in job.config})
+    return replace(changed, config=recorded)
 
 
 def _load_kwargs(job: CompressJob) -> dict:

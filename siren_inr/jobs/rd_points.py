@@ -32,7 +32,7 @@ from siren_inr.data.pixels import signed_to_unit
 from siren_inr.fit.batched import MIB, batches_tiled, fit_batched, images_per_chunk
 from siren_inr.fit.module import predict_values
 from siren_inr.fit.trainer import fit_model
-from siren_inr.jobs.compress import command_config, from_command_config
+from siren_inr.jobs.compress import codec_settings_onto
 from siren_inr.metrics.benford import (BENFORD_JSD_DCT, BENFORD_JSD_PIXELS, DigitReference, digit_divergences,
                                        digit_references)
 from siren_inr.metrics.quality import psnr_db
@@ -133,11 +133,7 @@ def with_fitted_codec_settings(settings: RDSettings, codec: str) -> RDSettings:
              if key not in entry.ladder_varies}
     if not given:
         return settings
-    command = command_config(settings.model_name, settings.model_hparams, settings.fit, settings.quant, settings.coder,
-                             settings.qat, settings.seed)
-    name, hparams, fit, quant, coder, qat, seed = from_command_config(entry.onto_command(given, command), settings.fit)
-    return replace(settings, model_name=name, model_hparams=hparams, fit=fit, quant=quant, coder=coder, qat=qat,
-                   seed=seed)
+    return codec_settings_onto(settings, entry, given)[0]
 
 
 def fitted_ladder_points(codec: str):
