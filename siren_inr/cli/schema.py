@@ -2,110 +2,132 @@
 
 Registered in Hydra's ConfigStore and named first in each command's defaults list (`conf/train.yaml`, ...), so that
 Hydra refuses a value of the wrong type naming its key (`num_epochs=2.0`), and refuses unknown keys, `+` included.
-The groups are the library's own dataclasses; only the shape of the whole config tree is declared here.
+The groups are the library's own dataclasses. Every setting's default is declared once, here or in the library's
+dataclass, and documented on its line (`--help` prints these comments: cli/settings_help.py); the yaml files state
+only what differs (tests/cli/test_config_defaults.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from siren_inr.compression.classical import CLASSICAL_CODECS
+from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
 from siren_inr.data.settings import DataSpec
 from siren_inr.fit.settings import OptimSettings, TrainerSettings
+from siren_inr.jobs.rd import RDSettings
 from siren_inr.jobs.sweep import OptunaSearch
 from siren_inr.tracking.settings import TrackingSettings
 
 
 @dataclass
 class TrainConfig:
-    """`siren-inr train`: one fit (conf/train.yaml documents every key)."""
+    """`siren-inr train`: one fit."""
 
-    model: Any = None  # the family's hyperparameters (conf/model/<name>.yaml); checked by the model registry
+    model: Any = None  # the network: registry name and hyperparameters (conf/model/<name>.yaml)
     data: DataSpec = field(default_factory=DataSpec)
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    hparams_search: OptunaSearch | None = None  # an Optuna search (conf/hparams_search/)
-    seed: int = 0
-    num_epochs: int = 500
-    log_every_n_steps: int | None = None
-    epochs_til_ckpt: int | None = None
-    last_ckpt_every_n_epochs: int = 100
-    ckpt_path: str | None = None
-    resume: str | None = None
-    evaluate: bool = False
-    experiment_name: str = "siren-inr"
-    run_name: str | None = None
-    progress: str = "auto"
-    show: bool = False
-    debug: bool = False
+    hparams_search: OptunaSearch | None = None  # an Optuna search (conf/hparams_search/), e.g. train -m hparams_search=siren_optuna
+    seed: int = 0  # seeds torch/numpy/python before the network is built: same seed, same numbers
+    num_epochs: int = 100  # one epoch = one pass over all pixels (full batch: one step)
+    log_every_n_steps: int | None = None  # full-image PSNR/SSIM and a history row every this many steps (old
+                                          # steps_til_summary); None: about 100 rows over the fit, whatever its length
+    epochs_til_ckpt: int | None = None  # also keep checkpoints/epochNNNNNN.ckpt every this many epochs (None: only last)
+    last_ckpt_every_n_epochs: int = 100  # refresh checkpoints/last.ckpt this often (what a killed fit resumes from)
+    ckpt_path: str | None = None  # a checkpoint file: resume training from it, or with evaluate=true, evaluate it
+    resume: str | None = None  # a run id: continue that killed run from its last checkpoint, in the same MLflow run
+    evaluate: bool = False  # true: no training, evaluate ckpt_path and record the images and final metrics
+    experiment_name: str = "siren-inr"  # MLflow experiment the run goes into
+    run_name: str | None = None  # MLflow run name (None: the overrides, or the model name)
+    progress: str = "auto"  # auto (a bar on a terminal, plain lines otherwise), bar, lines, none
+    show: bool = False  # also open the comparison figure in a window at the end (needs a display)
+    debug: bool = False  # print full tracebacks instead of one-line errors
 
 
 @dataclass
 class CodecFitConfig:
-    """What `compress` and `rd` share: the network, its fit, and how its weights are stored."""
+    """What `compress` and `rd` share: the network, its fit, and how its weights are stored (COIN's recipe)."""
 
-    model: Any = None  # the family's hyperparameters (conf/model/<name>.yaml)
+    model: Any = None  # the network: registry name and hyperparameters (conf/model/<name>.yaml)
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
-    optim: OptimSettings = field(default_factory=OptimSettings)
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(lr=COIN_DEFAULTS.lr))  # COIN's learning rate
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    inr_codec: Any = None  # the INR codec's own settings (conf/inr_codec/), checked by the codec registry
-    seed: int = 0
-    num_epochs: int = 2000
-    quant: Any = None  # QuantSettings' fields; a frozen dataclass, so it checks its own values when built
-    coder: str = "auto"
-    qat_steps: int = 300
-    qat_lr: float = 1e-5
-    qat_eval_every: int = 25
-    track: bool = True
-    experiment_name: str = "siren-inr-compress"
-    debug: bool = False
+    inr_codec: Any = None  # the INR codec's own settings (conf/inr_codec/<name>.yaml), checked by the codec registry
+    seed: int = COIN_DEFAULTS.seed  # seeds the network init (same seed, same file)
+    num_epochs: int = COIN_DEFAULTS.steps  # full-batch fit steps (COIN used 50000 on a GPU)
+    # quant: how the weights are stored, QuantSettings' fields: mode uniform (k-bit grid), fp16 (half floats, as
+    # COIN stores them) or fp32 (lossless); bits per weight for uniform (1..16); per_channel: one float16 (low, step)
+    # pair per output row instead of per tensor; sensitive_bits: bits of biases and of the matrices that act on the
+    # coordinates (first layer), whose errors omega_0 amplifies (None: quant.bits for every tensor)
+    quant: Any = field(default_factory=lambda: asdict(COIN_DEFAULTS.quant))
+    coder: str = COIN_DEFAULTS.coder  # entropy coder: auto (smallest of all), raw, zlib, lzma, range, range-tensor, range-gauss
+    qat_steps: int = COIN_DEFAULTS.qat.steps  # quantization-aware fine-tuning steps after the fit (0 = off)
+    qat_lr: float = COIN_DEFAULTS.qat.lr  # its learning rate
+    qat_eval_every: int = COIN_DEFAULTS.qat.eval_every  # score the quantized network this often; the best weights are kept
+    track: bool = True  # record in MLflow
+    experiment_name: str = "siren-inr-compress"  # MLflow experiment
+    debug: bool = False  # full tracebacks instead of one-line errors
 
 
 @dataclass
 class CompressConfig(CodecFitConfig):
-    """`siren-inr compress` / `decompress` (conf/compress.yaml documents every key)."""
+    """`siren-inr compress` / `decompress`."""
 
-    sidelength: int | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    run_id: str | None = None
-    log_every_n_steps: int | None = 25
-    original: str | None = None
-    overwrite: bool = False
+    sidelength: int | None = None  # resize (shorter edge) and centre-crop to a square first; None: the image as it is
+    max_pixels: int = DEFAULT_MAX_PIXELS  # images with more pixels are refused before they are decoded (also original=)
+    run_id: str | None = None  # take the weights of this tracked fit (its checkpoints/last.ckpt) instead of fitting
+    log_every_n_steps: int | None = 25  # tracked fits: full-image PSNR/SSIM and a history row every this many steps
+    original: str | None = None  # decompress: the original image, to print PSNR/SSIM against it
+    overwrite: bool = False  # replace an existing OUT file (never one of the inputs); false = refuse
 
 
 @dataclass
 class RDData:
     """`data` of `siren-inr rd`: which images."""
 
-    folder: str = MISSING  # folder of images (required)
+    folder: str = MISSING  # folder of images (required), e.g. path/to/kodak
     images: list[str] | None = None  # file names inside the folder (None: all, sorted)
     max_images: int | None = None  # only the first N images
-    crop: int | None = None  # centre crop of crop x crop pixels (None: full images)
+    crop: int | None = None  # centre crop of crop x crop pixels per image (None: full images)
 
 
 @dataclass
 class RDConfig(CodecFitConfig):
-    """`siren-inr rd` (conf/rd.yaml documents every key)."""
+    """`siren-inr rd`: the INR codecs against the classical ones on a folder of images."""
 
     data: RDData = field(default_factory=RDData)
-    ladder: list[list[int]] = field(default_factory=list)
-    codecs: list[str] = field(default_factory=list)
-    inr_codecs: list[str] = field(default_factory=lambda: ["coin"])
-    # Per INR codec: settings of all its points, and its points (lists of overrides); Any so that a whole mapping
-    # can be given on the command line (inr_settings={latent: {preset: mop}}); RDSettings checks them.
+    # ladder: [hidden layers, width] per rate point of coin, COIN's networks (RGB out). COIN names them 5x20, 5x30,
+    # 10x28, 10x40, 13x49, counting the first sine layer; hidden_layers counts the layers after it, so the same
+    # networks (1803 ... 29697 parameters; fp16 bpp 0.073 ... 1.208 on 768x512 as published) are 4x20 ... 12x49
+    ladder: list[list[int]] = field(default_factory=lambda: list(COIN_NETWORKS))
+    # codecs: the classical codecs (jpeg, jpeg2000, webp, avif, jxl, heic), each swept over its setting (quality;
+    # jpeg2000: compression ratio; jxl: distance) from its smallest file past the INR rates
+    codecs: list[str] = field(default_factory=lambda: list(CLASSICAL_CODECS))
+    inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared, e.g. [coin,siren_pe,latent]
+    # inr_settings: per INR codec but coin, settings of all its points, over num_epochs (its steps) and its defaults,
+    # e.g. {latent: {preset: mop, train: {steps: 1500}}, siren_pe: {num_frequencies: 6}}. Any, so that a whole
+    # mapping can be given on the command line; RDSettings checks it.
     inr_settings: Any = None
+    # inr_ladders: per INR codec but coin, its points, each a mapping of overrides, e.g.
+    # {latent: [{train: {lam: 0.01}}, {train: {lam: 0.002}}]} (missing: 4 lambdas / 4 widths)
     inr_ladders: Any = None
-    batch_images: bool | None = None  # None: batched on a GPU only
-    batch_memory_mb: int = 2048
-    bd_method: str = "akima"
-    output_dir: str = "rd_report"
+    # batch_images: fit the same-size images of a ladder point in one batched network (= separate fits);
+    # None: on a GPU, and on a CPU with trainer.tiled_step (experiments/benchmark/rd_batched.py)
+    batch_images: bool | None = None
+    batch_memory_mb: int = RDSettings.batch_memory_mb  # memory one batched step may use; more images are chunked
+    bd_method: str = RDSettings.bd_method  # BD interpolation: akima, pchip, cubic
+    output_dir: str = RDSettings.output_dir  # report folder: table.csv/.md, mean_curves.csv, bd.csv, plots/, report.md
+    # reference_dir: folder of published curves (*.json) to overlay, e.g. path/to/reference/kodak; on full Kodak
+    # images, files with per-image curves (Cool-chic) compared per image: reference_bd.csv
     reference_dir: str | None = None
-    experiment_name: str = "siren-inr-rd"
+    experiment_name: str = "siren-inr-rd"  # MLflow experiment (a parent run, a child per image and point)
 
 
 SCHEMAS = {"train_schema": TrainConfig, "compress_schema": CompressConfig, "rd_schema": RDConfig}

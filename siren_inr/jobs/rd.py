@@ -29,7 +29,7 @@ from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
 from siren_inr.compression.inr_codecs import study_points as inr_study_points
 from siren_inr.compression.qat import QatSettings
-from siren_inr.compression.network.codecs import COIN_NETWORKS
+from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.compression.quantize import QuantSettings
 from siren_inr.compression.registry import inr_codec, inr_codec_names
 from siren_inr.data import load_image
@@ -59,7 +59,8 @@ class RDSettings:
     ladder: list[tuple[int, int]] = field(default_factory=lambda: list(COIN_LADDER))  # (hidden layers, width)
     model_name: str = "siren"  # the coin codec's network family
     model_hparams: dict[str, Any] = field(default_factory=dict)  # extra family kwargs (e.g. first_omega_0)
-    fit: FitSettings = field(default_factory=lambda: FitSettings(num_epochs=2000, lr=2e-4, progress="none"))
+    fit: FitSettings = field(default_factory=lambda: FitSettings(num_epochs=COIN_DEFAULTS.steps, lr=COIN_DEFAULTS.lr,
+                                                                  progress="none"))  # COIN's fit
     seed: int = 0  # initial weights of every network (the same for every image and point)
     quant: QuantSettings = field(default_factory=QuantSettings)  # weight quantization of the .inr files
     coder: str = "auto"  # entropy coder of the .inr files

@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image
 from scipy.interpolate import PchipInterpolator
 
-from siren_inr.cli.hydra_support import conf_dir
+from siren_inr.cli.config import compose
 from siren_inr.compression.classical import sweep_settings
 from siren_inr.compression.codec import encode_inr, read_inr
 from siren_inr.compression.qat import QatSettings
@@ -32,8 +31,8 @@ def test_default_ladder_is_coins_networks_at_coins_rates():
     # The default ladder must be COIN's networks, not look-alikes one layer deeper: stored as COIN stores
     # them (fp16, no entropy coding) in a real .inr file, each lands within 1 % of COIN's published bpp.
     assert RDSettings(folder=".").ladder == [tuple(point) for point in COIN_LADDER]
-    rd_yaml = yaml.safe_load((conf_dir() / "rd.yaml").read_text())
-    assert [tuple(point) for point in rd_yaml["ladder"]] == list(COIN_LADDER)  # what `siren-inr rd` uses
+    rd_config = compose([], "rd")
+    assert [tuple(point) for point in rd_config.ladder] == list(COIN_LADDER)  # what `siren-inr rd` uses
     for (depth, width), published in zip(COIN_LADDER, COIN_PUBLISHED_BPP):
         model = build_model("siren", in_features=2, out_features=3, hidden_layers=depth, hidden_features=width)
         encoded = encode_inr(model, 512, 768, 3, QuantSettings(mode="fp16"), "raw")
