@@ -6,6 +6,7 @@ import sys
 
 from siren_inr.cli.command import run_command
 from siren_inr.cli.hydra_support import checked_flag, print_error
+from siren_inr.cli.settings_help import settings_help
 
 CONFIG_NAME = "compress"
 
@@ -14,7 +15,7 @@ _COMPRESS_HELP = """usage: siren-inr compress IMAGE OUT.inr [key=value ...]
 Fits a network to IMAGE (or takes a tracked run's weights with run_id=...), quantizes and entropy-codes
 its weights and writes OUT.inr; prints bytes, bpp (whole file), PSNR and SSIM of the decoded image.
 The fit and the file are recorded in MLflow (track=false: not recorded).
-Common settings (conf/compress.yaml has them all):
+Common settings (every setting, with its default, is listed below):
   inr_codec=coin|siren_pe|latent (coin: the settings below; the others: inr_codec.* of conf/inr_codec/)
   model=siren model.hidden_layers=9 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
   quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
@@ -104,7 +105,8 @@ def _printed(action):
 
 def compress_main(argv: list[str], prog: str = "siren-inr compress") -> int:
     """Entry point of `siren-inr compress`."""
-    return run_command(argv, prog, _COMPRESS_HELP, _printed(compress), config=CONFIG_NAME,
+    return run_command(argv, prog, lambda _: f"{_COMPRESS_HELP}\n\n{settings_help(CONFIG_NAME)}", _printed(compress),
+                       config=CONFIG_NAME,
                        positional=("IMAGE", "OUT.inr"))
 
 

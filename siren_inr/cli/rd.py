@@ -7,6 +7,7 @@ import sys
 from siren_inr.cli.command import run_command
 from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
 from siren_inr.cli.hydra_support import checked_flag, checked_seed
+from siren_inr.cli.settings_help import settings_help
 from siren_inr.errors import SirenInrError
 
 CONFIG_NAME = "rd"
@@ -16,7 +17,7 @@ _HELP = """usage: siren-inr rd data.folder=FOLDER [key=value ...]
 Fits the INR codec at a ladder of network sizes on every image of FOLDER, sweeps JPEG, JPEG 2000, WebP,
 AVIF, JPEG XL and HEIC over their settings across the same rates, and writes a report folder (curves,
 BD-PSNR/BD-rate, tables, report.md); tracked in MLflow as a parent run with a child per image and point.
-Common settings (conf/rd.yaml has them all):
+Common settings (every setting, with its default, is listed below):
   data.folder=path/to/kodak data.crop=null|N data.max_images=null|N
   ladder=[[4,20],[4,30],[9,28],[9,40],[12,49]] (COIN's nets) num_epochs=2000 optim.lr=2e-4 trainer=cpu|gpu
   quant.bits=8 quant.mode=uniform|fp16 coder=auto qat_steps=300 codecs=[jpeg,jpeg2000,webp,avif,jxl,heic]
@@ -111,7 +112,7 @@ def _study(cfg) -> int:
 
 def main(argv: list[str], prog: str = "siren-inr rd") -> int:
     """Entry point of `siren-inr rd`."""
-    return run_command(argv, prog, _HELP, _study, config=CONFIG_NAME)
+    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help(CONFIG_NAME)}", _study, config=CONFIG_NAME)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,12 @@ class TrainConfig:
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
-    hparams_search: OptunaSearch | None = None  # an Optuna search (conf/hparams_search/), e.g. train -m hparams_search=siren_optuna
+    hparams_search: OptunaSearch | None = None  # an Optuna search: -m hparams_search=siren_optuna
     seed: int = 0  # seeds torch/numpy/python before the network is built: same seed, same numbers
     num_epochs: int = 100  # one epoch = one pass over all pixels (full batch: one step)
     log_every_n_steps: int | None = None  # full-image PSNR/SSIM and a history row every this many steps (old
                                           # steps_til_summary); None: about 100 rows over the fit, whatever its length
-    epochs_til_ckpt: int | None = None  # also keep checkpoints/epochNNNNNN.ckpt every this many epochs (None: only last)
+    epochs_til_ckpt: int | None = None  # also keep checkpoints/epochNNNNNN.ckpt this often (None: only last.ckpt)
     last_ckpt_every_n_epochs: int = 100  # refresh checkpoints/last.ckpt this often (what a killed fit resumes from)
     ckpt_path: str | None = None  # a checkpoint file: resume training from it, or with evaluate=true, evaluate it
     resume: str | None = None  # a run id: continue that killed run from its last checkpoint, in the same MLflow run
@@ -62,15 +62,13 @@ class CodecFitConfig:
     inr_codec: Any = None  # the INR codec's own settings (conf/inr_codec/<name>.yaml), checked by the codec registry
     seed: int = COIN_DEFAULTS.seed  # seeds the network init (same seed, same file)
     num_epochs: int = COIN_DEFAULTS.steps  # full-batch fit steps (COIN used 50000 on a GPU)
-    # quant: how the weights are stored, QuantSettings' fields: mode uniform (k-bit grid), fp16 (half floats, as
-    # COIN stores them) or fp32 (lossless); bits per weight for uniform (1..16); per_channel: one float16 (low, step)
-    # pair per output row instead of per tensor; sensitive_bits: bits of biases and of the matrices that act on the
-    # coordinates (first layer), whose errors omega_0 amplifies (None: quant.bits for every tensor)
+    # quant: how the weights are stored, QuantSettings' fields (compression/quantize.py documents them); Any, since
+    # QuantSettings is frozen: it checks its own values when built
     quant: Any = field(default_factory=lambda: asdict(COIN_DEFAULTS.quant))
-    coder: str = COIN_DEFAULTS.coder  # entropy coder: auto (smallest of all), raw, zlib, lzma, range, range-tensor, range-gauss
+    coder: str = COIN_DEFAULTS.coder  # auto (the smallest), raw, zlib, lzma, range, range-tensor, range-gauss
     qat_steps: int = COIN_DEFAULTS.qat.steps  # quantization-aware fine-tuning steps after the fit (0 = off)
     qat_lr: float = COIN_DEFAULTS.qat.lr  # its learning rate
-    qat_eval_every: int = COIN_DEFAULTS.qat.eval_every  # score the quantized network this often; the best weights are kept
+    qat_eval_every: int = COIN_DEFAULTS.qat.eval_every  # score the quantized network this often; the best is kept
     track: bool = True  # record in MLflow
     experiment_name: str = "siren-inr-compress"  # MLflow experiment
     debug: bool = False  # full tracebacks instead of one-line errors
