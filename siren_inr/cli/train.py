@@ -18,7 +18,7 @@ SCRIPT = str(Path(__file__).resolve())
 _HELP = """usage: siren-inr train [key=value ...] [-m]
 
 Fits a network to an image and records the run in MLflow (default store: ./mlruns).
-Common settings (see conf/train.yaml for all):
+Common settings (every setting, with its default, is listed below):
   model=siren|relu|tanh|nerf|rbf|mixed|fourier|finer|wire|gauss|hash_grid|siren_pe
                  model.hidden_features=256 model.hidden_layers=3
   data.image=cameraman|astronaut|...|path/to/file.png   data.sidelength=256|null   data.batch_size=null|N
@@ -172,7 +172,9 @@ def _run(argv: list[str], prog: str) -> int:
 def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     """Entry point of `siren-inr train` (also the script the DDP ranks run)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run_command(argv, prog, _HELP, lambda args: _run(args, prog))
+    from siren_inr.cli.settings_help import settings_help
+
+    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help('train')}", lambda args: _run(args, prog))
 
 
 if __name__ == "__main__":
