@@ -73,10 +73,10 @@ def compose_config(argv: list[str]) -> dict:
 
 
 def default_experiment() -> str:
-    """The experiment `siren-inr train` logs to when none is given (conf/train.yaml)."""
-    from omegaconf import OmegaConf
+    """The experiment `siren-inr train` logs to when none is given (its schema's default, or what conf/ states)."""
+    from siren_inr.cli.settings_help import command_settings
 
-    return str(OmegaConf.load(conf_dir() / "train.yaml").get("experiment_name") or "siren-inr")
+    return str(next(s.value for s in command_settings("train") if s.key == "experiment_name"))
 
 
 def _help(prog: str) -> str:

@@ -1,36 +1,18 @@
-"""One place that composes a command's config with Hydra and turns it into the typed settings the jobs take."""
+"""A command's composed config (`compose`, Hydra's one call, lives in cli/hydra_support.py) turned into the typed
+settings the jobs take."""
 
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
-from siren_inr.cli.hydra_support import conf_dir, hydra_message, quoting_hint
+from siren_inr.cli.hydra_support import compose, hydra_message
 from siren_inr.errors import SirenInrError
+
+__all__ = ["compose", "typed_config", "fit_settings_from", "codec_settings_from", "job_from_config", "inr_codec_choice",
+           "refuse_unknown_keys"]
 
 # The schemas (cli/schema.py) are imported where a config is composed or typed: they are built from the library's
 # settings, whose modules import torch and Lightning, which a command's --help must not wait for.
-
-
-def compose(overrides: list[str], config_name: str, typed: bool = True) -> Any:
-    """The composed config (a DictConfig) of `config_name` for `overrides`; typed=False for a config whose defaults
-    name no schema of cli/schema.py (they are then not imported)."""
-    if typed:
-        from siren_inr.cli.schema import register_schemas
-
-        register_schemas()
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(conf_dir()), version_base=None):
-            return hydra_compose(config_name, overrides=list(overrides))
-    except Exception as err:  # Hydra's parser/composer raise their own types
-        raise SirenInrError(f"bad setting: {hydra_message(err)}{quoting_hint(list(overrides))}") from None
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def typed_config(cfg, schema):

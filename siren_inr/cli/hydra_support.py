@@ -1,4 +1,5 @@
-"""Hydra glue shared by the subcommands: the config folder, Hydra's errors as one line, up-front validation."""
+"""Hydra glue shared by the subcommands: the config folder, the one compose, Hydra's errors as one line, up-front
+validation."""
 
 from __future__ import annotations
 
@@ -66,6 +67,30 @@ def quoting_hint(overrides: list[str]) -> str:
     return ""
 
 
+def compose(overrides: list[str], config_name: str, typed: bool = True, return_hydra_config: bool = False):
+    """The composed config (a DictConfig) of conf/<config_name>.yaml for `overrides`: the one place that asks Hydra
+    to compose (every command, the up-front validation, the run folder's check, the tests). A config Hydra refuses
+    is a SirenInrError 'bad setting: ...' in one line. typed=False for a config whose defaults name no schema of
+    cli/schema.py (they are then not imported: the schemas import torch). return_hydra_config: with Hydra's own
+    `hydra` node (the run's folder)."""
+    if typed:
+        from siren_inr.cli.schema import register_schemas
+
+        register_schemas()
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            return hydra_compose(config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+    except Exception as err:  # Hydra's parser/composer raise their own types
+        raise SirenInrError(f"bad setting: {hydra_message(err)}{quoting_hint(list(overrides))}") from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
 # Hydra flags that take a value in the next argument, and those that choose another config (then Hydra validates).
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--experimental-rerun"}
 _OTHER_CONFIG_FLAGS = ("--config-name", "-cn", "--config-dir", "-cd", "--config-path", "-cp")
@@ -115,12 +140,6 @@ def expand_for_validation(overrides: list[str]) -> list[list[str]]:
 def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
     """Compose the config for every swept value before any job starts (and folder is made), and pass each to
     `check` (which raises SirenInrError on a bad value); raise SirenInrError on the first problem."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from siren_inr.cli.schema import register_schemas
-
-    register_schemas()
     overrides = plain_overrides(argv)
     if overrides is None:
         return
@@ -128,18 +147,10 @@ def validate_overrides(config_name: str, argv: list[str], check=None) -> None:
         combos = expand_for_validation(overrides)
     except Exception as err:  # Hydra's parser raises its own types
         raise SirenInrError(f"cannot parse the overrides: {one_line(err)}{quoting_hint(overrides)}") from None
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(conf_dir()), version_base=None):
-            for combo in combos:
-                try:
-                    cfg = compose(config_name, overrides=combo)
-                except Exception as err:
-                    raise SirenInrError(hydra_message(err) + quoting_hint(combo)) from None
-                if check is not None:
-                    check(cfg)
-    finally:
-        GlobalHydra.instance().clear()
+    for combo in combos:
+        cfg = compose(combo, config_name)
+        if check is not None:
+            check(cfg)
 
 
 def check_output_folder(config_name: str, argv: list[str]) -> None:
@@ -148,24 +159,16 @@ def check_output_folder(config_name: str, argv: list[str]) -> None:
     in its path. Creates nothing (a scratch folder made to try is removed)."""
     import tempfile
 
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     overrides = plain_overrides(argv)
     if overrides is None:
         return
     hydra_args = [a for a in argv if a.startswith("hydra.")]
     key = "sweep" if any(a in ("-m", "--multirun") for a in argv) else "run"
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(str(conf_dir()), version_base=None):
-            cfg = compose(config_name, overrides=expand_for_validation(overrides)[0] + hydra_args,
-                          return_hydra_config=True)
-            folder = Path(str(cfg.hydra[key].dir)).absolute()
+        cfg = compose(expand_for_validation(overrides)[0] + hydra_args, config_name, return_hydra_config=True)
+        folder = Path(str(cfg.hydra[key].dir)).absolute()
     except Exception:  # the config was validated already; a folder it cannot name is Hydra's to report
         return
-    finally:
-        GlobalHydra.instance().clear()
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -194,16 +194,10 @@ def test_sweep_with_an_empty_experiment_name_is_refused_before_any_store(tmp_pat
 
 
 def test_slurm_launcher_config_composes_into_submitits_slurm_launcher():
-    from hydra import compose, initialize_config_dir
+    from siren_inr.cli.hydra_support import compose
 
-    from siren_inr.cli.hydra_support import conf_dir
-    from siren_inr.cli.schema import register_schemas
-
-    register_schemas()
-    with initialize_config_dir(str(conf_dir()), version_base=None):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu",
-                                          "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4"],
-                      return_hydra_config=True)
+    cfg = compose(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4",
+                   "hydra.launcher.tasks_per_node=4"], "train", return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 4, 4)
