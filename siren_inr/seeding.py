@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import random
 
-from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_int
 
 MAX_SEED = 2 ** 32 - 1  # numpy's legacy seeding limit
 
 
 def checked_seed(value) -> int:
     """The `seed` setting: an integer in [0, 2**32 - 1], or a one-line error naming the value."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise SirenInrError(f"seed={value!r}; accepted: an integer from 0 to {MAX_SEED}")
-    return value
+    return check_int("seed", value, 0, MAX_SEED)
 
 
 def seed_all(seed: int) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from siren_inr.compression.bd import bd_cell, bd_metrics
+from siren_inr.validation import is_int
 
 REFERENCE_BD_COLUMNS = ["image", "inr_codec", "reference", "bd_rate_percent", "bd_psnr_db", "points", "bd_rate_note",
                         "bd_psnr_note"]
@@ -54,7 +55,7 @@ def reference_curves_per_image(results: dict) -> dict[str, pd.DataFrame]:
 def reference_crop(data: dict) -> int | None:
     """The crop side a reference file declares (None: full images); a malformed value is a ValueError."""
     crop = data.get("crop")
-    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
+    if crop is not None and not (is_int(crop) and crop >= 1):
         raise ValueError(f"crop={crop!r}")
     return crop
 

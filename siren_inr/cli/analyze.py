@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from siren_inr.cli.command import run_command
-from siren_inr.cli.hydra_support import checked_flag, conf_dir, print_error
+from siren_inr.cli.hydra_support import conf_dir, print_error
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_flag, check_positive_int
 
 CONFIG_NAME = "analyze"
 # Values that are names or ids, not numbers or lists: read from the raw argument so that Hydra's grammar
@@ -124,10 +125,8 @@ def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
 
 def _check_types(cfg: dict) -> None:
     """Raise SirenInrError naming the first setting whose value has the wrong type."""
-    checked_flag("log_to_mlflow", cfg.get("log_to_mlflow"))  # debug: checked by run_command
-    max_runs = cfg.get("max_runs")
-    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs <= 0:
-        raise SirenInrError(f"max_runs={max_runs!r}; accepted: a positive integer")
+    check_flag("log_to_mlflow", cfg.get("log_to_mlflow"))  # debug: checked by run_command
+    check_positive_int("max_runs", cfg.get("max_runs"))
     if not cfg.get("out"):
         raise SirenInrError("out is empty; accepted: a folder path for the report")
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_flag
 
 CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
@@ -34,9 +35,7 @@ def one_line(message: str) -> str:
 
 def checked_flag(key: str, value) -> bool:
     """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
-    if not isinstance(value, bool):
-        raise SirenInrError(f"{key}={value!r}; accepted: true or false")
-    return value
+    return check_flag(key, value)
 
 
 def print_error(message: str, prefix: str = "error") -> None:

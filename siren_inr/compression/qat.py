@@ -8,7 +8,6 @@ best on the image are kept, and the untuned weights count as step 0, so tuning n
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -17,8 +16,8 @@ from torch.func import functional_call
 
 from siren_inr.compression.quantize import QuantSettings, fake_quantize, round_trip
 from siren_inr.data import PixelField
-from siren_inr.errors import SirenInrError
 from siren_inr.metrics.quality import psnr_db
+from siren_inr.validation import check_int, check_positive_int, check_positive_number
 from siren_inr.fit.tiled import network_inputs, tiled_mse, tiled_step_for
 
 
@@ -31,12 +30,9 @@ class QatSettings:
     eval_every: int = 25  # score the quantized network every this many steps; keep the best
 
     def __post_init__(self) -> None:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise SirenInrError(f"qat_steps={self.steps!r}; accepted: an integer >= 0")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not (math.isfinite(self.lr) and self.lr > 0):
-            raise SirenInrError(f"qat_lr={self.lr!r}; accepted: a positive number")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise SirenInrError(f"qat_eval_every={self.eval_every!r}; accepted: a positive integer")
+        check_int("qat_steps", self.steps, 0)
+        check_positive_number("qat_lr", self.lr)
+        check_positive_int("qat_eval_every", self.eval_every)
 
 
 @dataclass

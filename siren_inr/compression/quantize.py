@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_choice, check_flag, check_int
 
 QUANT_MODES = ("uniform", "fp16", "fp32")
 MIN_BITS, MAX_BITS = 1, 16
@@ -33,15 +34,10 @@ class QuantSettings:
     sensitive_bits: int | None = 12  # bits for biases and coordinate-input matrices (None: `bits`)
 
     def __post_init__(self) -> None:
-        if self.mode not in QUANT_MODES:
-            raise SirenInrError(f"quant.mode={self.mode!r} is not known; accepted: {', '.join(QUANT_MODES)}")
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not MIN_BITS <= self.bits <= MAX_BITS:
-            raise SirenInrError(f"quant.bits={self.bits!r} must be an integer in [{MIN_BITS}, {MAX_BITS}]")
-        if not isinstance(self.per_channel, bool):
-            raise SirenInrError(f"quant.per_channel={self.per_channel!r} must be true or false")
-        sb = self.sensitive_bits
-        if sb is not None and (isinstance(sb, bool) or not isinstance(sb, int) or not MIN_BITS <= sb <= MAX_BITS):
-            raise SirenInrError(f"quant.sensitive_bits={sb!r} must be null or an integer in [{MIN_BITS}, {MAX_BITS}]")
+        check_choice("quant.mode", self.mode, QUANT_MODES)
+        check_int("quant.bits", self.bits, MIN_BITS, MAX_BITS)
+        check_flag("quant.per_channel", self.per_channel)
+        check_int("quant.sensitive_bits", self.sensitive_bits, MIN_BITS, MAX_BITS, optional=True)
 
     def bits_for(self, shape: tuple[int, ...]) -> int:
         """Bits of a tensor of `shape`: `sensitive_bits` for vectors and coordinate-input matrices."""

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from siren_inr.data.pixels import to_uint8_png
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_int, check_positive_int
 
 # Images above this many pixels are refused before they are decoded (`data.max_pixels`): a 100-megapixel RGB
 # image is 1.2 GB as float32, before the network sees it. Raise it for larger images on a larger machine.
@@ -200,9 +201,13 @@ def resize_square(image: np.ndarray, sidelength: int) -> np.ndarray:
 
 def checked_max_pixels(max_pixels) -> int:
     """The `data.max_pixels` setting: a positive integer, or a one-line error naming the value."""
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-        raise SirenInrError(f"data.max_pixels={max_pixels!r}; accepted: a positive integer number of pixels")
-    return max_pixels
+    return check_positive_int("data.max_pixels", max_pixels, accepted="a positive integer number of pixels")
+
+
+def checked_sidelength(sidelength) -> int | None:
+    """The `data.sidelength` setting: an integer >= MIN_SIDE or None (the image's own size)."""
+    return check_int("data.sidelength", sidelength, MIN_SIDE, optional=True,
+                     accepted=f"an integer >= {MIN_SIDE}, or null (the image's own size)")
 
 
 def load_image(source: str, sidelength: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -210,10 +215,7 @@ def load_image(source: str, sidelength: int | None = None, max_pixels: int = DEF
 
     Files above `max_pixels` pixels are refused from their header, before any pixel is decoded.
     """
-    if sidelength is not None and (not isinstance(sidelength, int) or isinstance(sidelength, bool)
-                                   or sidelength < MIN_SIDE):
-        raise SirenInrError(f"data.sidelength={sidelength!r}; accepted: an integer >= {MIN_SIDE}, or null for "
-                            "the native size")
+    checked_sidelength(sidelength)
     max_pixels = checked_max_pixels(max_pixels)
     if sidelength is not None and sidelength * sidelength > max_pixels:
         raise SirenInrError(f"data.sidelength={sidelength} gives {sidelength * sidelength} pixels, above "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from siren_inr.data.image import DEFAULT_MAX_PIXELS, MIN_SIDE, checked_max_pixels, resolve_image_source
+from siren_inr.data.image import DEFAULT_MAX_PIXELS, checked_max_pixels, checked_sidelength, resolve_image_source
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_positive_int
 
 MAX_BATCH = 10 ** 9
 
@@ -25,14 +26,9 @@ class DataSpec:
         if not isinstance(self.image, str) or not self.image.strip():
             raise SirenInrError(f"data.image={self.image!r}; accepted: a scikit-image name or an image file path")
         resolve_image_source(self.image)  # a missing file or a folder is refused before any folder is made
-        side = self.sidelength
-        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < MIN_SIDE):
-            raise SirenInrError(f"data.sidelength={side!r}; accepted: an integer >= {MIN_SIDE}, or null "
-                                "(the image's own size)")
-        for key, value in (("data.batch_size", self.batch_size), ("data.eval_chunk_size", self.eval_chunk_size)):
-            if value is None and key == "data.batch_size":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BATCH:
-                raise SirenInrError(f"{key}={value!r}; accepted: a positive integer up to {MAX_BATCH}")
+        checked_sidelength(self.sidelength)
+        check_positive_int("data.batch_size", self.batch_size, MAX_BATCH, optional=True,
+                           accepted=f"a positive integer up to {MAX_BATCH}")
+        check_positive_int("data.eval_chunk_size", self.eval_chunk_size, MAX_BATCH)
         checked_max_pixels(self.max_pixels)
         return self

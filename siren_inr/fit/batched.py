@@ -22,6 +22,7 @@ from siren_inr.fit.fast import supports_fused_sine
 from siren_inr.fit.settings import FitSettings
 from siren_inr.models.siren import Siren, SineLayer
 from siren_inr.fit.tiled import tiled_mse, tiled_step_applies, tiled_step_for
+from siren_inr.validation import check_positive_int
 
 MIB = 1024 ** 2
 
@@ -95,8 +96,7 @@ def fit_batched(nets: Sequence[Siren], coords: torch.Tensor, values: torch.Tenso
     With `settings`, its learning rate, weight decay and schedule are used (as `fit_model` would use them for
     a full-batch fit of `steps` steps) and `lr` is ignored. The host reads the losses every `read_every` steps.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise SirenInrError(f"steps={steps!r}; accepted: a positive integer")
+    check_positive_int("steps", steps)
     settings = settings if settings is not None else FitSettings(lr=lr)
     device = values.device
     batched = BatchedSiren(nets).to(device)

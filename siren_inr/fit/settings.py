@@ -12,7 +12,8 @@ from typing import Any
 
 from siren_inr.fit.core import SCHEDULES
 from siren_inr.fit.datamodule import steps_per_epoch
-from siren_inr.errors import SirenInrError
+from siren_inr.validation import (check_choice, check_number, check_positive_int,
+                                  check_positive_number, refuse)
 
 LR_SCHEDULES = SCHEDULES  # fit/core.py builds them
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -98,50 +99,35 @@ class FitSettings:
 
     def validate(self) -> "FitSettings":
         """Raise SirenInrError naming the first bad value."""
-        def positive(name: str, value, kind=int) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-                    value <= 0) or (kind is int and (not isinstance(value, int) or value > MAX_COUNT)):
-                what = f"a positive integer up to {MAX_COUNT}" if kind is int else "a positive finite number"
-                raise SirenInrError(f"{name}={value!r}; accepted: {what}")
-
-        positive("num_epochs", self.num_epochs)
-        positive("optim.lr", self.lr, float)
-        if self.batch_size is not None:
-            positive("data.batch_size", self.batch_size)
-        if self.log_every_n_steps is not None:
-            positive("log_every_n_steps", self.log_every_n_steps)
-        positive("last_ckpt_every_n_epochs", self.last_ckpt_every_n_epochs)
-        positive("eval_chunk_size", self.eval_chunk_size)
-        if self.num_threads is not None:
-            positive("trainer.num_threads", self.num_threads)
-        if self.epochs_til_ckpt is not None:
-            positive("epochs_til_ckpt", self.epochs_til_ckpt)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise SirenInrError(f"optim.lr_schedule={self.lr_schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+        check_positive_int("num_epochs", self.num_epochs, MAX_COUNT)
+        check_positive_number("optim.lr", self.lr)
+        check_positive_int("data.batch_size", self.batch_size, MAX_COUNT, optional=True,
+                           accepted=f"a positive integer up to {MAX_COUNT}")
+        check_positive_int("log_every_n_steps", self.log_every_n_steps, MAX_COUNT, optional=True,
+                           accepted=f"a positive integer up to {MAX_COUNT}")
+        check_positive_int("last_ckpt_every_n_epochs", self.last_ckpt_every_n_epochs, MAX_COUNT)
+        check_positive_int("eval_chunk_size", self.eval_chunk_size, MAX_COUNT)
+        check_positive_int("trainer.num_threads", self.num_threads, MAX_COUNT, optional=True,
+                           accepted=f"a positive integer up to {MAX_COUNT}")
+        check_positive_int("epochs_til_ckpt", self.epochs_til_ckpt, MAX_COUNT, optional=True,
+                           accepted=f"a positive integer up to {MAX_COUNT}")
+        check_choice("optim.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.lr_schedule == "step":
-            positive("optim.lr_step_epochs", self.lr_step_epochs)
+            check_positive_int("optim.lr_step_epochs", self.lr_step_epochs, MAX_COUNT)
         if self.lr_schedule in ("exponential", "step"):
-            positive("optim.lr_gamma", self.lr_gamma, float)
-        if not (isinstance(self.lr_min, (int, float)) and math.isfinite(self.lr_min) and self.lr_min >= 0):
-            raise SirenInrError(f"optim.lr_min={self.lr_min!r}; accepted: a finite number >= 0")
-        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
-                and self.weight_decay >= 0):
-            raise SirenInrError(f"optim.weight_decay={self.weight_decay!r}; accepted: a finite number >= 0")
-        if self.progress not in PROGRESS_MODES:
-            raise SirenInrError(f"progress={self.progress!r}; accepted: {', '.join(PROGRESS_MODES)}")
-        if self.accelerator not in ACCELERATORS:
-            raise SirenInrError(f"trainer.accelerator={self.accelerator!r}; accepted: {', '.join(ACCELERATORS)}")
-        if str(self.precision) not in PRECISIONS:
-            raise SirenInrError(f"trainer.precision={self.precision!r}; accepted: {', '.join(PRECISIONS)}")
-        devices = self.devices
-        if not (devices == "auto" or devices == -1 or (isinstance(devices, int) and not isinstance(devices, bool)
-                                                       and 0 < devices <= 4096)):
-            raise SirenInrError(f"trainer.devices={devices!r}; accepted: a positive integer, -1 (every GPU) or auto")
-        positive("trainer.num_nodes", self.num_nodes)
-        if self.matmul_precision not in ("highest", "high", "medium"):
-            raise SirenInrError(f"trainer.matmul_precision={self.matmul_precision!r}; accepted: highest, high, medium")
-        if self.compile_mode not in COMPILE_MODES:
-            raise SirenInrError(f"trainer.compile_mode={self.compile_mode!r}; accepted: {', '.join(COMPILE_MODES)}")
+            check_positive_number("optim.lr_gamma", self.lr_gamma)
+        check_number("optim.lr_min", self.lr_min, 0)
+        check_number("optim.weight_decay", self.weight_decay, 0)
+        check_choice("progress", self.progress, PROGRESS_MODES)
+        check_choice("trainer.accelerator", self.accelerator, ACCELERATORS)
+        if str(self.precision) not in PRECISIONS:  # Hydra may give 32 or "32"
+            refuse("trainer.precision", self.precision, ", ".join(PRECISIONS))
+        if not (self.devices in ("auto", -1) and not isinstance(self.devices, bool)):
+            check_positive_int("trainer.devices", self.devices, 4096,
+                               accepted="a positive integer, -1 (every GPU) or auto")
+        check_positive_int("trainer.num_nodes", self.num_nodes, MAX_COUNT)
+        check_choice("trainer.matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        check_choice("trainer.compile_mode", self.compile_mode, COMPILE_MODES)
         return self
 
     def history_every(self, total_steps: int) -> int:

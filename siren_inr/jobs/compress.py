@@ -16,6 +16,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.names import (COMPRESSED_FOLDER, IMAGE_TAG, IMAGES_FOLDER, INR_BPP, INR_PSNR, MODE_TAG, NOTE_TAG,
                              SOURCE_RUN_TAG)
 from siren_inr.seeding import seed_all
+from siren_inr.validation import check_flag
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
 
@@ -92,8 +93,7 @@ def checked_output(out: str | Path, inputs: dict[str, str | Path | None], overwr
     if suffixes and target.suffix.lower() not in suffixes:
         raise SirenInrError(f"output {str(out)!r}: unknown extension {target.suffix or '(none)'!r}; accepted: "
                             + ", ".join(suffixes))
-    if not isinstance(overwrite, bool):
-        raise SirenInrError(f"overwrite={overwrite!r}; accepted: true or false")
+    check_flag("overwrite", overwrite)
     if target.exists() and not overwrite:
         raise SirenInrError(f"output {str(out)!r} exists; pass overwrite=true to replace it")
     existing = target.absolute().parent  # missing folders are created; the nearest existing one must be writable

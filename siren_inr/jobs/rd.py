@@ -34,6 +34,7 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.compression.registry import inr_codec, inr_codec_names
 from siren_inr.data import load_image
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_flag, check_int, check_positive_int, is_int
 from siren_inr.fit.settings import FitSettings
 from siren_inr.jobs.rd_points import (INR_POINTS, add_rate_matches, can_batch, classical_points, ladder_label,
                                       with_fitted_codec_settings)
@@ -86,7 +87,7 @@ class RDSettings:
         if not self.ladder:
             raise SirenInrError("ladder is empty; give (hidden_layers, width) pairs, e.g. [[5,20],[10,28]]")
         for point in self.ladder:
-            if len(point) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in point):
+            if len(point) != 2 or not all(is_int(v) and v >= 1 for v in point):
                 raise SirenInrError(f"ladder point {point!r}; accepted: [hidden_layers, width], positive integers")
         for codec in self.codecs:
             check_codec(codec)
@@ -95,15 +96,11 @@ class RDSettings:
                                 f"{', '.join(inr_codec_names())}")
         self._validate_inr_points()
         check_method(self.bd_method)
-        if self.crop is not None and (isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 8):
-            raise SirenInrError(f"crop={self.crop!r}; accepted: null or an integer >= 8")
-        if self.max_images is not None and (isinstance(self.max_images, bool) or not isinstance(self.max_images, int)
-                                            or self.max_images < 1):
-            raise SirenInrError(f"max_images={self.max_images!r}; accepted: null or a positive integer")
-        if self.batch_images is not None and not isinstance(self.batch_images, bool):
-            raise SirenInrError(f"batch_images={self.batch_images!r}; accepted: true, false or null (the default choice)")
-        if isinstance(self.batch_memory_mb, bool) or not isinstance(self.batch_memory_mb, int) or self.batch_memory_mb < 1:
-            raise SirenInrError(f"batch_memory_mb={self.batch_memory_mb!r}; accepted: a positive integer (MiB)")
+        check_int("crop", self.crop, 8, optional=True)
+        check_positive_int("max_images", self.max_images, optional=True)
+        check_flag("batch_images", self.batch_images, optional=True,
+                   accepted="true, false or null (the default choice)")
+        check_positive_int("batch_memory_mb", self.batch_memory_mb, accepted="a positive integer (MiB)")
         self.fit.validate()
         self.image_paths()  # names the missing images or the empty folder before anything is created
         return self

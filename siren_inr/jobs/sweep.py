@@ -16,6 +16,7 @@ from siren_inr.names import FINAL_METRICS, FINAL_PSNR, HYDRA_JOB_NUM_TAG, SWEEP_
 from siren_inr.tracking.run import TrackedRun
 from siren_inr.tracking.store import resolve_tracking_uri
 from siren_inr.tracking.sweeps import abandon_sweep, finish_sweep, job_tags, read_sweep_record, start_sweep, sweep_id_for
+from siren_inr.validation import check_choice, check_positive_int, is_int
 
 # Overrides that never make runs differ in their numbers, so they do not go into run names.
 QUIET_KEYS = ("experiment_name", "tracking.uri", "progress", "show", "debug", "run_name")
@@ -60,14 +61,10 @@ class OptunaSearch:
 
     def validate(self) -> "OptunaSearch":
         """Raise SirenInrError naming the first bad value."""
-        if self.metric not in FINAL_METRICS:
-            raise SirenInrError(f"hparams_search.metric={self.metric!r}; accepted: {', '.join(FINAL_METRICS)}")
-        if self.direction not in ("maximize", "minimize"):
-            raise SirenInrError(f"hparams_search.direction={self.direction!r}; accepted: maximize, minimize")
-        if not isinstance(self.n_trials, int) or isinstance(self.n_trials, bool) or self.n_trials < 1:
-            raise SirenInrError(f"hparams_search.n_trials={self.n_trials!r}; accepted: a positive integer")
-        if self.sampler not in ("tpe", "random"):
-            raise SirenInrError(f"hparams_search.sampler={self.sampler!r}; accepted: tpe, random")
+        check_choice("hparams_search.metric", self.metric, FINAL_METRICS)
+        check_choice("hparams_search.direction", self.direction, ("maximize", "minimize"))
+        check_positive_int("hparams_search.n_trials", self.n_trials)
+        check_choice("hparams_search.sampler", self.sampler, ("tpe", "random"))
         if not search_space(self.params):
             raise SirenInrError("hparams_search.params is empty; name at least one setting to tune")
         for key, spec in search_space(self.params).items():
@@ -102,7 +99,7 @@ def _suggest(trial, key: str, spec: dict) -> object:
     if "choices" in spec:
         return trial.suggest_categorical(key, list(spec["choices"]))
     low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+    if all(is_int(v) for v in (low, high)):
         return trial.suggest_int(key, low, high, log=log, step=int(spec.get("step", 1)))
     return trial.suggest_float(key, float(low), float(high), log=log, step=spec.get("step"))
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 from torch import nn
 
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import is_int, is_number
 
 
 class InrModel(nn.Module):
@@ -28,7 +27,7 @@ class InrModel(nn.Module):
 def positive_int(name: str, value: Any, model: str, *, allow_zero: bool = False) -> int:
     """Validate an integer hyperparameter that must be > 0 (or >= 0 with allow_zero)."""
     lowest = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < lowest:
+    if not is_int(value) or int(value) < lowest:
         kind = "non-negative" if allow_zero else "positive"
         hint = " (fill it from the image's channel count)" if name == "out_features" and value is None else ""
         raise SirenInrError(f"model {model!r}: {name} must be a {kind} integer, got {value!r}{hint}")
@@ -37,12 +36,7 @@ def positive_int(name: str, value: Any, model: str, *, allow_zero: bool = False)
 
 def positive_float(name: str, value: Any, model: str) -> float:
     """Validate a finite real hyperparameter that must be > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-        or float(value) <= 0
-    ):
+    if not is_number(value) or float(value) <= 0:
         raise SirenInrError(f"model {model!r}: {name} must be a positive finite number, got {value!r}")
     return float(value)
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from siren_inr.compression.latent.entropy import ContextEntropyModel
-from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_choice, check_int, check_positive_int
 from siren_inr.models import build_model
 
 UPSAMPLING_MODES = ("bilinear", "bicubic")
@@ -34,18 +34,12 @@ class LatentArchitecture:
     upsampling: str = "bicubic"
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels", "levels", "hidden_features", "hidden_layers", "entropy_hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive integer")
-        if self.levels > MAX_LEVELS:
-            raise SirenInrError(f"latent levels={self.levels}; accepted: 1 to {MAX_LEVELS}")
-        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= 64:
-            raise SirenInrError(f"latent refine={self.refine!r}; accepted: an integer in [0, 64]")
-        if self.upsampling not in UPSAMPLING_MODES:
-            raise SirenInrError(f"latent upsampling={self.upsampling!r}; accepted: {', '.join(UPSAMPLING_MODES)}")
-        if self.synthesis_arch not in SYNTHESIS_ARCHS:
-            raise SirenInrError(f"latent synthesis={self.synthesis_arch!r}; accepted: {', '.join(SYNTHESIS_ARCHS)}")
+        for name in ("height", "width", "channels", "hidden_features", "hidden_layers", "entropy_hidden"):
+            check_positive_int(f"latent {name}", getattr(self, name))
+        check_int("latent levels", self.levels, 1, MAX_LEVELS)
+        check_int("latent refine", self.refine, 0, 64)
+        check_choice("latent upsampling", self.upsampling, UPSAMPLING_MODES)
+        check_choice("latent synthesis", self.synthesis_arch, SYNTHESIS_ARCHS)
 
     def level_shapes(self) -> list[tuple[int, int]]:
         """(rows, columns) of each latent grid, finest first."""

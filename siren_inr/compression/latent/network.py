@@ -10,7 +10,7 @@ from torch import nn
 
 from siren_inr.compression.latent.arm import Arm
 from siren_inr.compression.latent.synthesis import ACTIVATIONS, PRESETS, Synthesis, Upsampler
-from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_choice, check_int, check_number, check_positive_int
 
 MAX_LEVELS = 10
 
@@ -28,19 +28,12 @@ class Architecture:
     omega: float = 4.0  # the sine's frequency (unused by relu)
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels", "levels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive integer")
-        if self.levels > MAX_LEVELS:
-            raise SirenInrError(f"latent levels={self.levels}; accepted: 1 to {MAX_LEVELS}")
-        if self.preset not in PRESETS:
-            raise SirenInrError(f"latent preset={self.preset!r}; accepted: {', '.join(PRESETS)}")
-        if self.synthesis not in ACTIVATIONS:
-            raise SirenInrError(f"latent synthesis={self.synthesis!r}; accepted: {', '.join(ACTIVATIONS)}")
-        if isinstance(self.omega, bool) or not isinstance(self.omega, (int, float)) or not (
-                math.isfinite(self.omega) and 0 < self.omega <= 1000):
-            raise SirenInrError(f"latent omega={self.omega!r}; accepted: a number in (0, 1000]")
+        for name in ("height", "width", "channels"):
+            check_positive_int(f"latent {name}", getattr(self, name))
+        check_int("latent levels", self.levels, 1, MAX_LEVELS)
+        check_choice("latent preset", self.preset, PRESETS)
+        check_choice("latent synthesis", self.synthesis, ACTIVATIONS)
+        check_number("latent omega", self.omega, 0, 1000, low_open=True)
 
     def level_shapes(self) -> list[tuple[int, int]]:
         """(rows, columns) of each latent grid, finest first."""

@@ -20,7 +20,7 @@ from torch import nn
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.entropy import rate_bits
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
-from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_fraction, check_positive_int, check_positive_number
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,10 @@ class LatentTrainSettings:
 
     def __post_init__(self) -> None:
         for name in ("lam", "lr", "network_lr"):
-            value = getattr(self, name)
-            if name == "network_lr" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-                raise SirenInrError(f"latent {name}={value!r}; accepted: a positive number")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise SirenInrError(f"latent steps={self.steps!r}; accepted: a positive integer")
+            check_positive_number(f"latent {name}", getattr(self, name), optional=name == "network_lr")
+        check_positive_int("latent steps", self.steps)
         for name in ("noise_fraction", "rate_warmup"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise SirenInrError(f"latent {name}={value!r}; accepted: a number in [0, 1]")
+            check_fraction(f"latent {name}", getattr(self, name))
 
 
 @dataclass

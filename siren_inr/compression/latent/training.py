@@ -33,6 +33,7 @@ from torch import nn
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_choice, check_int, check_number, check_positive_number
 
 OPTIMIZERS = ("soap", "adam")
 TEMPERATURE = (0.35, 0.08)  # soft-round temperature over the main phase (warm-up: the first)
@@ -60,19 +61,12 @@ class LatentTrainSettings:
 
     def __post_init__(self) -> None:
         for name in ("lam", "lr", "final_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-                raise SirenInrError(f"latent train.{name}={value!r}; accepted: a positive number")
+            check_positive_number(f"latent train.{name}", getattr(self, name))
         for name, low in (("steps", 1), ("candidates", 1), ("warmup_steps", 0), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise SirenInrError(f"latent train.{name}={value!r}; accepted: an integer >= {low}")
+            check_int(f"latent train.{name}", getattr(self, name), low, accepted=f"an integer >= {low}")
         for name, high in (("final_fraction", 0.9), ("gain", 1000.0), ("clip", 1e6), ("weight_decay", 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
-                raise SirenInrError(f"latent train.{name}={value!r}; accepted: a number in [0, {high:g}]")
-        if self.optimizer not in OPTIMIZERS:
-            raise SirenInrError(f"latent train.optimizer={self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}")
+            check_number(f"latent train.{name}", getattr(self, name), 0, high, accepted=f"a number in [0, {high:g}]")
+        check_choice("latent train.optimizer", self.optimizer, OPTIMIZERS)
 
     def latent_gain(self) -> float:
         """The gain y = gain * theta."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from siren_inr.compression.quantize import QuantSettings
 from siren_inr.compression.registry import InrCodec, InrEncoding
 from siren_inr.data import PixelField
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_choice, check_number, check_positive_int, check_positive_number
 from siren_inr.fit.core import adam_with_schedule, full_batch_fit
 from siren_inr.models import build_model
 
@@ -55,17 +55,10 @@ class NetworkCodecSettings:
 
     def __post_init__(self) -> None:
         for name in ("steps", "hidden_features", "hidden_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a positive integer")
-        for name, positive in (("lr", True), ("l1", False)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or value < 0 or (positive and value == 0):
-                kind = "positive" if positive else "non-negative"
-                raise SirenInrError(f"inr_codec {name}={value!r}; accepted: a {kind} number")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise SirenInrError(f"inr_codec lr_schedule={self.lr_schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+            check_positive_int(f"inr_codec {name}", getattr(self, name))
+        check_positive_number("inr_codec lr", self.lr)
+        check_number("inr_codec l1", self.l1, 0)
+        check_choice("inr_codec lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_coder(self.coder, byte_payload=self.quant.mode != "uniform")
 
 
