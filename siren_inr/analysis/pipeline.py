@@ -17,6 +17,7 @@ from PIL import Image
 from siren_inr.analysis.records import RunRecord
 from siren_inr.analysis.report import RUNS_FOLDER, AnalysisOutputs, analyze_records, missing_parts
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import check_positive_int
 from siren_inr.names import (ANALYSED_RUNS_TAG, ANALYSED_SWEEP_TAG, ANALYSIS_FOLDER, ANALYSIS_KIND, EPOCH_COLUMN,
                              FINAL_PREFIX, FINAL_PSNR, FINAL_SECONDS, FINAL_STEPS, GROUND_TRUTH_ARTIFACT,
                              HISTORY_ARTIFACT, NOTE_TAG, NUM_PARAMS_TAG, PARENT_TAG, RECONSTRUCTION_ARTIFACT,
@@ -81,8 +82,7 @@ def _is_fit(run: queries.RunInfo) -> bool:
 def select_runs(selection: Selection, uri: str, default_experiment: str) -> tuple[list[queries.RunInfo],
                                                                                     list[tuple[str, str]]]:
     """The runs a selection names (newest first) and the named runs that do not exist or are not fits."""
-    if selection.max_runs <= 0:
-        raise SirenInrError(f"max_runs={selection.max_runs}; accepted: a positive integer")
+    check_positive_int("max_runs", selection.max_runs)
     experiments = None
     if selection.experiment_name:
         if queries.get_experiment(uri, selection.experiment_name) is None:

@@ -15,7 +15,6 @@ Payload (after the container header), tensors in the rebuilt model's state_dict 
 from __future__ import annotations
 
 import math
-import numbers
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from siren_inr.compression import container, entropy
 from siren_inr.compression.quantize import QuantSettings, dequantize, num_groups, quantize_uniform
 from siren_inr.data import PixelField, coordinate_grid
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import is_int
 from siren_inr.metrics.quality import psnr_db, ssim
 from siren_inr.compression.registry import codec_for_file, inr_codec, inr_codecs
 from siren_inr.models import build_model, list_models, model_spec
@@ -190,7 +190,7 @@ def _check_primitive_hparams(hparams: Any) -> dict[str, Any]:
     for key, value in hparams.items():
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise SirenInrError(f".inr file is damaged: hyperparameter {key}={value!r} is not a primitive")
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > MAX_HPARAM_INT:
+        if is_int(value) and abs(value) > MAX_HPARAM_INT:
             raise SirenInrError(f".inr file asks for {key}={value}, above the accepted {MAX_HPARAM_INT}")
         if isinstance(value, float) and not math.isfinite(value):
             raise SirenInrError(f".inr file is damaged: hyperparameter {key}={value!r} is not finite")

@@ -13,7 +13,6 @@ where summation order changes a result by about 1e-16, far below the half-step o
 
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from siren_inr.compression.latent.training import LatentTrainSettings, TrainedLa
 from siren_inr.compression.latent.wavefront import decode_grids, encode_grids
 from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import is_int
 
 FORMAT_VERSION = 3
 
@@ -78,15 +78,11 @@ def _header(arch: Architecture, layout: int) -> dict[str, Any]:
             "preset": arch.preset, "synthesis": arch.synthesis, "omega": float(arch.omega)}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def read_header(header: dict[str, Any]) -> Architecture:
     """The architecture a version-3 header describes; damage and unaccepted values are SirenInrErrors."""
     try:
         size = header["size"]
-        if not (isinstance(size, list) and len(size) == 3 and all(_is_int(v) for v in size)):
+        if not (isinstance(size, list) and len(size) == 3 and all(is_int(v) for v in size)):
             raise TypeError("size")
         height, width, channels = size
         levels, preset, synthesis, omega = header["levels"], header["preset"], header["synthesis"], header["omega"]

@@ -13,7 +13,6 @@ Payload (format version 2, codec id "latent"), after the header:
 
 from __future__ import annotations
 
-import numbers
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents, train_latents
 from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
+from siren_inr.validation import is_int
 
 STEP_EXPONENTS = range(0, 16)  # weights are integers times 2**-k (k <= 16 keeps version 3's integer ARM exact)
 MAX_WEIGHT_INT = 1 << 16
@@ -189,17 +189,13 @@ def _header(arch: LatentArchitecture, low: int, high: int, layout: int) -> dict[
             "refine": arch.refine, "entropy": {"hidden": arch.entropy_hidden}, "latent_range": [low, high]}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _read_header(header: dict[str, Any]) -> tuple[LatentArchitecture, int, int]:
     try:
         size, synthesis, span = header["size"], header["synthesis"], header["latent_range"]
         if not (isinstance(span, list) and len(span) == 2):
             raise TypeError("latent_range")
         low, high = span
-        if not (isinstance(size, list) and len(size) == 3 and all(_is_int(v) for v in size)):
+        if not (isinstance(size, list) and len(size) == 3 and all(is_int(v) for v in size)):
             raise TypeError("size")
         height, width, channels = size
         hparams = synthesis["hparams"]
@@ -207,11 +203,11 @@ def _read_header(header: dict[str, Any]) -> tuple[LatentArchitecture, int, int]:
                 "in_features": header["levels"], "out_features": channels,
                 "hidden_features": hparams.get("hidden_features"), "hidden_layers": hparams.get("hidden_layers")}):
             raise TypeError("synthesis hyperparameters")
-        if not (_is_int(low) and _is_int(high) and -MAX_LATENT <= low < high <= MAX_LATENT):
+        if not (is_int(low) and is_int(high) and -MAX_LATENT <= low < high <= MAX_LATENT):
             raise TypeError("latent_range")
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise SirenInrError(f".inr file is damaged: its latent header lacks or garbles {err}") from None
-    if not (all(_is_int(v) for v in (height, width, channels)) and 1 <= height <= MAX_SIDE_PX
+    if not (all(is_int(v) for v in (height, width, channels)) and 1 <= height <= MAX_SIDE_PX
             and 1 <= width <= MAX_SIDE_PX and 1 <= channels <= 4):
         raise SirenInrError(f".inr file gives an image size {height}x{width}x{channels} outside what is accepted")
     try:
