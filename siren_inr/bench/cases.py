@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from siren_inr.compression.network.codecs import COIN_DEFAULTS
 from siren_inr.errors import SirenInrError
 
 # COIN's 10 x 28 (9 hidden layers + the first) at COIN's own Adam lr 2e-4. At the main job's lr 1e-3 this fit goes
 # through Adam spikes where the PSNR after 100 steps depends on rounding: the plain loop itself moves by 1.7 dB when
 # its weights are perturbed by 1e-7 (experiments/benchmark/results/cpu_coin_parity.md), so no PSNR comparison
 # between two implementations means anything there; at 2e-4 the fits agree to 0.01 dB (cpu_coin_parity_lr2e-4.md).
-COIN_LR = 2e-4
-COIN_OVERRIDES = ["model.hidden_layers=9", "model.hidden_features=28", f"optim.lr={COIN_LR}"]
+COIN_LR = COIN_DEFAULTS.lr
+COIN_OVERRIDES = [f"model.hidden_layers={COIN_DEFAULTS.hidden_layers}",
+                  f"model.hidden_features={COIN_DEFAULTS.hidden_features}", f"optim.lr={COIN_LR}"]
 COIN_SHAPE = (512, 768)  # Kodak: 768 x 512 (width x height)
 
 
