@@ -19,7 +19,7 @@ from siren_inr.compression.classical import CLASSICAL_CODECS
 from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
 from siren_inr.data.settings import DataSpec
-from siren_inr.fit.settings import OptimSettings, TrainerSettings
+from siren_inr.fit.settings import FitSettings, OptimSettings, TrainerSettings
 from siren_inr.jobs.rd import RDSettings
 from siren_inr.jobs.sweep import OptunaSearch
 from siren_inr.tracking.settings import TrackingSettings
@@ -37,16 +37,19 @@ class TrainConfig:
     hparams_search: OptunaSearch | None = None  # an Optuna search: -m hparams_search=siren_optuna
     seed: int = 0  # seeds torch/numpy/python before the network is built: same seed, same numbers
     num_epochs: int = 100  # one epoch = one pass over all pixels (full batch: one step)
-    log_every_n_steps: int | None = None  # full-image PSNR/SSIM and a history row every this many steps (old
-                                          # steps_til_summary); None: about 100 rows over the fit, whatever its length
-    epochs_til_ckpt: int | None = None  # also keep checkpoints/epochNNNNNN.ckpt this often (None: only last.ckpt)
-    last_ckpt_every_n_epochs: int = 100  # refresh checkpoints/last.ckpt this often (what a killed fit resumes from)
+    # full-image PSNR/SSIM and a history row every this many steps (old steps_til_summary); None: about 100 rows
+    # over the fit, whatever its length
+    log_every_n_steps: int | None = FitSettings.log_every_n_steps
+    # also keep checkpoints/epochNNNNNN.ckpt every this many epochs (None: only last.ckpt)
+    epochs_til_ckpt: int | None = FitSettings.epochs_til_ckpt
+    # refresh checkpoints/last.ckpt this often (what a killed fit resumes from)
+    last_ckpt_every_n_epochs: int = FitSettings.last_ckpt_every_n_epochs
     ckpt_path: str | None = None  # a checkpoint file: resume training from it, or with evaluate=true, evaluate it
     resume: str | None = None  # a run id: continue that killed run from its last checkpoint, in the same MLflow run
     evaluate: bool = False  # true: no training, evaluate ckpt_path and record the images and final metrics
     experiment_name: str = "siren-inr"  # MLflow experiment the run goes into
     run_name: str | None = None  # MLflow run name (None: the overrides, or the model name)
-    progress: str = "auto"  # auto (a bar on a terminal, plain lines otherwise), bar, lines, none
+    progress: str = FitSettings.progress  # auto (a bar on a terminal, plain lines otherwise), bar, lines, none
     show: bool = False  # also open the comparison figure in a window at the end (needs a display)
     debug: bool = False  # print full tracebacks instead of one-line errors
 

@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from siren_inr.data.settings import DataSpec
 from siren_inr.fit.core import SCHEDULES
 from siren_inr.fit.datamodule import steps_per_epoch
 from siren_inr.validation import (check_choice, check_number, check_positive_int,
@@ -59,31 +60,31 @@ class TrainerSettings:
 class FitSettings:
     """How to fit a network to one pixel field; every field is a primitive so it can live in a checkpoint."""
 
-    num_epochs: int = 500  # one epoch = one pass over all pixels
-    lr: float = 1e-4  # Adam learning rate
+    num_epochs: int = 500  # one epoch = one pass over all pixels (the command's default: cli/schema.py)
+    lr: float = OptimSettings.lr  # the optim and trainer fields: declared (defaults, meaning) in the groups above
     batch_size: int | None = None  # pixels per step; None = the whole image (full batch)
-    lr_schedule: str = "none"  # none | cosine | exponential | step
-    lr_min: float = 0.0  # cosine: final learning rate
-    lr_gamma: float = 0.1  # exponential: factor over the whole fit; step: factor per lr_step_epochs
-    lr_step_epochs: int = 1000  # step: epochs between decays
-    weight_decay: float = 0.0  # Adam weight decay
+    lr_schedule: str = OptimSettings.lr_schedule
+    lr_min: float = OptimSettings.lr_min
+    lr_gamma: float = OptimSettings.lr_gamma
+    lr_step_epochs: int = OptimSettings.lr_step_epochs
+    weight_decay: float = OptimSettings.weight_decay
     log_every_n_steps: int | None = None  # full-image PSNR/SSIM + history row every this many optimizer steps;
     # None: every total_steps / HISTORY_POINTS steps, so that every fit has a readable history
     epochs_til_ckpt: int | None = None  # keep a numbered checkpoint every this many epochs (None: only last)
     last_ckpt_every_n_epochs: int = 100  # refresh last.ckpt this often (what a killed fit resumes from)
-    eval_chunk_size: int = 262144  # pixels per forward pass when predicting the full image
-    accelerator: str = "auto"  # cpu | gpu | auto (GPU when there is one)
-    devices: int | str = 1  # devices (processes) per node
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
-    precision: str = "32-true"  # Lightning precision: 32-true, bf16-mixed, 16-mixed, ...
-    deterministic: bool = True  # deterministic algorithms (bit-exact reruns on CPU)
-    matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: highest | high (TF32) | medium
-    compile: bool = False  # torch.compile the network
-    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune | ...
-    num_threads: int | None = None  # CPU threads for torch (None: torch's default); 1 is fastest for tiny nets
-    fused_sine: bool = False  # SIREN only: sine layers as one addmm + sin with a hand-written backward
-    tiled_step: bool = True  # CPU, SIREN/SIREN-PE, fp32, one process: the step in pixel tiles (fit/tiled.py)
+    eval_chunk_size: int = DataSpec.eval_chunk_size  # pixels per forward pass when predicting the full image
+    accelerator: str = TrainerSettings.accelerator
+    devices: int | str = TrainerSettings.devices
+    num_nodes: int = TrainerSettings.num_nodes
+    strategy: str = TrainerSettings.strategy
+    precision: str = TrainerSettings.precision
+    deterministic: bool = TrainerSettings.deterministic
+    matmul_precision: str = TrainerSettings.matmul_precision
+    compile: bool = TrainerSettings.compile
+    compile_mode: str = TrainerSettings.compile_mode
+    num_threads: int | None = TrainerSettings.num_threads
+    fused_sine: bool = TrainerSettings.fused_sine
+    tiled_step: bool = TrainerSettings.tiled_step
     progress: str = "auto"  # auto | bar | lines | none
 
     @classmethod
