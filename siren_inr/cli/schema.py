@@ -20,8 +20,10 @@ from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
 from siren_inr.data.settings import DataSpec
 from siren_inr.fit.settings import FitSettings, OptimSettings, TrainerSettings
+from siren_inr.jobs.compress import CompressJob
 from siren_inr.jobs.rd import RDSettings
 from siren_inr.jobs.sweep import OptunaSearch
+from siren_inr.jobs.train import TrainJob
 from siren_inr.tracking.settings import TrackingSettings
 
 
@@ -47,7 +49,7 @@ class TrainConfig:
     ckpt_path: str | None = None  # a checkpoint file: resume training from it, or with evaluate=true, evaluate it
     resume: str | None = None  # a run id: continue that killed run from its last checkpoint, in the same MLflow run
     evaluate: bool = False  # true: no training, evaluate ckpt_path and record the images and final metrics
-    experiment_name: str = "siren-inr"  # MLflow experiment the run goes into
+    experiment_name: str = TrainJob.experiment_name  # MLflow experiment the run goes into
     run_name: str | None = None  # MLflow run name (None: the overrides, or the model name)
     progress: str = FitSettings.progress  # auto (a bar on a terminal, plain lines otherwise), bar, lines, none
     show: bool = False  # also open the comparison figure in a window at the end (needs a display)
@@ -73,7 +75,7 @@ class CodecFitConfig:
     qat_lr: float = COIN_DEFAULTS.qat.lr  # its learning rate
     qat_eval_every: int = COIN_DEFAULTS.qat.eval_every  # score the quantized network this often; the best is kept
     track: bool = True  # record in MLflow
-    experiment_name: str = "siren-inr-compress"  # MLflow experiment
+    experiment_name: str = CompressJob.experiment_name  # MLflow experiment
     debug: bool = False  # full tracebacks instead of one-line errors
 
 
