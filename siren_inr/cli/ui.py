@@ -40,6 +40,9 @@ def _serve(argv: list[str]) -> int:
         which = f"experiment {name!r}" if name else "the experiment used last"
         print(f"(the runs of {which}, final PSNR and SSIM shown, best first; the server's log: {server.log_file}; "
               "Ctrl-C stops the server)", flush=True)
+        if not server.start_page:
+            print("(no start page in this install: run pages may open in GenAI mode; reinstall siren-inr, or see "
+                  "docs/mlflow_ui.md for the click)", flush=True)
         if settings["browser"] == "true":
             import webbrowser
 

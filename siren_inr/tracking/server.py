@@ -3,6 +3,11 @@
 It serves the project's SQLite store with one worker and no job runner (the fewest processes MLflow allows), opens
 on the runs of the named experiment, or of the one used last, in the "Model training" view (MLflow 3 opens on GenAI
 traces otherwise) with final PSNR and SSIM as columns, best first, and keeps the server's request log in a file.
+
+The server is MLflow's own app with one page more (`app` below, registered as the MLflow app plugin `siren-inr` in
+the entry-point group `mlflow.app`, which `mlflow ui --app-name` runs): START_PATH sets the browser's stored
+"Model training" choice (MLflow keeps it in the UI's local storage, so only a page of the same origin can set it),
+then opens the runs view named after its `#`. Without it, run pages and Compare fall back to GenAI mode.
 """
 
 from __future__ import annotations
@@ -24,6 +29,31 @@ from siren_inr.errors import SirenInrError
 # MLflow 3's UI: the "Model training" view (query parameter read by its workflow switch) on the runs tab.
 RUNS_VIEW = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 EXPERIMENTS_VIEW = "#/experiments?workflowType=machine_learning"
+# The MLflow app plugin that adds the start page (pyproject.toml: [project.entry-points."mlflow.app"]).
+APP_NAME = "siren-inr"
+APP_OBJECT = "siren_inr.tracking.server:app"
+START_PAGE_OPTIONS = ["--app-name", APP_NAME]
+START_PATH = "/siren-inr/"
+# MLflow 3.17's UI keeps the GenAI / Model training choice under this local-storage key (its useLocalStorage hook
+# appends "_v<version>" and stores JSON); run pages and Compare read it, as no link inside the UI carries the choice.
+WORKFLOW_KEY = "mlflow.workflowType_v1"
+# Set so that the assistant panel does not open by itself over a third of the runs table on the first visit.
+ASSISTANT_OPENED_KEY = "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1"
+START_PAGE = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>siren-inr: MLflow UI</title></head><body>
+<p>Opening the MLflow UI in its Model training view&hellip; <a id="go" href="/">continue</a></p>
+<script>
+try {{
+  localStorage.setItem("{WORKFLOW_KEY}", JSON.stringify("machine_learning"));
+  if (localStorage.getItem("{ASSISTANT_OPENED_KEY}") === null) {{
+    localStorage.setItem("{ASSISTANT_OPENED_KEY}", "true");
+  }}
+}} catch (e) {{}}
+var target = "/" + (location.hash || "#/experiments?workflowType=machine_learning");
+document.getElementById("go").href = target;
+location.replace(target);
+</script></body></html>
+""".encode()
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
 LOG_NAME = "ui.log"
@@ -42,10 +72,47 @@ class UiServer:
     port: int
     url: str
     log_file: Path
+    start_page: bool = False  # served by `app` (MLflow's app and START_PAGE), which `url` then goes through
+
+
+class _MlflowWithStartPage:
+    """MLflow's own server app (imported on the first request, so that `mlflow ui` can look at this object without
+    loading it), plus the static START_PAGE at START_PATH. It is an object, not a function: MLflow would take a
+    function for an app factory."""
+
+    def __init__(self) -> None:
+        self._mlflow = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == START_PATH and scope["method"] in ("GET", "HEAD"):
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"),
+                                    (b"content-length", str(len(START_PAGE)).encode())]})
+            await send({"type": "http.response.body", "body": START_PAGE if scope["method"] == "GET" else b""})
+            return
+        if self._mlflow is None:
+            from mlflow.server.fastapi_app import app as mlflow_app
+
+            self._mlflow = mlflow_app
+        await self._mlflow(scope, receive, send)
+
+
+app = _MlflowWithStartPage()
+
+
+def start_page_installed() -> bool:
+    """Whether `mlflow ui --app-name siren-inr` runs `app`: an install older than the entry point lacks it, and an
+    MLflow older than 3 serves its UI through gunicorn (a WSGI app), without the workflow switch."""
+    from importlib.metadata import entry_points, version
+
+    if int(version("mlflow").split(".")[0]) < 3:
+        return False
+    return any(entry.name == APP_NAME and entry.value == APP_OBJECT for entry in entry_points(group="mlflow.app"))
 
 
 def ui_command(uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The `mlflow ui` command line that serves the given store with a single worker."""
+    """The `mlflow ui` command line that serves the given store with a single worker (add START_PAGE_OPTIONS for
+    the start page)."""
     from siren_inr.tracking.store import artifact_root_for
 
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port),
@@ -89,10 +156,11 @@ def _shown_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def runs_url(host: str, port: int, experiment_id: str | None, view_key: str | None = None) -> str:
+def runs_url(host: str, port: int, experiment_id: str | None, view_key: str | None = None,
+             start_page: bool = False) -> str:
     """The URL that opens the runs view of an experiment (or the experiment list) in the Model training view,
-    with the stored view `view_key` (columns and sort) when given."""
-    base = f"http://{_shown_host(host)}:{port}/"
+    with the stored view `view_key` (columns and sort) when given; through the start page when `start_page`."""
+    base = f"http://{_shown_host(host)}:{port}" + (START_PATH if start_page else "/")
     if not experiment_id:
         return base + EXPERIMENTS_VIEW
     url = base + RUNS_VIEW.format(experiment_id=experiment_id)
@@ -132,8 +200,9 @@ def prepare_ui(tracking_uri: str | None, experiment_name: str | None, host: str,
     else:
         experiment_id = queries.latest_experiment_id(uri)
     view_key = queries.publish_results_view(uri, experiment_id) if writable and experiment_id else None
-    return UiServer(uri=uri, host=host, port=port, url=runs_url(host, port, experiment_id, view_key),
-                    log_file=log_path(sqlite_path(uri)))
+    start_page = start_page_installed()
+    return UiServer(uri=uri, host=host, port=port, url=runs_url(host, port, experiment_id, view_key, start_page),
+                    log_file=log_path(sqlite_path(uri)), start_page=start_page)
 
 
 def _wait_until_up(process: subprocess.Popen, host: str, port: int) -> bool:
@@ -172,8 +241,8 @@ def serve_ui(server: UiServer, on_up: Callable[[], None]) -> int:
         raise SirenInrError(f"cannot write the server log {server.log_file} ({err.strerror})") from None
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with log:
-        process = subprocess.Popen(ui_command(server.uri, server.port, server.host), env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        command = ui_command(server.uri, server.port, server.host) + (START_PAGE_OPTIONS if server.start_page else [])
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         # A `kill` or Ctrl-C stops the server too, never leaves it orphaned (both arrive as KeyboardInterrupt).
         try:
             if not _wait_until_up(process, server.host, server.port):

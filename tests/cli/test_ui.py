@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from siren_inr.tracking.server import checked_port, runs_url, ui_command
+from siren_inr.tracking import server
+from siren_inr.tracking.server import START_PAGE_OPTIONS, checked_port, runs_url, ui_command
 from siren_inr.errors import SirenInrError
 from testkit import run_cli, store_uri
 
@@ -68,6 +69,46 @@ def test_command_uses_one_worker_and_the_store_artifact_root(tmp_path):
     assert command[command.index("--workers") + 1] == "1"
     assert command[command.index("--default-artifact-root") + 1] == (tmp_path / "mlruns" / "artifacts").as_uri()
     assert runs_url("0.0.0.0", 5000, "7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+    assert runs_url("0.0.0.0", 5000, "7", start_page=True) == ("http://127.0.0.1:5000/siren-inr/#/experiments/7/runs"
+                                                                "?workflowType=machine_learning")
+    assert START_PAGE_OPTIONS == ["--app-name", "siren-inr"]
+
+
+def test_the_start_page_app_is_registered_with_mlflow(tmp_path):
+    """`mlflow ui --app-name siren-inr` finds `app` through the entry point, and takes it for an app, not a
+    factory (MLflow calls a plain function). Asked from another folder: in the checkout, a siren_inr.egg-info left
+    by an older build (`pip wheel .`) hides the installed entry points, and `siren-inr ui` then opens the plain UI."""
+    import types
+
+    done = subprocess.run([sys.executable, "-c", "from siren_inr.tracking.server import start_page_installed; "
+                           "print(start_page_installed())"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", "the mlflow.app entry point is missing: reinstall (pip install -e .)"
+    assert not isinstance(server.app, types.FunctionType)
+
+
+def _call_app(path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+    import asyncio
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(server.app({"type": "http", "path": path, "method": method, "headers": []}, receive, send))
+    return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_start_page_stores_the_training_mode_then_opens_the_runs():
+    status, headers, body = _call_app("/siren-inr/")
+    assert status == 200 and headers[b"content-type"].startswith(b"text/html")
+    page = body.decode()
+    # MLflow 3.17's stored choice: key "mlflow.workflowType" version 1, a JSON string.
+    assert 'localStorage.setItem("mlflow.workflowType_v1", JSON.stringify("machine_learning"))' in page
+    assert 'location.replace(target)' in page and '"/" + (location.hash' in page
+    assert _call_app("/siren-inr/", "HEAD")[2] == b""
 
 
 @pytest.mark.slow
@@ -163,8 +204,15 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         from siren_inr.tracking import queries
 
         zoo = queries.get_experiment(store_uri(store), "zoo")
-        assert url == (f"http://127.0.0.1:{port}/#/experiments/{zoo.experiment_id}/runs?workflowType=machine_learning"
-                       "&viewStateShareKey=siren-inr-results")
+        assert url == (f"http://127.0.0.1:{port}/siren-inr/#/experiments/{zoo.experiment_id}/runs"
+                       "?workflowType=machine_learning&viewStateShareKey=siren-inr-results")
+        # The start page (which stores the Model training choice, then opens the runs at the UI's own page) is
+        # served beside MLflow's UI, by the same server.
+        with urllib.request.urlopen(url.split("#")[0], timeout=20) as response:
+            assert b"mlflow.workflowType_v1" in response.read()
+        page = f"http://127.0.0.1:{port}/"
+        with urllib.request.urlopen(page, timeout=20) as response:
+            assert b"<html" in response.read()[:2000].lower()
         # The view the key names: final PSNR and SSIM as columns, best PSNR first.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
             assert response.status == 200
@@ -186,7 +234,7 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         # reaches the image.
         report = (store / "report.md").read_text()
         link = report[report.index("(") + 1:report.index(")")]
-        with urllib.request.urlopen(urllib.parse.urljoin(url, link), timeout=20) as response:
+        with urllib.request.urlopen(urllib.parse.urljoin(page, link), timeout=20) as response:
             assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
         # The server's request lines go to its log file, not the terminal.
         log = store / "mlruns" / "ui.log"
