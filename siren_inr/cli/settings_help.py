@@ -387,8 +387,11 @@ def command_settings(config_name: str) -> list[Setting]:
 
 def settings_help(config_name: str) -> str:
     """A `--help` section: every setting of the command, `key=default`, then what it means."""
-    rows = [(f"{s.key}={s.shown if s.shown is not None else _show(s.value)}", s.doc) for s in
-            command_settings(config_name)]
+    try:
+        settings = command_settings(config_name)
+    except (OSError, SyntaxError, yaml.YAMLError, _Unknown):  # an install without the sources: say where they are
+        return f"Settings: siren_inr/cli/schema.py and conf/{config_name}.yaml declare them all."
+    rows = [(f"{s.key}={s.shown if s.shown is not None else _show(s.value)}", s.doc) for s in settings]
     width = min(44, max(len(left) for left, _ in rows))
     lines = [f"Settings, key=default (declared in siren_inr/cli/schema.py and the library's settings dataclasses;\n"
              f"conf/{config_name}.yaml and its groups state what differs):"]
