@@ -39,21 +39,43 @@ START_PATH = "/siren-inr/"
 WORKFLOW_KEY = "mlflow.workflowType_v1"
 # Set so that the assistant panel does not open by itself over a third of the runs table on the first visit.
 ASSISTANT_OPENED_KEY = "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1"
-START_PAGE = f"""<!doctype html>
+# The browser's own runs-table view of an experiment (columns, sort), which MLflow 3.17 merges over its defaults. The
+# shared view of the URL (`viewStateShareKey`) is applied only to a URL without search settings, so going back to
+# the runs from a run page showed the default columns; the start page copies the shared view here, unless the
+# browser already has a view of its own for the experiment.
+SAVED_VIEW_KEY = 'MLflowLocalStorage-1.1-ExperimentPage-["{id}"]-ReactComponentState'
+START_PAGE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>siren-inr: MLflow UI</title></head><body>
 <p>Opening the MLflow UI in its Model training view&hellip; <a id="go" href="/">continue</a></p>
 <script>
-try {{
-  localStorage.setItem("{WORKFLOW_KEY}", JSON.stringify("machine_learning"));
-  if (localStorage.getItem("{ASSISTANT_OPENED_KEY}") === null) {{
-    localStorage.setItem("{ASSISTANT_OPENED_KEY}", "true");
-  }}
-}} catch (e) {{}}
 var target = "/" + (location.hash || "#/experiments?workflowType=machine_learning");
 document.getElementById("go").href = target;
-location.replace(target);
+function go() { location.replace(target); }
+try {
+  localStorage.setItem("WORKFLOW_KEY", JSON.stringify("machine_learning"));
+  if (localStorage.getItem("ASSISTANT_OPENED_KEY") === null) localStorage.setItem("ASSISTANT_OPENED_KEY", "true");
+  var runs = /^#\/experiments\/([0-9A-Za-z_-]+)\/runs\?(.*)$/.exec(location.hash);
+  var shared = runs && new URLSearchParams(runs[2]).get("viewStateShareKey");
+  var saved = runs && 'SAVED_VIEW_KEY'.replace("{id}", runs[1]);
+  if (shared && localStorage.getItem(saved) === null) {
+    fetch("/ajax-api/2.0/mlflow/experiments/get?experiment_id=" + runs[1])
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        (answer.experiment.tags || []).forEach(function (tag) {
+          if (tag.key === "mlflow.sharedViewState." + shared) localStorage.setItem(saved, tag.value);
+        });
+      })
+      .catch(function () {})
+      .then(go);
+  } else {
+    go();
+  }
+} catch (e) {
+  go();
+}
 </script></body></html>
-""".encode()
+""".replace("ASSISTANT_OPENED_KEY", ASSISTANT_OPENED_KEY).replace("WORKFLOW_KEY", WORKFLOW_KEY).replace(
+    "SAVED_VIEW_KEY", SAVED_VIEW_KEY).encode()
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
 LOG_NAME = "ui.log"

@@ -108,6 +108,9 @@ def test_the_start_page_stores_the_training_mode_then_opens_the_runs():
     # MLflow 3.17's stored choice: key "mlflow.workflowType" version 1, a JSON string.
     assert 'localStorage.setItem("mlflow.workflowType_v1", JSON.stringify("machine_learning"))' in page
     assert 'location.replace(target)' in page and '"/" + (location.hash' in page
+    # The shared view becomes the browser's own view of the experiment when it has none (MLflow 3.17's key).
+    assert """'MLflowLocalStorage-1.1-ExperimentPage-["{id}"]-ReactComponentState'""" in page
+    assert '"mlflow.sharedViewState." + shared' in page
     assert _call_app("/siren-inr/", "HEAD")[2] == b""
 
 
