@@ -9,12 +9,15 @@ starting Python three more times); the UI runs as the user starts it, in its own
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 FIT = ["data.sidelength=16", "model.hidden_features=8", "model.hidden_layers=1", "num_epochs=20",
        "log_every_n_steps=5", "trainer=cpu", "progress=none"]
 PAGE_SECONDS = 60  # the longest wait for one page to show what is checked (a busy 2-core machine)
+START_SECONDS = 240  # the longest wait for `siren-inr ui` to print its URL (it waits up to 120 s for the server)
 
 
 def _browser_paths() -> tuple[str, str]:
@@ -90,13 +94,20 @@ def _start_ui(folder: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-m", "siren_inr", "ui", f"port={_free_port()}", "browser=false"],
                                cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                start_new_session=True)
-    seen = []
-    for line in process.stdout:
+    lines: queue.Queue = queue.Queue()
+    process.reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    process.reader.start()
+    seen, deadline = [], time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline and (process.poll() is None or not lines.empty()):
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
         seen.append(line)
         if line.startswith("MLflow UI for"):
             return process, line.rsplit(" ", 1)[-1].strip()
     _stop_ui(process)
-    pytest.fail("siren-inr ui printed no URL:\n" + "".join(seen))
+    pytest.fail(f"siren-inr ui printed no URL within {START_SECONDS} s:\n" + "".join(seen))
 
 
 def _stop_ui(process: subprocess.Popen) -> None:
@@ -113,8 +124,8 @@ def _stop_ui(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if process.stdout is not None:
-        process.stdout.close()
+    process.reader.join(timeout=10)  # the pipe's end, once every process of the group is gone
+    process.stdout.close()
 
 
 def _chromium(browser: str, driver_path: str, profile: str):
