@@ -122,14 +122,27 @@ class _MlflowWithStartPage:
 app = _MlflowWithStartPage()
 
 
-def start_page_installed() -> bool:
-    """Whether `mlflow ui --app-name siren-inr` runs `app`: an install older than the entry point lacks it, and an
-    MLflow older than 3 serves its UI through gunicorn (a WSGI app), without the workflow switch."""
-    from importlib.metadata import entry_points, version
+def start_page_installed(folder: Path) -> bool:
+    """Whether `mlflow ui --app-name siren-inr`, started in `folder`, runs `app`: an install older than the entry
+    point lacks it, and an MLflow older than 3 serves its UI through gunicorn (a WSGI app), without the workflow
+    switch. `python -m mlflow` puts its working folder first on sys.path, so a distribution found there (such as a
+    stale siren_inr.egg-info in a checkout) hides the installed one: the child's sys.path is the one looked at, and
+    the first distribution of a name wins, as in importlib.metadata.entry_points()."""
+    from importlib.metadata import distributions, version
 
     if int(version("mlflow").split(".")[0]) < 3:
         return False
-    return any(entry.name == APP_NAME and entry.value == APP_OBJECT for entry in entry_points(group="mlflow.app"))
+    path = [str(folder), *(entry for entry in sys.path if entry not in ("", os.getcwd()))]
+    seen = set()
+    for distribution in distributions(path=path):
+        name = (distribution.metadata["Name"] or "").lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        if any(entry.group == "mlflow.app" and entry.name == APP_NAME and entry.value == APP_OBJECT
+               for entry in distribution.entry_points):
+            return True
+    return False
 
 
 def ui_command(uri: str, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -222,9 +235,16 @@ def prepare_ui(tracking_uri: str | None, experiment_name: str | None, host: str,
     else:
         experiment_id = queries.latest_experiment_id(uri)
     view_key = queries.publish_results_view(uri, experiment_id) if writable and experiment_id else None
-    start_page = start_page_installed()
+    start_page = start_page_installed(sqlite_path(uri).parent)
     return UiServer(uri=uri, host=host, port=port, url=runs_url(host, port, experiment_id, view_key, start_page),
                     log_file=log_path(sqlite_path(uri)), start_page=start_page)
+
+
+def _server_folder(server: UiServer) -> Path | None:
+    from siren_inr.tracking.store import sqlite_path
+
+    db = sqlite_path(server.uri)
+    return db.parent if db is not None and db.parent.is_dir() else None
 
 
 def _wait_until_up(process: subprocess.Popen, host: str, port: int) -> bool:
@@ -264,7 +284,9 @@ def serve_ui(server: UiServer, on_up: Callable[[], None]) -> int:
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with log:
         command = ui_command(server.uri, server.port, server.host) + (START_PAGE_OPTIONS if server.start_page else [])
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Started in the store's folder (every path it is given is absolute): the user's working folder, first on a
+        # `python -m` child's sys.path, could hide modules or installed metadata (start_page_installed).
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=_server_folder(server))
         # A `kill` or Ctrl-C stops the server too, never leaves it orphaned (both arrive as KeyboardInterrupt).
         try:
             if not _wait_until_up(process, server.host, server.port):

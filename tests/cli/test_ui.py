@@ -76,14 +76,19 @@ def test_command_uses_one_worker_and_the_store_artifact_root(tmp_path):
 
 def test_the_start_page_app_is_registered_with_mlflow(tmp_path):
     """`mlflow ui --app-name siren-inr` finds `app` through the entry point, and takes it for an app, not a
-    factory (MLflow calls a plain function). Asked from another folder: in the checkout, a siren_inr.egg-info left
-    by an older build (`pip wheel .`) hides the installed entry points, and `siren-inr ui` then opens the plain UI."""
+    factory (MLflow calls a plain function). A folder holding an older siren_inr.egg-info (a checkout after
+    `pip wheel .`) hides the installed entry points from a `python -m mlflow` started there: no start page then."""
     import types
 
-    done = subprocess.run([sys.executable, "-c", "from siren_inr.tracking.server import start_page_installed; "
-                           "print(start_page_installed())"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == "True", "the mlflow.app entry point is missing: reinstall (pip install -e .)"
+    from siren_inr.tracking.server import start_page_installed
+
+    assert start_page_installed(tmp_path), "the mlflow.app entry point is missing: reinstall (pip install -e .)"
     assert not isinstance(server.app, types.FunctionType)
+    stale = tmp_path / "siren_inr.egg-info"
+    stale.mkdir()
+    (stale / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: siren-inr\nVersion: 0.1.0\n")
+    (stale / "entry_points.txt").write_text("[console_scripts]\nsiren-inr = siren_inr.cli.main:main\n")
+    assert not start_page_installed(tmp_path)
 
 
 def _call_app(path: str, method: str = "GET") -> tuple[int, dict, bytes]:
