@@ -187,7 +187,11 @@ for (const row of document.querySelectorAll('.ag-row[row-id]')) {
   for (const cell of row.querySelectorAll('.ag-cell[col-id]')) entry.cells[cell.getAttribute('col-id')] =
     cell.innerText.trim();
 }
-const headers = Array.from(document.querySelectorAll('.ag-header-cell[col-id]')).map(h => h.getAttribute('col-id'));
+// Column ids of the headers drawn inside the window (ag-grid also keeps some just outside it).
+const headers = Array.from(document.querySelectorAll('.ag-header-cell[col-id]')).filter(h => {
+  const box = h.getBoundingClientRect();
+  return box.width > 0 && box.left >= 0 && box.right <= window.innerWidth;
+}).map(h => h.getAttribute('col-id'));
 return {rows, headers};
 """
 PSNR, SSIM = "metrics.`final/psnr`", "metrics.`final/ssim`"
