@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable
 
 from siren_inr.cli.hydra_support import checked_flag, print_error
-from siren_inr.errors import SirenInrError
+from siren_inr.errors import SirenInrError, disk_full, full_disk_error
 
 HELP_FLAGS = ("-h", "--help")
 _TRUE = ("true", "yes", "1")
@@ -48,13 +48,26 @@ def place_error(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in _PLACE_ERRNOS and err.filename is not None
 
 
+def place_of(err: OSError) -> str:
+    """The file an OSError is about: a move or copy names two, and a full disk is the destination's."""
+    if err.filename2 is None:
+        return str(err.filename)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return str(err.filename2)
+    return f"{err.filename} -> {err.filename2}"
+
+
 def report_exception(err: BaseException, debug: bool) -> str:
     """One line for a user error or running out of memory (the traceback too with debug); the traceback for bugs.
     Returns the message."""
     if isinstance(err, SirenInrError):
         message = str(err)
+    elif disk_full(err):
+        cause = full_disk_error(err)
+        where = place_of(cause) if isinstance(cause, OSError) and cause.filename else "the MLflow store"
+        message = f"the disk is full, {where} could not be written; free some space and run the command again"
     elif place_error(err):
-        message = f"{err.filename}: {err.strerror}"
+        message = f"{place_of(err)}: {err.strerror}"
     elif out_of_memory(err):
         message = (f"out of memory ({type(err).__name__}); use a smaller data.sidelength, set data.batch_size, "
                    "or lower data.eval_chunk_size")
@@ -109,7 +122,7 @@ def run_command(argv: list[str], prog: str, help_text: str | Callable[[str], str
         debug = checked_flag("debug", cfg.get("debug", False))
         return int(job(cfg, *paths) or 0)
     except Exception as err:
-        if not (isinstance(err, SirenInrError) or out_of_memory(err) or place_error(err)):
+        if not (isinstance(err, SirenInrError) or out_of_memory(err) or place_error(err) or disk_full(err)):
             raise
         report_exception(err, debug)
         return 2 if isinstance(err, SirenInrError) else 1

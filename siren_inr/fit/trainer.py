@@ -45,8 +45,7 @@ def quiet_lightning() -> None:
     """Silence Lightning's start-up banners and advice that does not apply to a full-batch pixel fit."""
     for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda",
                  "lightning.pytorch.utilities.rank_zero", "lightning_fabric.utilities.seed",
-                 "pytorch_lightning.trainer.connectors.checkpoint_connector", "mlflow.store.db.utils",
-                 "alembic.runtime.migration"):
+                 "pytorch_lightning.trainer.connectors.checkpoint_connector", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in (".*does not have many workers.*", ".*number of training batches.*",
                     ".*LightningModule.*has parameters that were not used.*", ".*isinstance.*LeafSpec.*",

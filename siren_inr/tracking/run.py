@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
-from siren_inr.errors import SirenInrError
+from siren_inr.errors import SirenInrError, disk_full
 from siren_inr.names import (EXPERIMENT_KIND_TAG, FAILED_REASON_TAG, KILLED_REASON_TAG, LEGACY_KIND_TAG, LEGACY_KINDS,
                              NOT_FIT_KINDS, PARENT_TAG, RD_POINT_KIND, RD_STUDY_KIND, RUN_KIND_TAG)
 from siren_inr.names import TRAINING_EXPERIMENT_KIND as TRAINING_KIND
@@ -23,9 +23,9 @@ BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch
 
 
 def _client(uri: str):
-    import mlflow
+    from siren_inr.tracking.store import mlflow_client
 
-    return mlflow.MlflowClient(tracking_uri=uri)
+    return mlflow_client(uri)
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -238,6 +238,19 @@ def _interrupts_as_exit() -> Iterator[None]:
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
+def end_run(tracked: TrackedRun, status: str) -> None:
+    """Mark the run ended, even on a full disk: when the store cannot be written for lack of room, the reserve
+    kept beside a SQLite store is given back to the disk and the run is marked with that room."""
+    from siren_inr.tracking.store import release_reserve
+
+    try:
+        tracked.end(status)
+    except Exception as err:
+        if not (disk_full(err) and release_reserve(tracked.uri)):
+            raise
+        tracked.end(status)
+
+
 @contextlib.contextmanager
 def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, tags: dict | None = None,
                 params: dict | None = None, run_id: str | None = None, parent_run_id: str | None = None,
@@ -277,7 +290,7 @@ def tracked_run(uri: str, experiment_name: str, *, run_name: str | None = None, 
         finally:
             # Lightning turns an interrupt into SystemExit after its own shutdown; a signal still means KILLED,
             # whichever of the nested runs' handlers caught it.
-            tracked.end("KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
+            end_run(tracked, "KILLED" if len(_SIGNALS_SEEN) > signals_before else status)
 
 
 
@@ -287,30 +300,3 @@ def end_finished_run(uri: str, run_id: str, status: str, reason: str) -> None:
     client = _client(uri)
     client.set_tag(run_id, KILLED_REASON_TAG if status == "KILLED" else FAILED_REASON_TAG, reason[:MAX_PARAM_LENGTH])
     client.set_terminated(run_id, status)
-
-
-def mark_dead_runs_killed(uri: str) -> list[str]:
-    """Mark KILLED every RUNNING run whose process on this host no longer exists (tagged why); their ids."""
-    import datetime as dt
-
-    from mlflow.entities import ViewType
-
-    from siren_inr.tracking.provenance import HOST_TAG, PID_TAG, run_process_alive
-
-    client = _client(uri)
-    experiment_ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
-    killed = []
-    for start in range(0, len(experiment_ids), 100):
-        runs = client.search_runs(experiment_ids[start:start + 100], filter_string="attributes.status = 'RUNNING'",
-                                  max_results=10000)
-        for run in runs:
-            tags = run.data.tags
-            if run_process_alive(tags) is not False:
-                continue
-            now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-            client.set_tag(run.info.run_id, KILLED_REASON_TAG,
-                           f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} no longer exists "
-                           f"(found at {now})")
-            client.set_terminated(run.info.run_id, "KILLED")
-            killed.append(run.info.run_id)
-    return killed

@@ -8,11 +8,16 @@ A store is never destroyed: an SQLite file that is not an MLflow store is refuse
 would add its tables to it); a half-created store is recreated only when it holds nothing (no experiment but
 MLflow's empty Default, no registered model, no run); an older schema is upgraded the way `mlflow db upgrade`
 does it, after a backup copy of the file.
+
+A run is never left RUNNING by a full disk: a command that writes keeps a reserve file beside a SQLite store
+(RESERVE_BYTES), which a run that cannot be marked ended for lack of room gives back to the disk; where there is no
+room for the reserve, the command refuses to start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -25,6 +30,7 @@ from typing import Iterator
 from urllib.parse import urlparse
 
 from siren_inr.errors import SirenInrError
+from siren_inr.names import KILLED_REASON_TAG
 
 # mlflow.utils.validation.MAX_EXPERIMENT_NAME_LENGTH (a test keeps them equal); not imported, so that checking a
 # name before any store exists does not import MLflow.
@@ -34,6 +40,11 @@ DEFAULT_STORE_DIR = "mlruns"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
 LOCK_SUFFIX = ".lock"
+# Room kept beside a SQLite store for ending runs when the disk fills up: a run's status update needs a few pages
+# and their journal. A command that opens the store for writing keeps this file; a run that cannot be marked ended
+# because the disk is full deletes it and tries once more (keep_reserve, release_reserve).
+RESERVE_SUFFIX = ".reserve"
+RESERVE_BYTES = 1 << 20
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Longest wait for another process that is creating the same store: creation takes seconds, but a minute or
 # more on a loaded machine; a holder that dies releases the lock at once (fcntl), so only a hung one waits here.
@@ -402,7 +413,7 @@ def _hide_default_experiment(uri: str) -> None:
     # missing one.
     from mlflow.exceptions import MlflowException
 
-    client = _mlflow_client(uri)
+    client = mlflow_client(uri)
     try:
         experiment = client.get_experiment(str(DEFAULT_EXPERIMENT_ID))
         if experiment.name == "Default" and experiment.lifecycle_stage == "active" and not client.search_runs(
@@ -412,9 +423,16 @@ def _hide_default_experiment(uri: str) -> None:
         pass
 
 
-def _mlflow_client(uri: str):
+def mlflow_client(uri: str):
+    """An MLflow client of the store; MLflow's own logging of the store faults it raises is silenced."""
+    import logging
+
     import mlflow
 
+    # MLflow logs a store error (with its traceback) and then raises it, an asynchronous one when the logger waits
+    # for its points (MlflowRunLogger.finalize); the command reports it once, in one line.
+    for name in ("mlflow.store.db.utils", "mlflow.utils.async_logging.async_logging_queue"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return mlflow.MlflowClient(tracking_uri=uri)
 
 
@@ -487,14 +505,59 @@ def open_store(uri: str, *, create: bool = True, write: bool = True, repair_runs
         if urlparse(uri).scheme in _SERVER_SCHEMES:
             probe_server(uri)
         _open_with_mlflow(uri)
+    if write and db is not None and not keep_reserve(db):
+        # A run started now could not be marked ended if the disk filled up during it.
+        raise SirenInrError(f"tracking.uri={uri!r}: the disk is full, {db.parent} has less than "
+                            f"{RESERVE_BYTES >> 20} MiB free; free some space and run the command again")
     if write and repair_runs:
-        from siren_inr.tracking.run import mark_dead_runs_killed
-
         try:
             mark_dead_runs_killed(uri)
         except Exception as err:  # noqa: BLE001 - repairing others' runs must never stop this command
             raise SirenInrError(f"tracking.uri={uri!r}: cannot update runs in the store ({type(err).__name__}: "
                                 f"{_why(err)})") from None
+
+
+def reserve_path(db: Path) -> Path:
+    """The file that keeps room on the store's disk for ending runs (see RESERVE_BYTES)."""
+    return db.with_name(db.name + RESERVE_SUFFIX)
+
+
+def keep_reserve(db: Path) -> bool:
+    """Make the reserve file beside the store unless it exists; False when the disk has no room for it (any other
+    fault, such as a file system that cannot hold it, is let pass: the reserve is a safeguard, not a need)."""
+    path = reserve_path(db)
+    if path.exists():
+        return True
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)  # blocks really taken, not a sparse file
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                os.write(fd, bytes(RESERVE_BYTES))
+        finally:
+            os.close(fd)
+        os.replace(partial, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        return err.errno not in (errno.ENOSPC, errno.EDQUOT)
+    return True
+
+
+def release_reserve(uri: str) -> bool:
+    """Give the reserve's room back to the disk of a SQLite store; whether there was any to give."""
+    db = sqlite_path(uri)
+    if db is None:
+        return False
+    try:
+        reserve_path(db).unlink()
+    except OSError:
+        return False
+    return True
 
 
 def precheck_store(uri: str) -> None:
@@ -532,3 +595,30 @@ def check_store(uri: str, write: bool = True, missing_ok: bool = False) -> None:
     if missing_ok and db is not None and not db.exists():
         return
     open_store(uri, create=False, write=write)
+
+
+def mark_dead_runs_killed(uri: str) -> list[str]:
+    """Mark KILLED every RUNNING run whose process on this host no longer exists (tagged why); their ids."""
+    import datetime as dt
+
+    from mlflow.entities import ViewType
+
+    from siren_inr.tracking.provenance import HOST_TAG, PID_TAG, run_process_alive
+
+    client = mlflow_client(uri)
+    experiment_ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+    killed = []
+    for start in range(0, len(experiment_ids), 100):
+        runs = client.search_runs(experiment_ids[start:start + 100], filter_string="attributes.status = 'RUNNING'",
+                                  max_results=10000)
+        for run in runs:
+            tags = run.data.tags
+            if run_process_alive(tags) is not False:
+                continue
+            now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            client.set_tag(run.info.run_id, KILLED_REASON_TAG,
+                           f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} no longer exists "
+                           f"(found at {now})")
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    return killed

@@ -17,7 +17,8 @@ from siren_inr.errors import SirenInrError
 from siren_inr.tracking import store as store_module
 from siren_inr.tracking.provenance import (BOOT_TAG, HOST_TAG, PID_TAG, START_TAG, process_start_ticks, process_tags,
                                            run_process_alive)
-from siren_inr.tracking.run import EXPERIMENT_KIND_TAG, TRAINING_KIND, mark_dead_runs_killed, tracked_run
+from siren_inr.tracking.run import EXPERIMENT_KIND_TAG, TRAINING_KIND, tracked_run
+from siren_inr.tracking.store import mark_dead_runs_killed
 from siren_inr.tracking.store import check_store, ensure_store, head_revision, probe_server, store_lock
 
 OPEN = "import sys; from siren_inr.tracking.store import ensure_store; ensure_store(sys.argv[1])"
