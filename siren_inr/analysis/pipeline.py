@@ -335,7 +335,8 @@ def ui_markdown(markdown: str, run_id: str) -> str:
 
     The UI renders a Markdown artifact inside its own page, where `gallery.png` would resolve against the
     UI's address; `get-artifact?path=...&run_uuid=...` is the server's artifact route, relative to the same
-    base, so the images show (under a --static-prefix too).
+    base (under a --static-prefix too), so each figure's link opens it. MLflow 3.17's viewer draws no image from
+    such an address (seen in the browser test): the figures are drawn in report.html, logged beside it.
     """
     def rewrite(match: re.Match) -> str:
         label, target = match.groups()

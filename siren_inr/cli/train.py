@@ -172,6 +172,9 @@ def _run(argv: list[str], prog: str) -> int:
 def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     """Entry point of `siren-inr train` (also the script the DDP ranks run)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from siren_inr.jobs.launch import die_with_launcher
+
+    die_with_launcher()  # a DDP rank started by a fit in this program ends with the process that started it
     from siren_inr.cli.settings_help import settings_help
 
     return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help('train')}", lambda args: _run(args, prog))

@@ -9,6 +9,10 @@ import os
 import sys
 
 _env_before_ddp: dict | None = None  # this process's environment before a sweep job launched DDP ranks
+# The process id of the process that launched the DDP ranks, handed to them in their environment: a rank dies with
+# it (die_with_launcher), instead of living on, an orphan holding its memory, when the launcher is killed.
+LAUNCHER_ENV = "SIREN_INR_DDP_LAUNCHER"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def relaunch_as(script: str, args: list[str]) -> None:
@@ -49,6 +53,7 @@ def prepare_ddp_relaunch(strategy: str, script: str, multirun: bool, job_args: l
         return False
     if multirun:
         _env_before_ddp = dict(os.environ)
+    os.environ[LAUNCHER_ENV] = str(os.getpid())
     import __main__
 
     if getattr(__main__, "__spec__", None) is not None:
@@ -59,3 +64,20 @@ def prepare_ddp_relaunch(strategy: str, script: str, multirun: bool, job_args: l
         # (A joblib/submitit worker's argv[0] is the launcher's own module, so the script is named explicitly.)
         relaunch_as(script, job_args)
     return True
+
+
+def die_with_launcher() -> None:
+    """In a DDP rank this program launched: be killed (SIGKILL) when the launching process ends, however it ends,
+    SIGKILL included (Linux; elsewhere nothing is done). Called first thing by the script the ranks run."""
+    launcher = os.environ.get(LAUNCHER_ENV, "")
+    rank = os.environ.get("LOCAL_RANK", "0")  # what Lightning's launcher sets for ranks 1..N-1
+    if not launcher.isdigit() or rank == "0" or int(launcher) == os.getpid() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if 0 and libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+        return
+    if os.getppid() != int(launcher):  # the launcher ended before the line above could take effect
+        os._exit(1)

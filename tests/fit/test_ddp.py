@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import mlflow
 import numpy as np
@@ -127,3 +133,60 @@ def test_pixels_in_step_counts_every_rank_batch(size, batch):
     all_coords = torch.cat([m.shard_coords for m in modules])
     assert all_coords.shape[0] == size * size
     assert torch.unique(all_coords, dim=0).shape[0] == size * size
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is pid (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ranks die with their launcher through Linux prctl")
+def test_sigkill_of_a_ddp_fit_leaves_no_rank_behind(tmp_path):
+    # Probe 12 of issue 22: the rank-1 worker of a killed `trainer=ddp` fit lived on, holding 430 MB.
+    path = tmp_path / "img.png"
+    Image.fromarray((smooth_image(16)[..., 0] * 255).round().astype(np.uint8)).save(path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    fit = subprocess.Popen([sys.executable, "-m", "siren_inr", "train", "trainer=ddp", f"data.image={path}",
+                            "data.sidelength=null", "num_epochs=1000000", "progress=lines"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ranks: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        for line in fit.stdout:
+            if "MEMBER: 2/2" in line or time.monotonic() > deadline:
+                break
+        deadline = time.monotonic() + 60
+        while not ranks and time.monotonic() < deadline:
+            ranks = [pid for pid in _children(fit.pid) if "train.py" in open(f"/proc/{pid}/cmdline").read()]
+            time.sleep(0.2)
+        assert ranks, "the fit started no rank-1 process"
+        fit.send_signal(signal.SIGKILL)
+        fit.wait(30)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in ranks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in ranks), "a rank outlived its killed launcher"
+    finally:
+        for pid in [fit.pid, *ranks]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        fit.stdout.close()

@@ -3,6 +3,7 @@ next job starts without the rank variables the previous job's launch left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -46,3 +47,65 @@ def test_a_sweep_job_relaunches_itself_alone_and_the_next_job_forgets_its_ranks(
     os.environ["LOCAL_RANK"] = "0"
     assert not launch.prepare_ddp_relaunch("auto", "/x/train.py", True, [])  # and a job without DDP too
     assert "LOCAL_RANK" not in os.environ
+
+
+_RANK = """
+import os, sys, time
+sys.path.insert(0, {repo!r})
+from siren_inr.jobs.launch import die_with_launcher
+die_with_launcher()
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+_LAUNCHER = """
+import os, subprocess, sys, time
+os.environ[{env!r}] = str(os.getpid())
+os.environ["LOCAL_RANK"] = {rank!r}
+child = subprocess.Popen([sys.executable, "-c", {rank_code!r}], stdout=subprocess.PIPE, text=True)
+assert child.stdout.readline().strip() == "ready"
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _launch_and_kill(rank: str, wait: float) -> bool:
+    """Start a launcher that starts one rank, SIGKILL the launcher; whether the rank is gone `wait` s later."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from siren_inr.jobs.launch import LAUNCHER_ENV
+    from testkit import REPO
+
+    code = _LAUNCHER.format(env=LAUNCHER_ENV, rank=rank, rank_code=_RANK.format(repo=str(REPO)))
+    launcher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(launcher.stdout.readline())
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+                with open(f"/proc/{child}/stat") as stat:
+                    if stat.read().split(")")[1].split()[0] == "Z":
+                        return True  # dead, waiting for its (new) parent to reap it
+            except (ProcessLookupError, FileNotFoundError):
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a rank dies with its launcher through Linux prctl")
+def test_a_ddp_rank_dies_with_its_killed_launcher():
+    assert _launch_and_kill("1", wait=10)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check that the rank dies relies on /proc")
+def test_a_process_that_is_not_a_rank_is_left_alone():
+    assert not _launch_and_kill("0", wait=1.5)
