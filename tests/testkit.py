@@ -1,4 +1,5 @@
-"""Helpers importable from any test module (tests/ is on sys.path): tiny images, the real CLI, stores."""
+"""Helpers importable from any test module (tests/ is on sys.path): tiny images and SIRENs, the real CLI, stores,
+damaged copies of codec files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from siren_inr.errors import SirenInrError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,6 +25,41 @@ def smooth_image(size: int = 24, channels: int = 1, seed: int = 0) -> np.ndarray
         a, b, c = rng.uniform(1, 3, size=3)
         planes.append(0.5 + 0.4 * np.sin(a * np.pi * x + c) * np.cos(b * np.pi * y))
     return np.stack(planes, axis=-1).astype(np.float32)
+
+
+SMALL_SIREN = dict(in_features=2, out_features=1, hidden_features=16, hidden_layers=2)
+
+
+def small_siren(seed: int = 0, **overrides):
+    """A registry SIREN of SMALL_SIREN's sizes (with `overrides`), its weights drawn from `seed`."""
+    import torch
+
+    from siren_inr.models import build_model
+
+    torch.manual_seed(seed)
+    return build_model("siren", **{**SMALL_SIREN, **overrides})
+
+
+def random_coords(n: int = 300, seed: int = 1):
+    """n points [n, 2] uniform in [-1, 1]^2, from their own generator (the global seed is left alone)."""
+    import torch
+
+    return torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def assert_refuses_damage(decode, data: bytes, flips: int | None = None, cuts: int | None = None) -> None:
+    """`decode` raises SirenInrError on every copy of `data` with one bit flipped and on every truncation; with
+    `flips` (`cuts`), on that many bits drawn at random (seed 0) only (on that many evenly spaced truncations)."""
+    bits = range(len(data) * 8) if flips is None else np.random.default_rng(0).choice(len(data) * 8, flips, False)
+    for bit in bits:
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(SirenInrError):
+            decode(bytes(damaged))
+    ends = range(len(data)) if cuts is None else sorted(set(np.linspace(0, len(data) - 1, cuts).astype(int)))
+    for cut in ends:
+        with pytest.raises(SirenInrError):
+            decode(data[:cut])
 
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:

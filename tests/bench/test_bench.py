@@ -35,12 +35,18 @@ def test_reference_network_restates_the_project_siren():
     torch.testing.assert_close(reference(coords), net(coords))
 
 
-def test_plain_fit_steps_like_a_hand_written_adam_loop():
+def _plain_fit(points: int):
+    """A 1x8 SIREN, `points` random coordinates and values, their sizes and an in-process PlainFit of them (lr 1e-3)."""
     net = _net(hidden_features=8, hidden_layers=1)
-    coords, values = torch.rand(40, 2) * 2 - 1, torch.rand(40, 3) * 2 - 1
+    coords, values = torch.rand(points, 2) * 2 - 1, torch.rand(points, 3) * 2 - 1
     sizes = siren_sizes({"hidden_features": 8, "hidden_layers": 1}, 3)
     fit = PlainFit({"sizes": sizes, "linears": [(m.weight.detach(), m.bias.detach()) for m in linear_layers(net)],
                     "coords": coords, "values": values, "lr": 1e-3})
+    return net, coords, values, sizes, fit
+
+
+def test_plain_fit_steps_like_a_hand_written_adam_loop():
+    net, coords, values, _, fit = _plain_fit(40)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     for _ in range(3):
         reply = fit.step()
@@ -75,11 +81,7 @@ def _start_env() -> dict:
 
 @pytest.mark.slow
 def test_plain_process_fits_what_the_in_process_loop_fits():
-    net = _net(hidden_features=8, hidden_layers=1)
-    coords, values = torch.rand(64, 2) * 2 - 1, torch.rand(64, 3) * 2 - 1
-    sizes = siren_sizes({"hidden_features": 8, "hidden_layers": 1}, 3)
-    local = PlainFit({"sizes": sizes, "linears": [(m.weight.detach(), m.bias.detach()) for m in linear_layers(net)],
-                      "coords": coords, "values": values, "lr": 1e-3})
+    net, coords, values, sizes, local = _plain_fit(64)
     with PlainLoopProcess() as plain:
         plain.load(net, sizes, coords, values, 1e-3)
         for _ in range(4):

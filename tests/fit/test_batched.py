@@ -15,23 +15,11 @@ from siren_inr.fit.batched import BatchedSiren, fit_batched, images_per_chunk, s
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
 from siren_inr.models import build_model
-from testkit import smooth_image
-
-SMALL = dict(in_features=2, out_features=1, hidden_features=16, hidden_layers=2)
-
-
-def _siren(seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    return build_model("siren", **{**SMALL, **overrides})
-
-
-def _coords(n: int = 300, seed: int = 1) -> torch.Tensor:
-    return torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-
+from testkit import SMALL_SIREN, random_coords, small_siren, smooth_image
 
 def test_batched_siren_equals_each_network():
-    nets = [_siren(seed) for seed in range(3)]
-    coords = _coords(40)
+    nets = [small_siren(seed) for seed in range(3)]
+    coords = random_coords(40)
     batched = BatchedSiren(nets)
     out = batched(coords)
     assert out.shape == (3, 40, 1)
@@ -42,7 +30,7 @@ def test_batched_siren_equals_each_network():
 def test_batched_fit_equals_separate_fits():
     images = [smooth_image(12, seed=s)[..., :1] for s in range(2)]
     fields = [PixelField.from_image(img) for img in images]
-    nets = [_siren(seed) for seed in range(2)]
+    nets = [small_siren(seed) for seed in range(2)]
     separate = [copy.deepcopy(n) for n in nets]
     steps, lr = 15, 1e-3
     for net, field in zip(separate, fields):
@@ -65,7 +53,7 @@ def test_batched_fit_with_fit_settings_equals_fit_model(schedule):
     # The reference is the project's own fit (Lightning, full batch) of each image from the same initial weights.
     settings = FitSettings(num_epochs=12, lr=2e-3, lr_schedule=schedule, lr_min=1e-5, lr_step_epochs=4,
                            lr_gamma=0.5, weight_decay=1e-4, accelerator="cpu", progress="none", log_every_n_steps=12)
-    hparams = dict(SMALL, out_features=3)
+    hparams = dict(SMALL_SIREN, out_features=3)
     fields = [PixelField.from_image(smooth_image(10, channels=3, seed=s)) for s in range(3)]
     references = []
     for field in fields:
@@ -116,7 +104,7 @@ def test_cpu_batched_fit_runs_the_tiled_step_and_equals_the_bmm_fit(monkeypatch)
 
     fields = [PixelField.from_image(smooth_image(16, channels=3, seed=s)) for s in range(3)]
     values = torch.stack([f.values for f in fields])
-    hparams = dict(SMALL, out_features=3)
+    hparams = dict(SMALL_SIREN, out_features=3)
     calls = []
     real = batched.tiled_mse
     monkeypatch.setattr(batched, "tiled_mse", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -133,7 +121,7 @@ def test_cpu_batched_fit_runs_the_tiled_step_and_equals_the_bmm_fit(monkeypatch)
 
 
 def test_chunk_size_follows_the_memory_budget():
-    net = _siren(0, hidden_features=28, hidden_layers=9, out_features=3)
+    net = small_siren(0, hidden_features=28, hidden_layers=9, out_features=3)
     pixels = 256 * 256
     # Hand count: per pixel 4 bytes x (2 x 2 coords + 4 x (9 x 28 + 28 + 3) activations + 2 x 3 values).
     assert step_bytes_per_image(net, pixels) == pixels * 4 * (4 + 4 * (10 * 28 + 3) + 6)
@@ -149,7 +137,7 @@ def test_tiled_chunks_count_only_the_pixel_field_and_hold_what_they_count():
     from siren_inr.bench.probes import MemoryProbe
     from siren_inr.fit.batched import batches_tiled
 
-    net = _siren(0, hidden_features=28, hidden_layers=9, out_features=3)
+    net = small_siren(0, hidden_features=28, hidden_layers=9, out_features=3)
     pixels = 256 * 256
     assert step_bytes_per_image(net, pixels, tiled=True) == pixels * 4 * (4 + 6)
     assert images_per_chunk(net, 256 * 256, 2048 * 1024 ** 2, tiled=True) >= 8
@@ -158,10 +146,10 @@ def test_tiled_chunks_count_only_the_pixel_field_and_hold_what_they_count():
     assert not batches_tiled(build_model("relu", in_features=2, out_features=3), FitSettings())
     # Measured: one more image adds no more than the count says (tensor bytes at the step's peak).
     n = 64 * 64
-    coords, growth = _coords(n), {}
+    coords, growth = random_coords(n), {}
     for k in (1, 4):
         values = torch.rand(k, n, 3, generator=torch.Generator().manual_seed(k)) * 2 - 1
-        nets = [_siren(0, hidden_features=28, hidden_layers=9, out_features=3) for _ in range(k)]
+        nets = [small_siren(0, hidden_features=28, hidden_layers=9, out_features=3) for _ in range(k)]
         probe = MemoryProbe(torch.device("cpu"))
         probe.start()
         fit_batched(nets, coords, values, steps=2, settings=FitSettings())
@@ -171,6 +159,6 @@ def test_tiled_chunks_count_only_the_pixel_field_and_hold_what_they_count():
 
 def test_batched_siren_refuses_mixed_architectures():
     with pytest.raises(SirenInrError, match="one architecture"):
-        BatchedSiren([_siren(0), _siren(1, hidden_features=8)])
+        BatchedSiren([small_siren(0), small_siren(1, hidden_features=8)])
     with pytest.raises(SirenInrError, match="steps"):
-        fit_batched([_siren(0)], _coords(10), torch.zeros(1, 10, 1), steps=0)
+        fit_batched([small_siren(0)], random_coords(10), torch.zeros(1, 10, 1), steps=0)

@@ -12,19 +12,7 @@ from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.settings import FitSettings
 from siren_inr.fit.trainer import fit_model
 from siren_inr.models import build_model
-from testkit import smooth_image
-
-SMALL = dict(in_features=2, out_features=1, hidden_features=16, hidden_layers=2)
-
-
-def _siren(seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    return build_model("siren", **{**SMALL, **overrides})
-
-
-def _coords(n: int = 300, seed: int = 1) -> torch.Tensor:
-    return torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-
+from testkit import SMALL_SIREN, random_coords, small_siren, smooth_image
 
 def _grads(forward, net, coords, target):
     net.zero_grad(set_to_none=True)
@@ -54,8 +42,8 @@ def fused_sine_layer_with(layer, x, weight, bias):
 
 @pytest.mark.parametrize("outermost_linear", [True, False])
 def test_fused_forward_same_outputs_and_gradients(outermost_linear):
-    net = _siren(outermost_linear=outermost_linear)
-    coords, target = _coords(), torch.rand(300, 1) * 2 - 1
+    net = small_siren(outermost_linear=outermost_linear)
+    coords, target = random_coords(), torch.rand(300, 1) * 2 - 1
     out_ref, grads_ref = _grads(net, net, coords, target)
     out_fused, grads_fused = _grads(training_forward(net, fused_sine=True), net, coords, target)
     # fp32 sines of arguments up to ~50 round at ~4e-6; the tolerances sit just above that.
@@ -67,8 +55,8 @@ def test_fused_forward_same_outputs_and_gradients(outermost_linear):
 @pytest.mark.slow
 def test_compiled_forward_same_outputs_and_gradients():
     # trainer=fast compiles the training forward; on CPU inductor emits C++ (the one slow test here).
-    net = _siren(hidden_features=8, hidden_layers=1)
-    coords, target = _coords(64), torch.rand(64, 1) * 2 - 1
+    net = small_siren(hidden_features=8, hidden_layers=1)
+    coords, target = random_coords(64), torch.rand(64, 1) * 2 - 1
     out_ref, grads_ref = _grads(net, net, coords, target)
     out_c, grads_c = _grads(training_forward(net, compile=True), net, coords, target)
     torch.testing.assert_close(out_c, out_ref, rtol=1e-4, atol=2e-5)
@@ -78,7 +66,7 @@ def test_compiled_forward_same_outputs_and_gradients():
 
 def test_fused_fit_tracks_default_fit():
     field = PixelField.from_image(smooth_image(16))
-    hparams = {k: v for k, v in SMALL.items()}
+    hparams = {k: v for k, v in SMALL_SIREN.items()}
     runs = {}
     for fused in (False, True):
         torch.manual_seed(3)
@@ -96,7 +84,7 @@ def test_fused_fit_tracks_default_fit():
 
 def test_fast_forward_adds_nothing_to_the_state_dict():
     field = PixelField.from_image(smooth_image(8))
-    module = INRFitModule("siren", dict(SMALL), FitSettings(fused_sine=True).as_dict(), field)
+    module = INRFitModule("siren", dict(SMALL_SIREN), FitSettings(fused_sine=True).as_dict(), field)
     module._set_forward(training_forward(module.net, fused_sine=True))
     keys = list(module.state_dict())
     assert keys and all(k.startswith("net.") for k in keys)
@@ -178,14 +166,14 @@ def test_threads_follow_the_size_of_the_work():
     assert threads_for(ELEMENTS_PER_EXTRA_THREAD - 1, cores=8) == 1
     assert threads_for(3 * ELEMENTS_PER_EXTRA_THREAD, cores=8) == 3
     assert threads_for(768 * 512 * 28, cores=2) == 2
-    net = _siren(hidden_features=256)
+    net = small_siren(hidden_features=256)
     assert default_threads(256 * 256, net) == threads_for(256 * 256 * 256)
 
 
 def test_fit_threads_sets_and_restores_the_thread_count():
     from siren_inr.fit.cpu import default_threads, fit_threads
 
-    net = _siren()
+    net = small_siren()
     before = torch.get_num_threads()
     with fit_threads(FitSettings(accelerator="cpu"), 16, net):
         assert torch.get_num_threads() == default_threads(16, net) == 1
