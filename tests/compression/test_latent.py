@@ -51,7 +51,7 @@ def test_round_trip_is_exact_and_the_file_is_version_2_latent(encoded, tmp_path)
     # The image is the decoded networks' output on the decoded integer latents, rendered independently.
     assert all(torch.equal(y, torch.round(y)) for y in first.latents)
     with torch.no_grad():
-        direct = first.decoder(first.latents).clamp(0, 1).permute(1, 2, 0).numpy()
+        direct = first.networks(first.latents).clamp(0, 1).permute(1, 2, 0).numpy()
     assert np.abs(first.image - direct).max() <= 0.5 / 255 + 1e-6
     parts = encoded.info["latent_bytes"] + encoded.info["weight_bytes"] + encoded.info["header_bytes"]
     assert parts == len(encoded.data)
@@ -182,9 +182,9 @@ def test_network_learning_rate_is_its_own_setting():
     same = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05))
     explicit = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05, network_lr=0.05))
     frozen = train_latents(image, arch, LatentTrainSettings(steps=5, lr=0.05, network_lr=1e-12))
-    for a, b in zip(same.decoder.parameters(), explicit.decoder.parameters()):
+    for a, b in zip(same.networks.parameters(), explicit.networks.parameters()):
         assert torch.equal(a, b)  # None means the latents' rate
     for a, b in zip(same.latents, frozen.latents):
         assert not torch.equal(a, b)  # the networks' rate changes the latents' path too
-    moved = max(float((a - b).abs().max()) for a, b in zip(same.decoder.parameters(), frozen.decoder.parameters()))
+    moved = max(float((a - b).abs().max()) for a, b in zip(same.networks.parameters(), frozen.networks.parameters()))
     assert moved > 1e-3

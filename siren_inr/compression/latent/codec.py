@@ -1,4 +1,6 @@
-"""Latent codec files of format version 2 (the checkerboard codec), and the weight-group coding version 3 shares.
+"""Latent codec files of format version 2 (the checkerboard codec), and what version 3 (latent.bitstream) shares
+with it: the weight-group coding, the decoded-file type, the header's size entries, loading the stored networks,
+and the start and end of an encode (architecture and training; packing, the self-check decode and the report).
 
 Version 2 is no longer written by `inr_codec=latent` (latent.bitstream writes version 3); its decoder reads the
 files written before, and its writer stays so that the committed studies made with it can be re-run.
@@ -13,6 +15,7 @@ Payload (format version 2, codec id "latent"), after the header:
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -26,7 +29,7 @@ from torch import nn
 
 from siren_inr.compression import container
 from siren_inr.compression.latent.entropy import decode_latents, encode_latents, rate_bits
-from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
+from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder, LatentGrids
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents, train_latents
 from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
@@ -41,16 +44,18 @@ MAX_SIDE_PX = 1 << 15
 
 @dataclass
 class DecodedLatent(container.DecodedPixels):
-    """A decoded latent-codec file (the image fields match codec.DecodedInr's)."""
+    """A decoded latent-codec file of version 2 (method range-laplace: a LatentArchitecture, the latents as float
+    tensors holding integers, a LatentDecoder) or 3 (range-arm, latent.bitstream: an Architecture, int64 grids,
+    LatentNetworks). The image fields match codec.DecodedInr's."""
 
     image_u8: np.ndarray  # [H, W, C] uint8
     height: int
     width: int
     channels: int
     num_bytes: int
-    architecture: LatentArchitecture
-    latents: list[torch.Tensor]
-    decoder: LatentDecoder
+    architecture: LatentGrids
+    latents: list  # integer latents, finest first
+    networks: nn.Module
     codec: str = "latent"
     method: str = "range-laplace"
     arch: str = "latent"
@@ -176,28 +181,54 @@ def layout_fingerprint(networks: nn.Module) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def read_weight_groups(reader: container.ByteReader, networks: nn.Module) -> None:
-    """Load every stored weight group of `networks.modules_to_store()` from the payload, in file order."""
+def load_networks(parsed: container.Container, build: Callable[[Any], nn.Module],
+                  arch: LatentGrids) -> tuple[nn.Module, container.ByteReader]:
+    """`build(arch)`'s networks (initialised from seed 0, in eval mode) with the stored weight groups of their
+    `modules_to_store()` read into them in file order, and the payload's reader left at the latents (versions 2 and
+    3). A file whose layout fingerprint is not the networks' is refused."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        networks = build(arch).eval()
+    if parsed.header.get("layout") != layout_fingerprint(networks):
+        raise SirenInrError(".inr file's latent-codec layout differs from this installation's networks; "
+                            "it is damaged or was written by an incompatible version")
+    reader = container.ByteReader(parsed.payload, "latent payload")
     for module in networks.modules_to_store().values():
         for group in weight_groups(module):
             assign_group(group, decode_weight_group(reader, sum(p.numel() for _, p in group)))
+    return networks, reader
+
+
+def grids_header(arch: LatentGrids, layout: int) -> dict[str, Any]:
+    """The header's first entries, in both versions: the layout fingerprint, the image size and the levels."""
+    return {"layout": layout, "size": [arch.height, arch.width, arch.channels], "levels": arch.levels}
+
+
+def read_size(header: dict[str, Any]) -> tuple[int, int, int]:
+    """(height, width, channels) of a latent header (versions 2 and 3); damage and unaccepted sizes are
+    SirenInrErrors."""
+    size = header.get("size")
+    if not (isinstance(size, list) and len(size) == 3 and all(is_int(v) for v in size)):
+        raise SirenInrError(".inr file is damaged: its latent header lacks or garbles size")
+    height, width, channels = size
+    if not (1 <= height <= MAX_SIDE_PX and 1 <= width <= MAX_SIDE_PX and 1 <= channels <= 4):
+        raise SirenInrError(f".inr file gives an image size {height}x{width}x{channels} outside what is accepted")
+    return height, width, channels
 
 
 def _header(arch: LatentArchitecture, low: int, high: int, layout: int) -> dict[str, Any]:
-    return {"layout": layout, "size": [arch.height, arch.width, arch.channels], "levels": arch.levels, "upsampling": arch.upsampling,
+    return {**grids_header(arch, layout), "upsampling": arch.upsampling,
             "synthesis": {"arch": arch.synthesis_arch, "hparams": arch.synthesis_hparams()},
             "refine": arch.refine, "entropy": {"hidden": arch.entropy_hidden}, "latent_range": [low, high]}
 
 
 def _read_header(header: dict[str, Any]) -> tuple[LatentArchitecture, int, int]:
+    height, width, channels = read_size(header)
     try:
-        size, synthesis, span = header["size"], header["synthesis"], header["latent_range"]
+        synthesis, span = header["synthesis"], header["latent_range"]
         if not (isinstance(span, list) and len(span) == 2):
             raise TypeError("latent_range")
         low, high = span
-        if not (isinstance(size, list) and len(size) == 3 and all(is_int(v) for v in size)):
-            raise TypeError("size")
-        height, width, channels = size
         hparams = synthesis["hparams"]
         if not (isinstance(hparams, dict) and hparams == {
                 "in_features": header["levels"], "out_features": channels,
@@ -207,9 +238,6 @@ def _read_header(header: dict[str, Any]) -> tuple[LatentArchitecture, int, int]:
             raise TypeError("latent_range")
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise SirenInrError(f".inr file is damaged: its latent header lacks or garbles {err}") from None
-    if not (all(is_int(v) for v in (height, width, channels)) and 1 <= height <= MAX_SIDE_PX
-            and 1 <= width <= MAX_SIDE_PX and 1 <= channels <= 4):
-        raise SirenInrError(f".inr file gives an image size {height}x{width}x{channels} outside what is accepted")
     try:
         arch = LatentArchitecture(height, width, channels, header["levels"], synthesis["arch"],
                                   hparams["hidden_features"], hparams["hidden_layers"], header["refine"],
@@ -236,14 +264,7 @@ def render_latents(decoder: LatentDecoder, latents: list[torch.Tensor]) -> np.nd
 def decode_latent(parsed: container.Container, num_bytes: int) -> DecodedLatent:
     """Decode a parsed latent-codec container (see codec.decode_inr)."""
     arch, low, high = _read_header(parsed.header)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        decoder = LatentDecoder(arch).eval()
-    if parsed.header.get("layout") != layout_fingerprint(decoder):
-        raise SirenInrError(".inr file's latent-codec layout differs from this installation's networks; "
-                            "it is damaged or was written by an incompatible version")
-    reader = container.ByteReader(parsed.payload, "latent payload")
-    read_weight_groups(reader, decoder)
+    decoder, reader = load_networks(parsed, LatentDecoder, arch)
     latents = decode_latents(decoder.entropy, reader.rest(), arch.level_shapes(), low, high)
     image_u8 = render_latents(decoder, latents)
     return DecodedLatent(image_u8, arch.height, arch.width, arch.channels, num_bytes, arch, latents, decoder)
@@ -254,33 +275,55 @@ class EncodedLatent:
     """A latent-codec file, its own decoding and where its bits went."""
 
     data: bytes
-    decoded: container.DecodedPixels  # version 2's DecodedLatent or version 3's (latent.bitstream)
+    decoded: DecodedLatent
     info: dict[str, Any]
 
 
-def encoding_info(data: bytes, latent_bytes: bytes, weights: bytes, train: Any, train_seconds: float,
-                  decode_seconds: float, networks: nn.Module, num_latents: int, bits: tuple[float, float]) -> dict[str, Any]:
-    """What an encode reports: sizes, where the bytes went, the coded and estimated latent bits, the decoder's
-    cost and the seconds spent (versions 2 and 3 alike)."""
+def prepare_encoding(image: np.ndarray, make_arch: Callable[..., LatentGrids], arch_settings: dict[str, Any],
+                     train_fn: Callable[[np.ndarray, Any, Any], TrainedLatents], train: Any,
+                     trained: TrainedLatents | None) -> tuple[Any, TrainedLatents, torch.Tensor]:
+    """(architecture, trained latents and networks (in eval mode), target [C, H, W]) for encoding an image [H, W, C]
+    in [0, 1] (versions 2 and 3): `make_arch(*image.shape, **arch_settings)`, trained by `train_fn` unless given."""
+    image = image_hwc(image)
+    arch = make_arch(*image.shape, **arch_settings)
+    if trained is None:
+        trained = train_fn(image, arch, train)
+    trained.networks.eval()
+    return arch, trained, torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def finish_encoding(header: dict[str, Any], weights: bytes, latent_bytes: bytes, version: int,
+                    decode: Callable[[container.Container, int], DecodedLatent], latents: list, train: Any,
+                    trained: TrainedLatents, bits: tuple[float, float]) -> EncodedLatent:
+    """Pack the file (versions 2 and 3), decode it (timed) and check that the decoder's latents are `latents`; the
+    file, its decoding and what the encode reports: sizes, where the bytes went, the coded and estimated latent bits
+    (`bits`), the decoder's cost and the seconds spent."""
+    data = container.pack(header, weights + latent_bytes, version=version, codec="latent")
+    started = time.perf_counter()
+    decoded = decode(container.unpack(data), len(data))
+    decode_seconds = time.perf_counter() - started
+    if not all(torch.equal(torch.as_tensor(a), torch.as_tensor(b)) for a, b in zip(decoded.latents, latents)):
+        raise RuntimeError("latent codec: the decoder's latents differ from the encoder's (entropy model mismatch)")
+    networks = trained.networks
     height, width = networks.arch.height, networks.arch.width
-    return {
+    info = {
         "codec": "latent", "lam": train.lam, "steps": train.steps, "num_bytes": len(data),
         "bpp": 8 * len(data) / (height * width), "latent_bytes": len(latent_bytes), "weight_bytes": len(weights),
         "header_bytes": len(data) - len(latent_bytes) - len(weights),
-        "latent_bits_coded_model": bits[0], "latent_bits_estimate": bits[1], "num_latents": num_latents,
+        "latent_bits_coded_model": bits[0], "latent_bits_estimate": bits[1],
+        "num_latents": int(sum(math.prod(y.shape) for y in latents)),
         "num_weights": int(sum(p.numel() for p in networks.parameters())),
         "multiplications_per_pixel": networks.multiplications_per_pixel(),
-        "train_seconds": train_seconds, "decode_seconds": decode_seconds,
+        "train_seconds": trained.seconds, "decode_seconds": decode_seconds,
     }
+    return EncodedLatent(data, decoded, info)
+
 
 def encode_latent_image(image: np.ndarray, arch_settings: dict[str, Any], train: LatentTrainSettings,
                         trained: TrainedLatents | None = None) -> EncodedLatent:
     """Train (unless `trained` is given), quantize and range-code one image [H, W, C] in [0, 1]."""
-    image = image_hwc(image)
-    arch = LatentArchitecture(*image.shape, **arch_settings)
-    if trained is None:
-        trained = train_latents(image, arch, train)
-    decoder, target = trained.decoder.eval(), torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    arch, trained, target = prepare_encoding(image, LatentArchitecture, arch_settings, train_latents, train, trained)
+    decoder = trained.networks
     weights = quantize_weights(decoder, trained.latents, target, train.lam)
     ints = [torch.round(y) for y in trained.latents]
     low = max(-MAX_LATENT, int(min(float(y.min()) for y in ints)))
@@ -290,12 +333,5 @@ def encode_latent_image(image: np.ndarray, arch_settings: dict[str, Any], train:
         estimated_bits = float(rate_bits(decoder.entropy, ints))
     latent_bytes, ideal_bits = encode_latents(decoder.entropy, ints, low, high)
     header = _header(arch, low, high, layout_fingerprint(decoder))
-    data = container.pack(header, weights + latent_bytes, version=2, codec="latent")
-    started = time.perf_counter()
-    decoded = decode_latent(container.unpack(data), len(data))
-    decode_seconds = time.perf_counter() - started
-    if not all(torch.equal(a, b) for a, b in zip(decoded.latents, ints)):
-        raise RuntimeError("latent codec: the decoder's latents differ from the encoder's (entropy model mismatch)")
-    info = encoding_info(data, latent_bytes, weights, train, trained.seconds, decode_seconds, decoder,
-                         num_latents=int(sum(y.numel() for y in ints)), bits=(ideal_bits, estimated_bits))
-    return EncodedLatent(data, decoded, info)
+    return finish_encoding(header, weights, latent_bytes, 2, decode_latent, ints, train, trained,
+                           (ideal_bits, estimated_bits))

@@ -19,13 +19,29 @@ SYNTHESIS_ARCHS = ("relu", "siren", "tanh")
 
 
 @dataclass(frozen=True)
-class LatentArchitecture:
-    """Everything a decoder needs to rebuild the networks (it all goes in the file's header)."""
+class LatentGrids:
+    """The image's size and its pyramid of latent grids: the fields both formats' architectures begin with (this
+    module's LatentArchitecture, version 2; latent.network's Architecture, version 3)."""
 
     height: int
     width: int
     channels: int
     levels: int = 7  # grids at 1, 1/2, ..., 1/2**(levels-1) of the image side (7: down to 1/64)
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "channels"):
+            check_positive_int(f"latent {name}", getattr(self, name))
+        check_int("latent levels", self.levels, 1, MAX_LEVELS)
+
+    def level_shapes(self) -> list[tuple[int, int]]:
+        """(rows, columns) of each latent grid, finest first."""
+        return [(math.ceil(self.height / 2**k), math.ceil(self.width / 2**k)) for k in range(self.levels)]
+
+
+@dataclass(frozen=True)
+class LatentArchitecture(LatentGrids):
+    """Everything a version-2 decoder needs to rebuild the networks (it all goes in the file's header)."""
+
     synthesis_arch: str = "relu"  # a registry model mapping `levels` features per pixel to the colour
     hidden_features: int = 16
     hidden_layers: int = 1
@@ -34,16 +50,12 @@ class LatentArchitecture:
     upsampling: str = "bicubic"
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels", "hidden_features", "hidden_layers", "entropy_hidden"):
+        super().__post_init__()
+        for name in ("hidden_features", "hidden_layers", "entropy_hidden"):
             check_positive_int(f"latent {name}", getattr(self, name))
-        check_int("latent levels", self.levels, 1, MAX_LEVELS)
         check_int("latent refine", self.refine, 0, 64)
         check_choice("latent upsampling", self.upsampling, UPSAMPLING_MODES)
         check_choice("latent synthesis", self.synthesis_arch, SYNTHESIS_ARCHS)
-
-    def level_shapes(self) -> list[tuple[int, int]]:
-        """(rows, columns) of each latent grid, finest first."""
-        return [(math.ceil(self.height / 2**k), math.ceil(self.width / 2**k)) for k in range(self.levels)]
 
     def synthesis_hparams(self) -> dict:
         """Registry hyperparameters of the synthesis network."""

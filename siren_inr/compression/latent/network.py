@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from siren_inr.compression.latent.arm import Arm
+from siren_inr.compression.latent.model import LatentGrids
 from siren_inr.compression.latent.synthesis import ACTIVATIONS, PRESETS, Synthesis, Upsampler
-from siren_inr.validation import check_choice, check_int, check_number, check_positive_int
-
-MAX_LEVELS = 10
+from siren_inr.validation import check_choice, check_number
 
 
 @dataclass(frozen=True)
-class Architecture:
-    """Everything a decoder needs to rebuild the networks (it all goes in the file's header)."""
+class Architecture(LatentGrids):
+    """Everything a version-3 decoder needs to rebuild the networks (it all goes in the file's header)."""
 
-    height: int
-    width: int
-    channels: int
-    levels: int = 7  # grids at 1, 1/2, ..., 1/2**(levels-1) of the image side (7: down to 1/64)
     preset: str = "lop"  # decoder cost: lop, mop or hop (about 500, 1,000, 2,000 multiplications per pixel)
     synthesis: str = "sine"  # the synthesis activation: sine (sin(omega x), a SIREN-style synthesis), or relu
     omega: float = 4.0  # the sine's frequency (unused by relu)
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels"):
-            check_positive_int(f"latent {name}", getattr(self, name))
-        check_int("latent levels", self.levels, 1, MAX_LEVELS)
+        super().__post_init__()
         check_choice("latent preset", self.preset, PRESETS)
         check_choice("latent synthesis", self.synthesis, ACTIVATIONS)
         check_number("latent omega", self.omega, 0, 1000, low_open=True)
-
-    def level_shapes(self) -> list[tuple[int, int]]:
-        """(rows, columns) of each latent grid, finest first."""
-        return [(math.ceil(self.height / 2**k), math.ceil(self.width / 2**k)) for k in range(self.levels)]
 
 
 class LatentNetworks(nn.Module):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -44,12 +45,16 @@ class LatentTrainSettings:
             check_fraction(f"latent {name}", getattr(self, name))
 
 
+Networks = TypeVar("Networks", bound=nn.Module)
+
+
 @dataclass
-class TrainedLatents:
-    """Float latents (finest first) and the trained networks."""
+class TrainedLatents(Generic[Networks]):
+    """Float latents (finest first) and the trained networks: a LatentDecoder (format version 2, this module), or
+    LatentNetworks with latents y = gain * theta (version 3, latent.training)."""
 
     latents: list[torch.Tensor]
-    decoder: LatentDecoder
+    networks: Networks
     seconds: float
     history: list[dict] = field(default_factory=list)
 
@@ -68,7 +73,7 @@ def rd_loss(decoder: LatentDecoder, latents: list[torch.Tensor], target: torch.T
 
 
 def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentTrainSettings,
-                  log_every: int = 0) -> TrainedLatents:
+                  log_every: int = 0) -> TrainedLatents[LatentDecoder]:
     """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss."""
     started = time.perf_counter()
     device = fit_device()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from torch import nn
 
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
+from siren_inr.compression.latent.train import TrainedLatents
 from siren_inr.errors import SirenInrError
 from siren_inr.validation import check_choice, check_int, check_number, check_positive_number
 
@@ -99,16 +100,6 @@ def soft_round(x: torch.Tensor, temperature: float) -> torch.Tensor:
 def noisy_latents(latents: list[torch.Tensor], temperature: float, sigma: float) -> list[torch.Tensor]:
     """sr(sr(y, T) + sigma * N(0, 1), T) for every grid."""
     return [soft_round(soft_round(y, temperature) + sigma * torch.randn_like(y), temperature) for y in latents]
-
-
-@dataclass
-class TrainedLatents:
-    """Float latents y = gain * theta (finest first) and the trained networks."""
-
-    latents: list[torch.Tensor]
-    networks: LatentNetworks
-    seconds: float
-    history: list[dict] = field(default_factory=list)
 
 
 class _Candidate:
@@ -202,7 +193,7 @@ def _cosine(start: float, end: float, fraction: float) -> float:
 
 
 def train_latents(image: np.ndarray, arch: Architecture, settings: LatentTrainSettings,
-                  log_every: int = 0) -> TrainedLatents:
+                  log_every: int = 0) -> TrainedLatents[LatentNetworks]:
     """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss (the module's recipe)."""
     started = time.perf_counter()
     device = fit_device()
