@@ -15,6 +15,7 @@ Payload (after the container header), tensors in the rebuilt model's state_dict 
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,6 +274,16 @@ def decode_inr(data: bytes) -> container.DecodedPixels:
     """
     parsed = container.unpack(data)
     return codec_for_file(parsed.codec).decode(parsed, len(data))
+
+
+def time_decoding(data: bytes, repeats: int = 5) -> tuple[container.DecodedPixels, list[float]]:
+    """Decode .inr bytes `repeats` times (decode-speed studies): the last decoding and the seconds each one took."""
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        decoded = decode_inr(data)
+        seconds.append(time.perf_counter() - started)
+    return decoded, seconds
 
 
 def decode_network(parsed: container.Container, num_bytes: int) -> DecodedInr:

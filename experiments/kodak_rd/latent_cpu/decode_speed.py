@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 
-from siren_inr.compression.codec import decode_inr
+from siren_inr.compression.codec import time_decoding
 from siren_inr.compression.latent.codec import encode_latent_image
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents
@@ -41,11 +40,7 @@ def main() -> None:
         image = rng.uniform(size=(HEIGHT, WIDTH, 3)).astype(np.float32)
         encoded = encode_latent_image(image, arch_settings, LatentTrainSettings(lam=0.001, steps=1),
                                       trained=TrainedLatents(latents, decoder, 0.0))
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            decoded = decode_inr(encoded.data)
-            times.append(time.perf_counter() - started)
+        decoded, times = time_decoding(encoded.data)
         assert np.array_equal(decoded.image_u8, encoded.decoded.image_u8)
         rows.append({"height": HEIGHT, "width": WIDTH, "refine": refine, "threads": threads,
                      "num_bytes": len(encoded.data), "num_latents": encoded.info["num_latents"],

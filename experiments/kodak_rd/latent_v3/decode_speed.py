@@ -17,13 +17,12 @@ import hashlib
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from siren_inr.compression.codec import decode_inr
+from siren_inr.compression.codec import time_decoding
 from siren_inr.compression.latent.arm import LATENT_MAX, LATENT_MIN
 from siren_inr.compression.latent.bitstream import encode_latent3
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
@@ -54,11 +53,7 @@ def main() -> None:
         encoded = encode_latent3(image, {"preset": preset}, LatentTrainSettings(lam=0.001, steps=1, candidates=1,
                                                                                  final_fraction=0.0),
                                  trained=TrainedLatents(latents, networks, 0.0))
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            decoded = decode_inr(encoded.data)
-            times.append(time.perf_counter() - started)
+        decoded, times = time_decoding(encoded.data)
         assert np.array_equal(decoded.image_u8, encoded.decoded.image_u8)
         steps = sum(Wavefront.of(*s, networks.arm.offsets).steps for s in arch.level_shapes())
         rows.append({"height": HEIGHT, "width": WIDTH, "preset": preset, "threads": threads,
