@@ -196,3 +196,31 @@ def test_train_on_a_disk_that_fills_ends_its_run_and_says_so(small_disk):
 
         (small_disk / "filler").unlink()
         store.keep_reserve(db)  # what the next command on a disk with room does first
+
+
+@pytest.mark.slow
+def test_compress_and_decompress_on_a_full_disk_are_one_line_and_leave_no_file(small_disk):
+    from PIL import Image
+
+    from testkit import smooth_image
+
+    Image.fromarray((smooth_image(24)[..., 0] * 255).round().astype("uint8")).save(small_disk / "in.png")
+    tiny = ["model.hidden_layers=1", "model.hidden_features=8", "num_epochs=5", "qat_steps=0", "track=false"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "siren_inr", *args], cwd=small_disk, capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    made = command("compress", "in.png", "in.inr", *tiny)
+    assert made.returncode == 0, made.stderr
+    _fill(small_disk, 0)
+    for args, out in ((("compress", "in.png", "again.inr", *tiny), "again.inr"),
+                      (("decompress", "in.inr", "out.png"), "out.png")):
+        result = command(*args)
+        assert result.returncode in (1, 2), result.stderr
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+        assert result.stderr.startswith("error: ") and out in result.stderr
+        assert "the disk is full" in result.stderr or "No space left on device" in result.stderr
+        assert not (small_disk / out).exists()
+        assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "in.inr", "in.png"]
