@@ -1,4 +1,6 @@
-"""Trainer assembly and fitting: fit_module() fits a module (every job calls it); fit_model() builds one first."""
+"""Trainer assembly and fitting with Lightning: fit_module() fits a module (train, evaluate, resume and the bench call
+it); fit_model() builds the module first (compress and rd's one-at-a-time points call it). rd's batched points fit
+through fit/batched.py and the latent codec through its own loop in compression/latent/."""
 
 from __future__ import annotations
 
