@@ -1,4 +1,4 @@
-"""Image loading and validation, coordinate grids, the pixel-field DataModule."""
+"""Image loading and validation, coordinate grids and pixel fields (the Lightning DataModule is fit/datamodule.py)."""
 
 from siren_inr.data.field import PixelField, coordinate_grid
 from siren_inr.data.image import SKIMAGE_IMAGES, load_image
