@@ -6,8 +6,8 @@ PYTHON ?= python3
 STAMP := .setup-stamp
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist processes of `make test` (each test runs on one thread; an idle process takes tests from a busy one
-# at the end: --dist worksteal); TEST_WORKERS=0: one process
+# pytest-xdist processes of `make test` (each test runs on one thread; tests/conftest.py hands out the slow ones
+# first, so that the run does not end on one long test); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast lint ui
@@ -26,7 +26,7 @@ lint: setup
 	$(PYTHON) -m ruff check siren_inr tests experiments scripts
 
 test: lint
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist worksteal) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Slow end-to-end tests (marked @pytest.mark.slow: subprocesses, servers, whole jobs) run only in `make test`.
 test-fast: lint
