@@ -6,8 +6,7 @@ PYTHON ?= python3
 STAMP := .setup-stamp
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist processes of `make test` (each test runs on one thread; tests/conftest.py hands out the slow ones
-# first, so that the run does not end on one long test); TEST_WORKERS=0: one process
+# pytest-xdist processes of `make test` (each test runs on one thread); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast lint ui

@@ -37,9 +37,3 @@ def cli():
     """The real CLI in a subprocess: cli(args, cwd) -> CompletedProcess."""
     return run_cli
 
-
-def pytest_collection_modifyitems(config, items):
-    """The slow end-to-end tests first, each module's tests in their order: with two xdist processes, a long test
-    left to the end keeps one process busy while the other has nothing left to do (the longest tests first is the
-    usual remedy for that tail)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
