@@ -73,3 +73,25 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, env: dict | None =
 def store_uri(folder: Path) -> str:
     """The default store's URI for a working directory."""
     return f"sqlite:///{(folder / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def process_children(pid: int) -> list[int]:
+    """Processes whose parent is pid, zombies included (Linux, from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether pid is a process that has not ended (a zombie waiting to be reaped has ended; Linux, /proc)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False

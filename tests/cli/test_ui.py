@@ -18,7 +18,7 @@ import pytest
 from siren_inr.tracking import server
 from siren_inr.tracking.server import START_PAGE_OPTIONS, checked_port, runs_url, ui_command
 from siren_inr.errors import SirenInrError
-from testkit import run_cli, store_uri
+from testkit import process_alive, process_children, run_cli, store_uri
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:
@@ -173,22 +173,9 @@ def test_busy_port_is_refused(store):
     assert f"port={port} is already in use" in message
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _tree(pid: int) -> list[int]:
     members = [pid]
-    for child in _children(pid):
+    for child in process_children(pid):
         members += _tree(child)
     return members
 
@@ -254,5 +241,4 @@ def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     time.sleep(1)
-    assert not [pid for pid in members if Path(f"/proc/{pid}").exists() and pid != process.pid
-                and (Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX")], "server left running"
+    assert not [pid for pid in members if pid != process.pid and process_alive(pid)], "server left running"

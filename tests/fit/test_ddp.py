@@ -17,7 +17,7 @@ from PIL import Image
 
 from siren_inr.cli.config import job_from_config
 from siren_inr.jobs.train import run_train_job
-from testkit import run_cli, smooth_image, store_uri
+from testkit import process_alive, process_children, run_cli, smooth_image, store_uri
 
 KEYS = ("train/loss", "train/psnr", "train/ssim")
 
@@ -135,29 +135,6 @@ def test_pixels_in_step_counts_every_rank_batch(size, batch):
     assert torch.unique(all_coords, dim=0).shape[0] == size * size
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is pid (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ranks die with their launcher through Linux prctl")
 def test_sigkill_of_a_ddp_fit_leaves_no_rank_behind(tmp_path):
@@ -176,15 +153,15 @@ def test_sigkill_of_a_ddp_fit_leaves_no_rank_behind(tmp_path):
                 break
         deadline = time.monotonic() + 60
         while not ranks and time.monotonic() < deadline:
-            ranks = [pid for pid in _children(fit.pid) if "train.py" in open(f"/proc/{pid}/cmdline").read()]
+            ranks = [pid for pid in process_children(fit.pid) if "train.py" in open(f"/proc/{pid}/cmdline").read()]
             time.sleep(0.2)
         assert ranks, "the fit started no rank-1 process"
         fit.send_signal(signal.SIGKILL)
         fit.wait(30)
         deadline = time.monotonic() + 15
-        while any(_alive(pid) for pid in ranks) and time.monotonic() < deadline:
+        while any(process_alive(pid) for pid in ranks) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not any(_alive(pid) for pid in ranks), "a rank outlived its killed launcher"
+        assert not any(process_alive(pid) for pid in ranks), "a rank outlived its killed launcher"
     finally:
         for pid in [fit.pid, *ranks]:
             with contextlib.suppress(ProcessLookupError):

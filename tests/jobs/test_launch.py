@@ -77,7 +77,7 @@ def _launch_and_kill(rank: str, wait: float) -> bool:
     import time
 
     from siren_inr.jobs.launch import LAUNCHER_ENV
-    from testkit import REPO
+    from testkit import REPO, process_alive
 
     code = _LAUNCHER.format(env=LAUNCHER_ENV, rank=rank, rank_code=_RANK.format(repo=str(REPO)))
     launcher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -87,12 +87,7 @@ def _launch_and_kill(rank: str, wait: float) -> bool:
     deadline = time.monotonic() + wait
     try:
         while time.monotonic() < deadline:
-            try:
-                os.kill(child, 0)
-                with open(f"/proc/{child}/stat") as stat:
-                    if stat.read().split(")")[1].split()[0] == "Z":
-                        return True  # dead, waiting for its (new) parent to reap it
-            except (ProcessLookupError, FileNotFoundError):
+            if not process_alive(child):
                 return True
             time.sleep(0.05)
         return False
