@@ -11,7 +11,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.names import (EXPERIMENT_KIND_TAG, FINAL_PSNR, FINAL_SECONDS, FINAL_SSIM, INR_BPP, INR_PSNR,
                              RUN_KIND_TAG, SWEEP_KIND, TRAINING_EXPERIMENT_KIND)
 from siren_inr.tracking.run import tracked_run
-from siren_inr.tracking.store import artifact_root_for, sqlite_path
+from siren_inr.tracking.store import artifact_root_for, mlflow_client, sqlite_path
 
 
 @dataclass
@@ -38,9 +38,7 @@ def _store_exists(uri: str) -> bool:
 
 
 def _client(uri: str):
-    import mlflow
-
-    return mlflow.MlflowClient(tracking_uri=uri)
+    return mlflow_client(uri)
 
 
 def _info(run, experiment_names: dict[str, str]) -> RunInfo:

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
@@ -17,15 +17,13 @@ from siren_inr.errors import SirenInrError, disk_full
 from siren_inr.names import (EXPERIMENT_KIND_TAG, FAILED_REASON_TAG, KILLED_REASON_TAG, LEGACY_KIND_TAG, LEGACY_KINDS,
                              NOT_FIT_KINDS, PARENT_TAG, RD_POINT_KIND, RD_STUDY_KIND, RUN_KIND_TAG)
 from siren_inr.names import TRAINING_EXPERIMENT_KIND as TRAINING_KIND
+from siren_inr.tracking.store import mlflow_client as _client
+from siren_inr.tracking.store import release_reserve
 
 MAX_PARAM_LENGTH = 6000
 BATCH = 100  # MLflow accepts at most 100 params / 1000 metrics per log_batch
 
 
-def _client(uri: str):
-    from siren_inr.tracking.store import mlflow_client
-
-    return mlflow_client(uri)
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -238,17 +236,20 @@ def _interrupts_as_exit() -> Iterator[None]:
             signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
-def end_run(tracked: TrackedRun, status: str) -> None:
-    """Mark the run ended, even on a full disk: when the store cannot be written for lack of room, the reserve
-    kept beside a SQLite store is given back to the disk and the run is marked with that room."""
-    from siren_inr.tracking.store import release_reserve
-
+def with_room(uri: str, write: Callable[[], None]) -> None:
+    """Run a write that ends a run, even on a full disk: when the store cannot be written for lack of room, the
+    reserve kept beside a SQLite store is given back to the disk and the write is made once more with that room."""
     try:
-        tracked.end(status)
+        write()
     except Exception as err:
-        if not (disk_full(err) and release_reserve(tracked.uri)):
+        if not (disk_full(err) and release_reserve(uri)):
             raise
-        tracked.end(status)
+        write()
+
+
+def end_run(tracked: TrackedRun, status: str) -> None:
+    """Mark the run ended, even on a full disk (with_room)."""
+    with_room(tracked.uri, lambda: tracked.end(status))
 
 
 @contextlib.contextmanager
@@ -298,5 +299,10 @@ def end_finished_run(uri: str, run_id: str, status: str, reason: str) -> None:
     """Mark a run that had ended FINISHED as FAILED or KILLED after all, tagged why (a compress whose fit ended
     but whose file was never written)."""
     client = _client(uri)
-    client.set_tag(run_id, KILLED_REASON_TAG if status == "KILLED" else FAILED_REASON_TAG, reason[:MAX_PARAM_LENGTH])
-    client.set_terminated(run_id, status)
+
+    def write() -> None:
+        client.set_tag(run_id, KILLED_REASON_TAG if status == "KILLED" else FAILED_REASON_TAG,
+                       reason[:MAX_PARAM_LENGTH])
+        client.set_terminated(run_id, status)
+
+    with_room(uri, write)

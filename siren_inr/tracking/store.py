@@ -461,10 +461,8 @@ def _upgradable_here(db: Path) -> bool:
 
 
 def _open_with_mlflow(uri: str) -> None:
-    import mlflow
-
     try:
-        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        mlflow_client(uri).search_experiments(max_results=1)
     except SirenInrError:
         raise
     except Exception as err:  # MLflow, SQLAlchemy and requests raise many types; every one is a store fault here
