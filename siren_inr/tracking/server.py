@@ -257,7 +257,8 @@ def _wait_until_up(process: subprocess.Popen, host: str, port: int) -> bool:
                 if response.status == 200:
                     return True
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     return False
 
 

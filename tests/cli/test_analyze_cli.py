@@ -14,6 +14,7 @@ import pytest
 from siren_inr.cli.analyze import compose_config, main, split_overrides
 from siren_inr.fit.settings import FitSettings
 from siren_inr.jobs.train import DataSpec, TrainJob, run_train_job
+from testkit import free_port
 
 
 def test_split_overrides_keeps_filters_and_ids_verbatim():
@@ -121,14 +122,6 @@ def test_dispatcher_knows_analyze():
     assert result.returncode == 0 and "usage: siren-inr analyze" in result.stdout
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_logged_html_report_carries_its_figures_through_mlflow_server(two_model_store, tmp_path):
     """The report MLflow's artifact viewer shows, fetched as the UI fetches it from a real `mlflow server`."""
@@ -154,7 +147,7 @@ def test_logged_html_report_carries_its_figures_through_mlflow_server(two_model_
     assert numbers[1] == numbers[0] + 1
     note = client.get_run(again.analysis_run_id).data.tags["mlflow.note.content"]
     assert note.startswith("analysis of experiment two: 2 run(s), best final PSNR ") and "\n" not in note
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
                                "--default-artifact-root", artifact_root_for(uri), "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "1"],

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from testkit import smooth_image
+from testkit import free_port, smooth_image
 
 RD = ["codecs=[jpeg]", "ladder=[[1,4]]", "num_epochs=2", "qat_steps=0", "trainer=cpu"]
 CODEC = ["model.hidden_layers=1", "model.hidden_features=8", "num_epochs=3", "qat_steps=0", "trainer=cpu"]
@@ -30,12 +29,6 @@ def _error_lines(capsys) -> list[str]:
 
 def _nothing_made(folder: Path, *keep: str) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(keep)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_rd_refuses_a_too_small_image_by_name_before_any_run_or_folder(tmp_path, monkeypatch, capsys):
@@ -99,7 +92,7 @@ def test_a_refused_train_leaves_no_outputs_folder(tmp_path, monkeypatch, capsys,
         (tmp_path / "garbage.db").write_bytes(bytes(range(256)) * 8)
         uri, keep, says = "sqlite:///garbage.db", ["garbage.db"], "is not an SQLite database"
     else:
-        uri, keep, says = f"http://127.0.0.1:{_free_port()}", [], "no MLflow server answers"
+        uri, keep, says = f"http://127.0.0.1:{free_port()}", [], "no MLflow server answers"
     assert main(["data.sidelength=16", "num_epochs=2", f"tracking.uri={uri}"]) == 2
     [line] = _error_lines(capsys)
     assert says in line

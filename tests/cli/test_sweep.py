@@ -4,7 +4,6 @@ and the Optuna search; every job a finished run with a full history, all sharing
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from testkit import run_cli, smooth_image, store_uri
+from testkit import free_port, run_cli, smooth_image, store_uri
 
 EPOCHS, EVERY = 8, 2
 STEPS = list(range(0, EPOCHS, EVERY)) + [EPOCHS]
@@ -74,16 +73,10 @@ def test_joblib_sweep_on_a_fresh_store_records_every_run(tmp_path, tiny_settings
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), stopped after the test."""
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "server"
     folder.mkdir()
     log = open(folder / "server.log", "w")

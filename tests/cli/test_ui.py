@@ -18,7 +18,7 @@ import pytest
 from siren_inr.tracking import server
 from siren_inr.tracking.server import START_PAGE_OPTIONS, checked_port, runs_url, ui_command
 from siren_inr.errors import SirenInrError
-from testkit import process_alive, process_children, run_cli, store_uri
+from testkit import free_port, process_alive, process_children, run_cli, store_uri
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:
@@ -26,12 +26,6 @@ def _one_line_error(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     return lines[0]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +176,7 @@ def _tree(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_serves_the_runs_view_of_the_latest_experiment_with_few_processes(store):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "siren_inr", "ui", f"port={port}", "browser=false"], cwd=store,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)

@@ -12,7 +12,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from testkit import smooth_image, store_uri
+from testkit import free_port, smooth_image, store_uri
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 DRIVER_NAMES = ("chromedriver",)
@@ -53,12 +52,6 @@ def _browser_paths() -> tuple[str, str]:
         pytest.skip(f"no Chromium/chromedriver: {missing} not found on PATH (.ci/run installs the distribution's "
                     "chromium and chromium-driver where apt-get can)")
     return browser, driver
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _first_session(folder: Path, monkeypatch) -> dict:
@@ -91,7 +84,7 @@ def _first_session(folder: Path, monkeypatch) -> dict:
 def _start_ui(folder: Path) -> tuple[subprocess.Popen, str]:
     """`siren-inr ui browser=false` on a free port, and the URL it prints."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "siren_inr", "ui", f"port={_free_port()}", "browser=false"],
+    process = subprocess.Popen([sys.executable, "-m", "siren_inr", "ui", f"port={free_port()}", "browser=false"],
                                cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                start_new_session=True)
     lines: queue.Queue = queue.Queue()

@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from siren_inr.cli.command import report_exception
 from siren_inr.errors import disk_full, full_disk_error
 from siren_inr.tracking import store
 from siren_inr.tracking.run import end_run
+from testkit import run_cli
 
 
 def _wrapped(inner: BaseException) -> Exception:
@@ -161,9 +161,7 @@ def _fill(point: Path, leave_kb: int) -> None:
 
 
 def _train(point: Path, *settings: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "siren_inr", "train", "data.sidelength=32", "progress=none",
-                           *settings], cwd=point, capture_output=True, text=True, timeout=300, env=env)
+    return run_cli(["train", "data.sidelength=32", "progress=none", *settings], point)
 
 
 @pytest.mark.slow
@@ -208,11 +206,9 @@ def test_compress_and_decompress_on_a_full_disk_are_one_line_and_leave_no_file(s
 
     Image.fromarray((smooth_image(24)[..., 0] * 255).round().astype("uint8")).save(small_disk / "in.png")
     tiny = ["model.hidden_layers=1", "model.hidden_features=8", "num_epochs=5", "qat_steps=0", "track=false"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def command(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "siren_inr", *args], cwd=small_disk, capture_output=True,
-                              text=True, timeout=300, env=env)
+        return run_cli(list(args), small_disk)
 
     made = command("compress", "in.png", "in.inr", *tiny)
     assert made.returncode == 0, made.stderr
