@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from siren_inr.cli.command import run_command
-from siren_inr.cli.hydra_support import checked_flag, print_error
+from siren_inr.cli.hydra_support import print_error
+from siren_inr.validation import check_flag
 from siren_inr.cli.settings_help import settings_help
 
 CONFIG_NAME = "compress"
@@ -57,7 +58,7 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     quant, coder, qat = codec_settings_from(cfg)
-    track = checked_flag("track", resolved.get("track", False))
+    track = check_flag("track", resolved.get("track", False))
     inr_name, inr_codec = inr_codec_choice(resolved)
     settings_for(inr_name, inr_codec)  # a bad codec name or setting is one line before any fit
     model = dict(resolved["model"])
@@ -68,7 +69,7 @@ def compress_job_from(image_path: str, out_path: str, cfg) -> "CompressJob":
         quant=quant, coder=coder, qat=qat, seed=checked_seed(resolved["seed"]), sidelength=resolved["sidelength"],
         max_pixels=resolved.get("max_pixels"), run_id=str(resolved["run_id"]) if resolved["run_id"] else None,
         track=track, experiment_name=resolved["experiment_name"], tracking_uri=resolved["tracking"]["uri"],
-        overwrite=checked_flag("overwrite", resolved.get("overwrite", False)),
+        overwrite=check_flag("overwrite", resolved.get("overwrite", False)),
         config=recorded_config(resolved, inr_name),
         inr_codec=inr_name, inr_codec_settings=inr_codec)
 
@@ -85,7 +86,7 @@ def decompress(in_path: str, out_path: str, cfg) -> "CodecReport":
     from siren_inr.jobs.compress import run_decompress_job
 
     return run_decompress_job(in_path, out_path, cfg.get("original"),
-                              overwrite=checked_flag("overwrite", cfg.get("overwrite", False)),
+                              overwrite=check_flag("overwrite", cfg.get("overwrite", False)),
                               max_pixels=cfg.get("max_pixels"), sidelength=cfg.get("sidelength"))
 
 

@@ -10,8 +10,9 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from siren_inr.cli.hydra_support import checked_flag, print_error
+from siren_inr.cli.hydra_support import print_error
 from siren_inr.errors import SirenInrError, disk_full, full_disk_error
+from siren_inr.validation import check_flag
 
 HELP_FLAGS = ("-h", "--help")
 _TRUE = ("true", "yes", "1")
@@ -55,6 +56,11 @@ def place_of(err: OSError) -> str:
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return str(err.filename2)
     return f"{err.filename} -> {err.filename2}"
+
+
+def reportable(err: BaseException) -> bool:
+    """Whether err is reported in one line (a user error, a full disk, a file's place, out of memory), not as a bug."""
+    return isinstance(err, SirenInrError) or disk_full(err) or place_error(err) or out_of_memory(err)
 
 
 def report_exception(err: BaseException, debug: bool) -> str:
@@ -119,10 +125,10 @@ def run_command(argv: list[str], prog: str, help_text: str | Callable[[str], str
             from siren_inr.cli.config import compose
 
             cfg = compose(overrides, config)
-        debug = checked_flag("debug", cfg.get("debug", False))
+        debug = check_flag("debug", cfg.get("debug", False))
         return int(job(cfg, *paths) or 0)
     except Exception as err:
-        if not (isinstance(err, SirenInrError) or out_of_memory(err) or place_error(err) or disk_full(err)):
+        if not reportable(err):
             raise
         report_exception(err, debug)
         return 2 if isinstance(err, SirenInrError) else 1

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from siren_inr.errors import SirenInrError
-from siren_inr.validation import check_flag
+from siren_inr.tracking.store import nearest_existing
 
 CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
@@ -31,11 +31,6 @@ def one_line(message: str) -> str:
     """Fold a multi-line message into one line."""
     parts = [part.strip() for part in str(message).replace("\t", " ").splitlines() if part.strip()]
     return "; ".join(parts)
-
-
-def checked_flag(key: str, value) -> bool:
-    """A true/false setting; a one-line error naming anything else (Hydra leaves `key=maybe` a string)."""
-    return check_flag(key, value)
 
 
 def print_error(message: str, prefix: str = "error") -> None:
@@ -168,9 +163,7 @@ def check_output_folder(config_name: str, argv: list[str]) -> None:
         folder = Path(str(cfg.hydra[key].dir)).absolute()
     except Exception:  # the config was validated already; a folder it cannot name is Hydra's to report
         return
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(folder)
     why = None
     if not existing.is_dir():
         why = f"{existing} is not a folder"
@@ -191,11 +184,3 @@ def record_failure(message: str) -> None:
         with open(path, "a") as handle:
             handle.write(one_line(message) + "\n")
 
-
-def __getattr__(name: str):
-    # `checked_seed` for the codec commands, imported (with torch) only by them, not by every command's --help.
-    if name == "checked_seed":
-        from siren_inr.seeding import checked_seed
-
-        return checked_seed
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

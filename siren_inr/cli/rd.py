@@ -6,7 +6,8 @@ import sys
 
 from siren_inr.cli.command import run_command
 from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
-from siren_inr.cli.hydra_support import checked_flag, checked_seed
+from siren_inr.seeding import checked_seed
+from siren_inr.validation import check_flag
 from siren_inr.cli.settings_help import settings_help
 from siren_inr.errors import SirenInrError
 
@@ -95,7 +96,7 @@ def _study(cfg) -> int:
     except MissingMandatoryValue as err:
         raise SirenInrError(f"missing setting {err.full_key}") from None
     tracker = (MlflowTracking(cfg.tracking.uri, cfg.experiment_name, {"study": "rd"})
-               if checked_flag("track", cfg.track) else NoTracking())
+               if check_flag("track", cfg.track) else NoTracking())
     result = run_study(settings, tracker)
     mean_bd = result.bd[result.bd["image"] == "mean"]
     print(f"report: {result.output_dir / 'report.md'}" +

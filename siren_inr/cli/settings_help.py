@@ -39,11 +39,17 @@ class Setting:
     shown: str | None = None  # the default's expression, for a default computed at import
 
 
+@lru_cache(maxsize=None)
+def _text(path: Path) -> str:
+    """A yaml or source file's text, read once per process (a --help reads each of them several times)."""
+    return path.read_text()
+
+
 # --- which yaml files a command composes ----------------------------------------------------------------------
 
 
 def _package_of(path: Path, group: str) -> str:
-    first = path.read_text().splitlines()[:1]
+    first = _text(path).splitlines()[:1]
     if first and first[0].startswith("# @package"):
         package = first[0].split("@package", 1)[1].strip()
         return "" if package == "_global_" else package
@@ -51,7 +57,7 @@ def _package_of(path: Path, group: str) -> str:
 
 
 def _defaults_list(path: Path) -> list:
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = yaml.safe_load(_text(path)) or {}
     return list(raw.get("defaults") or [])
 
 
@@ -107,7 +113,7 @@ def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()) 
 
 def _comments(path: Path) -> dict[str, str]:
     """Dotted key -> the comment on its line in a yaml file, with the comment lines aligned under it."""
-    lines = path.read_text().splitlines()
+    lines = _text(path).splitlines()
     docs, stack = {}, []
     for number, line in enumerate(lines):
         text, _, comment = line.partition(" #")
@@ -141,7 +147,7 @@ def stated_values(config_name: str, overrides: list[str] | tuple[str, ...] = ())
     """Dotted key -> (value, comment) of every setting the yaml files of `config_name` state, the last one winning."""
     stated: dict[str, tuple[Any, str]] = {}
     for package, path in config_files(config_name, overrides):
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(_text(path)) or {}
         raw = {key: value for key, value in raw.items() if key not in ("defaults", "hydra")}
         flat: dict[str, Any] = {}
         _flatten(raw, package, flat)
@@ -160,7 +166,7 @@ def stated_values(config_name: str, overrides: list[str] | tuple[str, ...] = ())
 def _module(name: str) -> tuple[ast.Module, dict[int, tuple[int, str]]]:
     path = PACKAGE_ROOT.joinpath(*name.split("."))
     path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-    source = path.read_text()
+    source = _text(path)
     comments = {}  # line -> (column, text, whether the line holds the comment alone)
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
@@ -367,21 +373,19 @@ def command_settings(config_name: str) -> list[Setting]:
     """The settings of `conf/<config_name>.yaml`: the schema's, with the values (and comments) its yaml files state."""
     declared = declared_settings(SCHEMA_MODULE, SCHEMA_CLASSES[config_name])
     stated = stated_values(config_name)
-    settings, seen = [], set()
+    settings = []
     for setting in declared:
         inner = [key for key in stated if key.startswith(setting.key + ".")]
         if inner:  # a group typed Any (model, inr_codec): the keys its yaml files give
             for key in inner:
                 value, comment = stated[key]
                 settings.append(Setting(key, value, comment or setting.doc))
-                seen.add(key)
             continue
         if setting.key in stated:
             value, comment = stated[setting.key]
             settings.append(Setting(setting.key, value, comment or setting.doc))
         else:
             settings.append(setting)
-        seen.add(setting.key)
     return settings
 
 

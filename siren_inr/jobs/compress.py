@@ -16,6 +16,7 @@ from siren_inr.errors import SirenInrError
 from siren_inr.names import (COMPRESSED_FOLDER, IMAGE_TAG, IMAGES_FOLDER, INR_BPP, INR_PSNR, MODE_TAG, NOTE_TAG,
                              SOURCE_RUN_TAG)
 from siren_inr.seeding import seed_all
+from siren_inr.tracking.store import nearest_existing
 from siren_inr.validation import check_flag
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
@@ -96,9 +97,7 @@ def checked_output(out: str | Path, inputs: dict[str, str | Path | None], overwr
     check_flag("overwrite", overwrite)
     if target.exists() and not overwrite:
         raise SirenInrError(f"output {str(out)!r} exists; pass overwrite=true to replace it")
-    existing = target.absolute().parent  # missing folders are created; the nearest existing one must be writable
-    while not existing.exists():
-        existing = existing.parent
+    existing = nearest_existing(target.absolute().parent)  # missing folders are created; it must be writable
     if not existing.is_dir():
         raise SirenInrError(f"output {str(out)!r}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

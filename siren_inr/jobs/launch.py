@@ -34,7 +34,7 @@ def reset_after_ddp_job() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-    for key in set(os.environ) - set(_env_before_ddp or os.environ):
+    for key in set(os.environ) - set(_env_before_ddp):
         del os.environ[key]  # LOCAL_RANK, MASTER_PORT, ...: left set, the next job would think it is a DDP worker
     _env_before_ddp = None
 

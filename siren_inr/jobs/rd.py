@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,10 +62,10 @@ class RDSettings:
     model_hparams: dict[str, Any] = field(default_factory=dict)  # extra family kwargs (e.g. first_omega_0)
     fit: FitSettings = field(default_factory=lambda: FitSettings(num_epochs=COIN_DEFAULTS.steps, lr=COIN_DEFAULTS.lr,
                                                                   progress="none"))  # COIN's fit
-    seed: int = 0  # initial weights of every network (the same for every image and point)
-    quant: QuantSettings = field(default_factory=QuantSettings)  # weight quantization of the .inr files
-    coder: str = "auto"  # entropy coder of the .inr files
-    qat: QatSettings = field(default_factory=QatSettings)  # quantization-aware tuning after each fit
+    seed: int = COIN_DEFAULTS.seed  # initial weights of every network (the same for every image and point)
+    quant: QuantSettings = field(default_factory=lambda: replace(COIN_DEFAULTS.quant))  # weights of the .inr files
+    coder: str = COIN_DEFAULTS.coder  # entropy coder of the .inr files
+    qat: QatSettings = field(default_factory=lambda: replace(COIN_DEFAULTS.qat))  # quantization-aware tuning
     codecs: list[str] = field(default_factory=lambda: list(CLASSICAL_CODECS))  # classical codecs, each swept
     inr_codecs: list[str] = field(default_factory=lambda: ["coin"])  # INR codecs compared (registry names)
     # Per INR codec: settings for all its points (over num_epochs and the codec's defaults; for a codec the study

@@ -135,7 +135,8 @@ def probe_server(uri: str) -> None:
                             "(mlflow server --port ...) or leave tracking.uri unset for ./mlruns") from None
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
+    """path, or the nearest of its parents that exists (where the missing folders would be created)."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
@@ -148,7 +149,7 @@ def _check_sqlite_location(uri: str, db: Path, create: bool, write: bool) -> Non
         if not create:
             raise SirenInrError(f"tracking.uri={uri!r}: no tracking store at {db}; fit a run with "
                                 "`siren-inr train` first or point tracking.uri= at an existing store")
-        existing = _nearest_existing(db.parent)
+        existing = nearest_existing(db.parent)
         if not existing.is_dir():
             raise SirenInrError(f"tracking.uri={uri!r}: cannot create the store, {existing} is not a folder")
         if not os.access(existing, os.W_OK | os.X_OK):
@@ -572,7 +573,7 @@ def precheck_store(uri: str) -> None:
         _check_sqlite_location(uri, db, create=False, write=True)
         _check_is_mlflow(uri, db)
         return
-    existing = _nearest_existing(db.parent)
+    existing = nearest_existing(db.parent)
     if not existing.is_dir():
         raise SirenInrError(f"tracking.uri={uri!r}: cannot create the store, {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
