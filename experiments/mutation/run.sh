@@ -2,6 +2,8 @@
 # The mutation study of experiments/mutation/README.md: mutants of chosen functions of siren_inr/fit/ and
 # siren_inr/compression/, each run against the (non-slow) tests that cover it, in a scratch worktree.
 #   bash experiments/mutation/run.sh /work/mut OUT.jsonl      (the worktree at the commit to measure)
+# The targets name the functions where they were at the measured commit (37564bd); since 0a2925a the schedule is
+# siren_inr/fit/core.py:adam_with_schedule,adam_for_fit (edit the second --target to re-run on a later commit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WT=${1:?scratch worktree}

@@ -28,6 +28,7 @@ from torch import nn
 from siren_inr.compression import container, entropy
 from siren_inr.compression.quantize import QuantSettings, dequantize, num_groups, quantize_uniform
 from siren_inr.data import PixelField, coordinate_grid
+from siren_inr.data.pixels import image_hwc
 from siren_inr.errors import SirenInrError
 from siren_inr.validation import is_int
 from siren_inr.metrics.quality import psnr_db, ssim
@@ -258,9 +259,7 @@ def encode_inr(
 
 def image_quality(decoded: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """(PSNR dB, SSIM) of a decoded [0,1] image against the reference, with the project's metrics."""
-    ref = np.asarray(reference, dtype=np.float32)
-    if ref.ndim == 2:
-        ref = ref[..., None]
+    ref = image_hwc(reference)
     if ref.shape != decoded.shape:
         raise SirenInrError(f"original image has shape {ref.shape}, the decoded one {decoded.shape}")
     return psnr_db(decoded, ref), ssim(decoded, ref)

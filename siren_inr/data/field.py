@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from siren_inr.data.pixels import signed_to_unit, unit_to_signed
+from siren_inr.data.pixels import image_hwc, signed_to_unit, unit_to_signed
 
 
 def coordinate_grid(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -31,9 +31,7 @@ class PixelField:
     @classmethod
     def from_image(cls, image: np.ndarray | torch.Tensor) -> "PixelField":
         """Build the field of an [H, W, C] image with values in [0, 1]."""
-        img = torch.as_tensor(np.asarray(image, dtype=np.float32))
-        if img.ndim == 2:
-            img = img[..., None]
+        img = torch.as_tensor(image_hwc(image))
         height, width, channels = img.shape
         values = unit_to_signed(img.reshape(-1, channels)).contiguous()
         return cls(coordinate_grid(height, width), values, height, width, channels)

@@ -26,6 +26,11 @@ def image_hwc(image: Any) -> np.ndarray:
     return image[..., None] if image.ndim == 2 else image
 
 
+def image_chw(image: Any) -> torch.Tensor:
+    """An image as a float32 tensor [C, H, W] (channels first, as convolutions take it); values unchanged."""
+    return torch.from_numpy(np.ascontiguousarray(image_hwc(image).transpose(2, 0, 1)))
+
+
 def to_uint8(image: Any) -> np.ndarray:
     """An image as 8-bit samples [H, W, C]: uint8 passes through, integers 0..255 are cast, floats in [0, 1]
     are clipped, scaled and rounded half to even (what saving a [0, 1] image as an 8-bit PNG does)."""

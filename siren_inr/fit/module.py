@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytorch_lightning as pl
 import torch
 from torch import nn

@@ -16,7 +16,6 @@ from siren_inr.fit.datamodule import steps_per_epoch
 from siren_inr.validation import (check_choice, check_number, check_positive_int,
                                   check_positive_number, refuse)
 
-LR_SCHEDULES = SCHEDULES  # fit/core.py builds them
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 PRECISIONS = ("32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "bf16", "16",
               "transformer-engine", "transformer-engine-float16")
@@ -112,7 +111,7 @@ class FitSettings:
                            accepted=f"a positive integer up to {MAX_COUNT}")
         check_positive_int("epochs_til_ckpt", self.epochs_til_ckpt, MAX_COUNT, optional=True,
                            accepted=f"a positive integer up to {MAX_COUNT}")
-        check_choice("optim.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("optim.lr_schedule", self.lr_schedule, SCHEDULES)
         if self.lr_schedule == "step":
             check_positive_int("optim.lr_step_epochs", self.lr_step_epochs, MAX_COUNT)
         if self.lr_schedule in ("exponential", "step"):

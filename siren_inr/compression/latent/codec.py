@@ -31,7 +31,7 @@ from siren_inr.compression import container
 from siren_inr.compression.latent.entropy import decode_latents, encode_latents, rate_bits
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder, LatentGrids
 from siren_inr.compression.latent.train import LatentTrainSettings, TrainedLatents, train_latents
-from siren_inr.data.pixels import image_hwc
+from siren_inr.data.pixels import image_chw, image_hwc
 from siren_inr.errors import SirenInrError
 from siren_inr.validation import is_int
 
@@ -289,7 +289,7 @@ def prepare_encoding(image: np.ndarray, make_arch: Callable[..., LatentGrids], a
     if trained is None:
         trained = train_fn(image, arch, train)
     trained.networks.eval()
-    return arch, trained, torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return arch, trained, image_chw(image)
 
 
 def finish_encoding(header: dict[str, Any], weights: bytes, latent_bytes: bytes, version: int,

@@ -21,6 +21,7 @@ from torch import nn
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.entropy import rate_bits
 from siren_inr.compression.latent.model import LatentArchitecture, LatentDecoder
+from siren_inr.data.pixels import image_chw
 from siren_inr.validation import check_fraction, check_positive_int, check_positive_number
 
 
@@ -77,7 +78,7 @@ def train_latents(image: np.ndarray, arch: LatentArchitecture, settings: LatentT
     """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss."""
     started = time.perf_counter()
     device = fit_device()
-    target = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))).to(device)
+    target = image_chw(image).to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         decoder = LatentDecoder(arch).to(device)  # initialised on the CPU, then moved (a no-op on a CPU machine)

@@ -33,6 +33,7 @@ from torch import nn
 from siren_inr.compression.device import fit_device
 from siren_inr.compression.latent.network import Architecture, LatentNetworks
 from siren_inr.compression.latent.train import TrainedLatents
+from siren_inr.data.pixels import image_chw
 from siren_inr.errors import SirenInrError
 from siren_inr.validation import check_choice, check_int, check_number, check_positive_number
 
@@ -197,7 +198,7 @@ def train_latents(image: np.ndarray, arch: Architecture, settings: LatentTrainSe
     """Fit latents and networks to an image [H, W, C] in [0, 1] for the R-D loss (the module's recipe)."""
     started = time.perf_counter()
     device = fit_device()
-    target = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1))).to(device)
+    target = image_chw(image).to(device)
     stage, main_steps, final_steps = settings.budget()
     history: list[dict] = []
     done = 0

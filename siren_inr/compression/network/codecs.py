@@ -31,7 +31,8 @@ from siren_inr.validation import check_choice, check_number, check_positive_int,
 from siren_inr.fit.core import adam_with_schedule, full_batch_fit
 from siren_inr.models import build_model
 
-LR_SCHEDULES = ("constant", "cosine")
+FIT_SCHEDULES = {"constant": "none", "cosine": "cosine"}  # a codec's lr_schedule -> the fitting core's schedule
+LR_SCHEDULES = tuple(FIT_SCHEDULES)
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the learning rate
 
 
@@ -77,8 +78,8 @@ def network_multiplications_per_pixel(model: nn.Module) -> float:
 
 def fit_network(model: nn.Module, field_: PixelField, settings: NetworkCodecSettings) -> float:
     """Full-batch Adam on the MSE (+ L1 on weight matrices), through the fitting core; returns the seconds spent."""
-    schedule_name = "cosine" if settings.lr_schedule == "cosine" else "none"  # constant: no schedule
-    optimizer, schedule = adam_with_schedule(model.parameters(), lr=settings.lr, schedule=schedule_name,
+    optimizer, schedule = adam_with_schedule(model.parameters(), lr=settings.lr,
+                                             schedule=FIT_SCHEDULES[settings.lr_schedule],
                                              total_steps=settings.steps, lr_min=COSINE_FLOOR * settings.lr)
     matrices = [p for p in model.parameters() if p.ndim >= 2]
     penalty = (lambda: settings.l1 * sum(p.abs().sum() for p in matrices)) if settings.l1 else None
@@ -179,12 +180,12 @@ def coin_onto_command(values: dict[str, Any], command: dict[str, Any]) -> dict[s
     if values.get("lr") is not None:
         optim["lr"] = values["lr"]
     schedule = values.get("lr_schedule")
-    if schedule == "constant":
-        optim["lr_schedule"] = "none"
-    elif schedule == "cosine":
-        optim["lr_schedule"], optim["lr_min"] = "cosine", COSINE_FLOOR * optim["lr"]
-    elif schedule is not None:
-        raise SirenInrError(f"inr_codec lr_schedule={schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+    if schedule is not None:
+        if not isinstance(schedule, str) or schedule not in FIT_SCHEDULES:
+            raise SirenInrError(f"inr_codec lr_schedule={schedule!r}; accepted: {', '.join(LR_SCHEDULES)}")
+        optim["lr_schedule"] = FIT_SCHEDULES[schedule]
+        if schedule == "cosine":
+            optim["lr_min"] = COSINE_FLOOR * optim["lr"]
     if values.get("l1"):
         raise SirenInrError(f"inr_codec coin: l1={values['l1']!r}; the command fits coin's network with the train "
                             "job's fit, which has no L1 penalty (accepted: 0; siren_pe has one)")
