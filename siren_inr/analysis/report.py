@@ -29,18 +29,23 @@ HTML_REPORT_NAME = "report.html"
 
 @dataclass
 class RunOutputs:
-    """Files written for one run (paths relative to the output folder) and its Benford statistics."""
+    """One run's files under runs/<run_id>/ of the output folder (paths relative to it) and its Benford statistics."""
 
     run_id: str
     label: str
-    history_plot: str | None = None
-    benford_json: str | None = None
-    benford_plot: str | None = None
-    benford: BenfordReport | None = None
+    benford: BenfordReport
+    history_plot: str = field(init=False)
+    benford_json: str = field(init=False)
+    benford_plot: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        folder = f"{RUNS_FOLDER}/{self.run_id}"
+        self.history_plot, self.benford_json, self.benford_plot = (
+            f"{folder}/{name}" for name in ("history.png", "benford.json", "benford.png"))
 
     def files(self) -> list[str]:
         """The run's files, for logging them back under the run's `analysis/` folder."""
-        return [f for f in (self.history_plot, self.benford_json, self.benford_plot) if f]
+        return [self.history_plot, self.benford_json, self.benford_plot]
 
 
 @dataclass
@@ -139,15 +144,10 @@ def _finite(value: float | None) -> float:
 
 
 def _run_outputs(record: RunRecord, label: str, out_dir: Path) -> RunOutputs:
-    folder = f"{RUNS_FOLDER}/{record.run_id}"
-    result = RunOutputs(run_id=record.run_id, label=label)
-    plot_run_history(record.history, out_dir / folder / "history.png", title=f"{label} ({record.short_id})")
-    result.history_plot = f"{folder}/history.png"
-    report = benford_report(record.ground_truth, record.prediction)
-    write_benford_json(report, out_dir / folder / "benford.json")
-    plot_benford(report, out_dir / folder / "benford.png", title=f"Benford: {label} ({record.short_id})")
-    result.benford_json, result.benford_plot, result.benford = (
-        f"{folder}/benford.json", f"{folder}/benford.png", report)
+    result = RunOutputs(record.run_id, label, benford_report(record.ground_truth, record.prediction))
+    plot_run_history(record.history, out_dir / result.history_plot, title=f"{label} ({record.short_id})")
+    write_benford_json(result.benford, out_dir / result.benford_json)
+    plot_benford(result.benford, out_dir / result.benford_plot, title=f"Benford: {label} ({record.short_id})")
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from siren_inr.errors import SirenInrError
 from siren_inr.jobs.train import TrainJob, run_train_job
@@ -17,6 +18,9 @@ from siren_inr.tracking.run import TrackedRun
 from siren_inr.tracking.store import resolve_tracking_uri
 from siren_inr.tracking.sweeps import abandon_sweep, finish_sweep, job_tags, read_sweep_record, start_sweep, sweep_id_for
 from siren_inr.validation import check_choice, check_positive_int, is_int
+
+if TYPE_CHECKING:
+    import optuna
 
 # Overrides that never make runs differ in their numbers, so they do not go into run names.
 QUIET_KEYS = ("experiment_name", "tracking.uri", "progress", "show", "debug", "run_name")
@@ -112,13 +116,11 @@ def _sampler(name: str, seed: int):
 
 @dataclass
 class StudyOutcome:
-    """How an Optuna study ended."""
+    """How an Optuna study ended: its sweep id, how many trials failed, its best trial (None: none completed)."""
 
     sweep_id: str
     failed_trials: int
-    best_value: float | None = None
-    best_trial: int | None = None
-    best_params: dict = field(default_factory=dict)
+    best: optuna.trial.FrozenTrial | None = None
 
 
 def run_optuna_study(search: OptunaSearch, base: TrainJob, make_trial_job: Callable[[list[str]], TrainJob],
@@ -177,10 +179,9 @@ def run_optuna_study(search: OptunaSearch, base: TrainJob, make_trial_job: Calla
     summary = finish_sweep(record, failed)
     outcome = StudyOutcome(sweep_id, failed)
     if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
-        best = study.best_trial
+        best = outcome.best = study.best_trial
         parent.set_tags({f"best.{key}": value for key, value in best.params.items()} |
                         {"best_trial": best.number, "best_value": best.value})
-        outcome.best_value, outcome.best_trial, outcome.best_params = best.value, best.number, dict(best.params)
         say(f"sweep {sweep_id}: best {search.metric} {best.value:.4f} at trial {best.number}: "
             + " ".join(f"{k}={v}" for k, v in best.params.items())
             + f"; {summary.finished} run(s) finished, {summary.failed} failed; "

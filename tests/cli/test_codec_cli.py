@@ -57,19 +57,14 @@ def test_in_process_settings_reach_the_file(photo, tmp_path, capsys):
     assert "PSNR" not in capsys.readouterr().out.splitlines()[-1]  # no original given: no quality
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["quant.bits=0"], "quant.bits"),
-        (["quant.mode=int4"], "quant.mode"),
-        (["coder=huffman"], "coder"),
-        (["qat_steps=-2"], "qat_steps"),
-        (["model=nosuch"], "bad setting"),
-        (["num_epochs=0"], "num_epochs"),
-    ],
-)
-def test_bad_settings_are_one_line_errors(photo, tmp_path, capsys, args, message):
-    assert compress_main([str(photo), str(tmp_path / "y.inr"), *TINY, *args]) == 2
+# one bad override -> what its one-line error must name
+BAD_SETTINGS = {"quant.bits=0": "quant.bits", "quant.mode=int4": "quant.mode", "coder=huffman": "coder",
+                "qat_steps=-2": "qat_steps", "model=nosuch": "bad setting", "num_epochs=0": "num_epochs"}
+
+
+@pytest.mark.parametrize("setting, message", BAD_SETTINGS.items())
+def test_bad_settings_are_one_line_errors(photo, tmp_path, capsys, setting, message):
+    assert compress_main([str(photo), str(tmp_path / "y.inr"), *TINY, setting]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
     assert not (tmp_path / "y.inr").exists()
