@@ -14,13 +14,6 @@ CPU_CASES = ["siren128", "siren256", "coin"]
 GPU_CASES = ["siren256", "siren512", "coin"]
 
 
-def compose_job(overrides: list[str]):
-    """The TrainJob `siren-inr train <overrides>` would run."""
-    from siren_inr.cli.config import compose, job_from_config
-
-    return job_from_config(compose(list(overrides), "train"))
-
-
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Benchmark the fit against a plain PyTorch loop run in "
                                      "its own process (ms/step side by side, GFLOP/s against the machine's sgemm, "
@@ -65,6 +58,7 @@ def _plan(args, device):
     """(options, [(Case, {variant: TrainJob})], [(Case, TrainJob)], fast label) from the parsed arguments."""
     from siren_inr.bench.cases import select_cases, square_cases
     from siren_inr.bench.suite import BenchOptions
+    from siren_inr.cli.config import train_job
 
     variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     bad = [v for v in variants if v not in VARIANTS]
@@ -97,13 +91,13 @@ def _plan(args, device):
     plan = []
     for case in cases:
         base = case.overrides + list(args.overrides) + common + [f"num_epochs={args.steps}"]
-        plan.append((case, {v: compose_job(base + (list(args.fast) if v == "fast" else []))
+        plan.append((case, {v: train_job(base + (list(args.fast) if v == "fast" else []))
                             for v in variants if v != "reference"}))
     large = []
     for case in square_cases(list(args.large_sizes), args.image, list(args.overrides)):
         for batch in (None, args.large_batch):
             extra = [] if batch is None else [f"data.batch_size={batch}", f"data.eval_chunk_size={batch}"]
-            large.append((case, compose_job(list(args.overrides) + common + ["num_epochs=1"] + extra)))
+            large.append((case, train_job(list(args.overrides) + common + ["num_epochs=1"] + extra)))
     return options, plan, large, " ".join(args.fast) or "trainer=default"
 
 

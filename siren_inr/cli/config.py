@@ -8,8 +8,8 @@ import difflib
 from siren_inr.cli.hydra_support import compose, hydra_message
 from siren_inr.errors import SirenInrError
 
-__all__ = ["compose", "typed_config", "fit_settings_from", "codec_settings_from", "job_from_config", "inr_codec_choice",
-           "refuse_unknown_keys"]
+__all__ = ["compose", "typed_config", "fit_settings_from", "codec_settings_from", "job_from_config", "train_job",
+           "recorded_job", "inr_codec_choice", "refuse_unknown_keys"]
 
 # The schemas (cli/schema.py) are imported where a config is composed or typed: they are built from the library's
 # settings, whose modules import torch and Lightning, which a command's --help must not wait for.
@@ -96,6 +96,18 @@ def job_from_config(cfg) -> "TrainJob":
                    ckpt_path=typed.ckpt_path, evaluate_only=typed.evaluate,
                    config=OmegaConf.to_container(cfg, resolve=True))
     return job.validate()
+
+
+def train_job(overrides: list[str]) -> "TrainJob":
+    """The TrainJob `siren-inr train <overrides>` would run."""
+    return job_from_config(compose(list(overrides), "train"))
+
+
+def recorded_job(config: dict) -> "TrainJob":
+    """The TrainJob of a recorded, resolved train config (a run's config/config.yaml): what rerun and resume refit."""
+    from omegaconf import OmegaConf
+
+    return job_from_config(OmegaConf.create(config))
 
 
 def refuse_unknown_keys(cfg, schema, prefix: str = "") -> None:

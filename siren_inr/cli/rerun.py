@@ -43,22 +43,14 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, str]]:
     return positional[0], options
 
 
-def make_job(config: dict):
-    """The TrainJob of a recorded (resolved) train config."""
-    from omegaconf import OmegaConf
-
-    from siren_inr.cli.config import job_from_config
-
-    return job_from_config(OmegaConf.create(config))
-
-
 def rerun(run_id: str, options: dict[str, str]) -> int:
     """Refit the run, compare, record, print the verdict; returns the exit status."""
+    from siren_inr.cli.config import recorded_job
     from siren_inr.jobs.rerun import rerun as rerun_job
     from siren_inr.tracking.rerun import Tolerance
 
     tolerance = Tolerance(psnr_db=float(options["psnr_tol_db"]), rtol=float(options["rtol"]))
-    result = rerun_job(run_id, options["tracking.uri"], make_job, progress=options["progress"], tolerance=tolerance,
+    result = rerun_job(run_id, options["tracking.uri"], recorded_job, progress=options["progress"], tolerance=tolerance,
                        on_warning=lambda text: print_error(text, prefix="warning"))
     if result.run_id is None:
         return 0

@@ -87,7 +87,7 @@ def optuna_main(argv: list[str], prog: str = "siren-inr train") -> int:
 
     from omegaconf import OmegaConf
 
-    from siren_inr.cli.config import compose, job_from_config
+    from siren_inr.cli.config import compose, job_from_config, train_job
     from siren_inr.jobs.sweep import run_optuna_study
 
     overrides = [a for a in argv if a not in ("-m", "--multirun")]
@@ -98,9 +98,6 @@ def optuna_main(argv: list[str], prog: str = "siren-inr train") -> int:
         raise SirenInrError("hparams_search chooses the swept values itself; give single values, not lists "
                             f"({', '.join(swept_keys(overrides))})")
 
-    def trial_job(extra: list[str]):
-        return job_from_config(compose([*overrides, *extra], "train"))
-
     base_cfg = compose(overrides, "train")
     search = OmegaConf.to_object(base_cfg.hparams_search)
     sweep_dir = sweep_dir_arg[0] if sweep_dir_arg else time.strftime("multirun/%Y-%m-%d/%H-%M-%S")
@@ -109,6 +106,6 @@ def optuna_main(argv: list[str], prog: str = "siren-inr train") -> int:
         print_error(f"trial {number} ({','.join(trial_overrides)}) failed: {report_exception(err, debug)}",
                     prefix="warning")
 
-    outcome = run_optuna_study(search, job_from_config(base_cfg), trial_job, overrides, sweep_dir,
-                               say=lambda text: print(text, flush=True), on_failure=failed)
+    outcome = run_optuna_study(search, job_from_config(base_cfg), lambda extra: train_job([*overrides, *extra]),
+                               overrides, sweep_dir, say=lambda text: print(text, flush=True), on_failure=failed)
     return 1 if outcome.failed_trials else 0

@@ -31,14 +31,6 @@ Common settings (every setting, with its default, is listed below):
 Hydra's own flags work too: --cfg job, --info, hydra/launcher=joblib ..."""
 
 
-def _job_from_record(config: dict):
-    from omegaconf import OmegaConf
-
-    from siren_inr.cli.config import job_from_config
-
-    return job_from_config(OmegaConf.create(config))
-
-
 def _check_job(cfg) -> None:
     """Every value of a composed config checked, its image read and its store looked at, before Hydra creates the
     run's folder (a refused job leaves no outputs/<date>/<time>/)."""
@@ -110,7 +102,7 @@ def task(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from siren_inr.cli.config import job_from_config
+    from siren_inr.cli.config import job_from_config, recorded_job
     from siren_inr.jobs.train import run_train_job
 
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -121,7 +113,7 @@ def task(cfg) -> float | None:
         if cfg.get("resume"):
             from siren_inr.jobs.rerun import resume_job
 
-            job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task), _job_from_record)
+            job = resume_job(str(cfg.resume), job, list(HydraConfig.get().overrides.task), recorded_job)
         _prepare_ddp_relaunch(job, multirun)
         result = run_train_job(job)
     except Exception as err:  # one line for user and resource errors, the traceback for bugs

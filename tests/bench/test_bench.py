@@ -14,7 +14,8 @@ from siren_inr.bench.cases import COIN_SHAPE, Case, resize_to, select_cases, sta
 from siren_inr.bench.plain_loop import PlainFit, ReferenceSiren
 from siren_inr.bench.probes import MemoryProbe, linear_layers, net_layer_sizes, step_flops
 from siren_inr.bench.reference import PlainLoopProcess, siren_sizes
-from siren_inr.cli.bench import compose_job, main
+from siren_inr.cli.bench import main
+from siren_inr.cli.config import train_job
 from siren_inr.errors import SirenInrError
 from siren_inr.models import build_model
 
@@ -223,9 +224,9 @@ def test_bench_bad_arguments_are_one_line_errors(args, needle, capsys):
 
 
 def test_presets_compose_into_valid_settings():
-    fast = compose_job(["trainer=fast"]).fit.validate()
+    fast = train_job(["trainer=fast"]).fit.validate()
     assert fast.compile and fast.matmul_precision == "high" and fast.precision == "32-true"
-    default = compose_job([]).fit.validate()
+    default = train_job([]).fit.validate()
     assert not default.compile and not default.fused_sine and default.compile_mode == "default"
-    reference = compose_job(["+experiment=reference"]).fit.validate()
+    reference = train_job(["+experiment=reference"]).fit.validate()
     assert (reference.lr, reference.lr_schedule, reference.num_epochs) == (1e-4, "none", 500)
