@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from testkit import run_cli, smooth_image
+from testkit import run_cli, run_main, smooth_image
 
 # Tiny networks run many times faster on one thread than on two busy cores; subprocesses inherit this.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -37,3 +37,9 @@ def cli():
     """The real CLI in a subprocess: cli(args, cwd) -> CompletedProcess."""
     return run_cli
 
+
+
+@pytest.fixture
+def in_process(monkeypatch, capsys):
+    """The CLI in this process: in_process(args, cwd) -> CompletedProcess (testkit.run_main)."""
+    return lambda args, cwd: run_main(args, cwd, monkeypatch, capsys)

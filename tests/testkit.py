@@ -70,6 +70,29 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, env: dict | None =
                           timeout=timeout, env=full_env)
 
 
+def run_main(args: list[str], cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`siren-inr <args>` run in this process from cwd, as run_cli reports it: for checks of a command's answer
+    (one-line errors, files left alone) that need no process of their own, without a subprocess's ~10 s of start-up.
+    What the command changes of the process (signal handlers, sys.stdout) is put back."""
+    import signal
+
+    from siren_inr.cli.main import main
+
+    monkeypatch.chdir(cwd)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stdout = sys.stdout
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.stdout = stdout
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["siren-inr", *args], code, captured.out, captured.err)
+
+
 def store_uri(folder: Path) -> str:
     """The default store's URI for a working directory."""
     return f"sqlite:///{(folder / 'mlruns' / 'mlflow.db').resolve()}"

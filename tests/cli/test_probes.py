@@ -182,8 +182,8 @@ def test_terminal_and_records_tell_the_truth_about_a_compress(tmp_path, capsys):
     assert line.startswith(f"{png}: {png.stat().st_size} bytes (PNG), decoded from out.inr: {inr_size} bytes, ")
 
 
-def test_a_fit_run_has_a_one_line_description_with_its_numbers(tmp_path):
-    done = run_cli(["train", *FIT], tmp_path)
+def test_a_fit_run_has_a_one_line_description_with_its_numbers(tmp_path, in_process):
+    done = in_process(["train", *FIT], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     [run] = _runs(store_uri(tmp_path))
     note = run.data.tags["mlflow.note.content"]

@@ -18,7 +18,7 @@ import pytest
 from siren_inr.tracking import server
 from siren_inr.tracking.server import START_PAGE_OPTIONS, checked_port, runs_url, ui_command
 from siren_inr.errors import SirenInrError
-from testkit import free_port, process_alive, process_children, run_cli, store_uri
+from testkit import free_port, process_alive, process_children, store_uri
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:
@@ -113,22 +113,19 @@ def test_the_start_page_stores_the_training_mode_then_opens_the_runs():
     assert _call_app("/siren-inr/", "HEAD")[2] == b""
 
 
-@pytest.mark.slow
-def test_bad_port_is_one_line_naming_the_setting(store):
-    message = _one_line_error(run_cli(["ui", "port=abc"], store, timeout=120))
+def test_bad_port_is_one_line_naming_the_setting(store, in_process):
+    message = _one_line_error(in_process(["ui", "port=abc"], store))
     assert "port='abc'" in message and "1 to 65535" in message
 
 
-@pytest.mark.slow
-def test_folder_without_a_store_is_refused_and_none_is_created(tmp_path):
-    message = _one_line_error(run_cli(["ui", "browser=false"], tmp_path, timeout=120))
+def test_folder_without_a_store_is_refused_and_none_is_created(tmp_path, in_process):
+    message = _one_line_error(in_process(["ui", "browser=false"], tmp_path))
     assert "no tracking store" in message
     assert not (tmp_path / "mlruns").exists()
 
 
-@pytest.mark.slow
-def test_unknown_experiment_is_one_line_naming_the_known_ones(store):
-    message = _one_line_error(run_cli(["ui", "experiment_name=nope", "browser=false"], store, timeout=120))
+def test_unknown_experiment_is_one_line_naming_the_known_ones(store, in_process):
+    message = _one_line_error(in_process(["ui", "experiment_name=nope", "browser=false"], store))
     assert "experiment_name='nope' does not exist" in message and "zoo" in message and "first" in message
 
 
@@ -157,13 +154,12 @@ def test_the_named_experiment_or_the_one_used_last(tmp_path):
                                                            "&viewStateShareKey=k")
 
 
-@pytest.mark.slow
-def test_busy_port_is_refused(store):
+def test_busy_port_is_refused(store, in_process):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        message = _one_line_error(run_cli(["ui", f"port={port}", "browser=false"], store, timeout=120))
+        message = _one_line_error(in_process(["ui", f"port={port}", "browser=false"], store))
     assert f"port={port} is already in use" in message
 
 
