@@ -90,7 +90,7 @@ def _half_migrate(db: Path) -> None:
         connection.execute("create table _alembic_tmp_latest_metrics (key varchar(250), value float)")
 
 
-def test_half_created_store_is_recreated_when_empty_and_refused_when_it_holds_runs(tmp_path):
+def test_half_created_store_is_recreated_when_empty_and_refused_when_it_holds_runs(tmp_path, in_process):
     from siren_inr.tracking.store import ensure_store
 
     uri = store_uri(tmp_path)
@@ -102,8 +102,8 @@ def test_half_created_store_is_recreated_when_empty_and_refused_when_it_holds_ru
     assert "_alembic_tmp_latest_metrics" not in _tables(db)  # recreated: it held no runs
     _half_migrate(db)
     before = db.read_bytes()
-    _one_line_error(run_cli(["train", *FIT], tmp_path), uri, "half-migrated", "mlflow db upgrade")
-    _one_line_error(run_cli(["analyze"], tmp_path), uri, "half-migrated")
+    _one_line_error(in_process(["train", *FIT], tmp_path), uri, "half-migrated", "mlflow db upgrade")
+    _one_line_error(in_process(["analyze"], tmp_path), uri, "half-migrated")
     assert db.read_bytes() == before  # refused, never touched
 
 

@@ -150,26 +150,21 @@ def test_ladder_points_are_valid_settings_and_merge_with_study_overrides():
     assert inr_codecs.merged({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"c": 5}}) == {"a": {"b": 1, "c": 5}, "d": 3}
 
 
-@pytest.mark.slow
-def test_compress_and_decompress_commands_take_an_inr_codec(tmp_path):
-    import subprocess
-    import sys
-
+def test_compress_and_decompress_commands_take_an_inr_codec(tmp_path, in_process):
     from PIL import Image
 
     y, x = np.mgrid[0:12, 0:16]
     Image.fromarray(np.stack([x * 15, y * 20, (x + y) * 8], -1).astype(np.uint8)).save(tmp_path / "img.png")
-    cli = [sys.executable, "-m", "siren_inr"]
-    done = subprocess.run(cli + ["compress", "img.png", "out.inr", "inr_codec=latent", "inr_codec.levels=2",
-                                 "inr_codec.train.steps=3", "track=false"], cwd=tmp_path, capture_output=True, text=True)
+    done = in_process(["compress", "img.png", "out.inr", "inr_codec=latent", "inr_codec.levels=2",
+                       "inr_codec.train.steps=3", "track=false"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert container.unpack((tmp_path / "out.inr").read_bytes()).codec == "latent"
-    done = subprocess.run(cli + ["decompress", "out.inr", "dec.png"], cwd=tmp_path, capture_output=True, text=True)
+    done = in_process(["decompress", "out.inr", "dec.png"], tmp_path)
     assert done.returncode == 0, done.stderr
     decoded = np.asarray(Image.open(tmp_path / "dec.png"))
     assert np.array_equal(decoded, decode_inr((tmp_path / "out.inr").read_bytes()).image_u8)
-    bad = subprocess.run(cli + ["compress", "img.png", "bad.inr", "inr_codec=latent", "inr_codec.train.lam=-1",
-                                "track=false"], cwd=tmp_path, capture_output=True, text=True)
+    bad = in_process(["compress", "img.png", "bad.inr", "inr_codec=latent", "inr_codec.train.lam=-1", "track=false"],
+                     tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "lam=-1" in bad.stderr
     assert not (tmp_path / "bad.inr").exists()
 
