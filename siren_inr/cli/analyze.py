@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 from siren_inr.cli.command import run_command
-from siren_inr.cli.hydra_support import conf_dir, print_error
+from siren_inr.cli.hydra_support import print_error
 from siren_inr.errors import SirenInrError
-from siren_inr.validation import check_flag, check_positive_int
+from siren_inr.validation import check_positive_int
 
 CONFIG_NAME = "analyze"
 # Values that are names or ids, not numbers or lists: read from the raw argument so that Hydra's grammar
@@ -49,27 +49,31 @@ def split_overrides(argv: list[str]) -> tuple[list[str], dict[str, object]]:
 
 
 def compose_config(argv: list[str]) -> dict:
-    """Compose conf/analyze.yaml with the command-line overrides into a plain dict."""
+    """Compose conf/analyze.yaml (its schema, cli/schema.py: AnalyzeConfig) with the command-line overrides into a
+    plain dict."""
+    import dataclasses
+
     from omegaconf import OmegaConf
 
     from siren_inr.cli.config import compose
+    from siren_inr.cli.schema import AnalyzeConfig
 
     overrides, raw = split_overrides(argv)
     try:
-        cfg = OmegaConf.to_container(compose(overrides, CONFIG_NAME, typed=False), resolve=True)
+        cfg = OmegaConf.to_container(compose(overrides, CONFIG_NAME), resolve=True)
     except SirenInrError as err:
-        message = str(err)
-        unknown = re.search(r"(?:Could not override|Key) '([^']+)'", message)
-        if unknown and ("Could not override" in message or "not in struct" in message):
-            message = f"unknown setting {unknown.group(1)!r}"
-        accepted = "experiment_name, runs, sweep, filter, max_runs, out, title, log_to_mlflow, debug, tracking.uri"
-        raise SirenInrError(f"{message}; accepted settings: {accepted}") from None
+        unknown = re.search(r"(?:Could not override|Key) '([^']+)'", str(err))
+        if not (unknown and ("Could not override" in str(err) or "not in struct" in str(err))):
+            raise  # a value of the wrong type: Hydra's line names it, as for every command
+        names = [f.name for f in dataclasses.fields(AnalyzeConfig)]
+        accepted = ", ".join(name if name != "tracking" else "tracking.uri" for name in names)
+        raise SirenInrError(f"unknown setting {unknown.group(1)!r}; accepted settings: {accepted}") from None
     for key, value in raw.items():
         if key == "tracking.uri":
-            cfg.setdefault("tracking", {})["uri"] = value
+            cfg["tracking"]["uri"] = value
         else:
             cfg[key] = value
-    _check_types(cfg)
+    _check_values(cfg)
     return cfg
 
 
@@ -81,15 +85,18 @@ def default_experiment() -> str:
 
 
 def _help(prog: str) -> str:
-    text = (conf_dir() / f"{CONFIG_NAME}.yaml").read_text()
+    from siren_inr.cli.settings_help import settings_help
+
     return (f"usage: {prog} [key=value ...]\n\n"
+            "Reads tracked runs back from MLflow and writes their histories, tables, galleries, Benford statistics\n"
+            "and report.md/report.html; logs the comparison back to MLflow as an analysis run.\n"
             "Examples:\n"
             f"  {prog}                                      # the latest run of the default experiment\n"
             f"  {prog} experiment_name=zoo out=reports/zoo  # every run of an experiment\n"
             f"  {prog} runs=[<id>,<id>]\n"
             f"  {prog} filter=\"params.`model.name` = 'siren'\"\n"
             f"  {prog} sweep=<sweep id>\n\n"
-            f"Settings (conf/{CONFIG_NAME}.yaml):\n\n{text}")
+            f"{settings_help(CONFIG_NAME)}")
 
 
 def _analyze(cfg: dict) -> int:
@@ -104,7 +111,7 @@ def _analyze(cfg: dict) -> int:
                           run_ids=[str(r) for r in runs], sweep_id=_optional_str(cfg.get("sweep")),
                           filter_string=_optional_str(cfg.get("filter")), max_runs=int(cfg["max_runs"]))
     outcome = analyze(selection, Path(cfg["out"]), tracking_uri=(cfg.get("tracking") or {}).get("uri"),
-                      log_to_mlflow=bool(cfg["log_to_mlflow"]), title=_optional_str(cfg.get("title")),
+                      log_to_mlflow=cfg["log_to_mlflow"], title=_optional_str(cfg.get("title")),
                       default_experiment=default_experiment())
     for run_id, why in outcome.skipped:
         print_error(f"run {run_id} not analysed: {why}", prefix="warning")
@@ -123,9 +130,8 @@ def main(argv: list[str], prog: str = "siren-inr analyze") -> int:
     return run_command(argv, prog, _help, _analyze, config=compose_config)
 
 
-def _check_types(cfg: dict) -> None:
-    """Raise SirenInrError naming the first setting whose value has the wrong type."""
-    check_flag("log_to_mlflow", cfg.get("log_to_mlflow"))  # debug: checked by run_command
+def _check_values(cfg: dict) -> None:
+    """Raise SirenInrError naming the first setting whose value the schema's types let through but analyze refuses."""
     check_positive_int("max_runs", cfg.get("max_runs"))
     if not cfg.get("out"):
         raise SirenInrError("out is empty; accepted: a folder path for the report")

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from siren_inr.analysis.pipeline import Selection
 from siren_inr.compression.classical import CLASSICAL_CODECS
 from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
@@ -133,7 +134,28 @@ class RDConfig(CodecFitConfig):
     experiment_name: str = "siren-inr-rd"  # MLflow experiment (a parent run, a child per image and point)
 
 
-SCHEMAS = {"train_schema": TrainConfig, "compress_schema": CompressConfig, "rd_schema": RDConfig}
+@dataclass
+class AnalyzeConfig:
+    """`siren-inr analyze`: which tracked runs to read back from MLflow, and where the report goes. Select with runs=,
+    sweep= or filter= (each may be narrowed by experiment_name=), or with experiment_name= alone (every run of it);
+    with no selection at all, the latest run of the default experiment."""
+
+    experiment_name: str | None = None  # MLflow experiment to read; null = the one `siren-inr train` logs to
+    runs: list[str] = field(default_factory=list)  # run ids, e.g. runs=[3f2a...,9b1c...]; runs of any experiment
+    sweep: str | None = None  # sweep id (the `sweep_id` tag shared by the runs of one multirun)
+    # filter: an MLflow search filter, e.g. filter="params.`model.name` = 'siren'" or "tags.model = 'relu'"
+    filter: str | None = None
+    max_runs: int = Selection.max_runs  # at most this many runs (newest first) from one search
+    out: str = "analysis"  # output folder for report.md, tables and figures (created; files in it are replaced)
+    title: str | None = None  # heading of report.md; null = one made from the selection
+    # log_to_mlflow: per-run results under each run's analysis/, the comparison as an analysis run of its own
+    log_to_mlflow: bool = True
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    debug: bool = False  # print tracebacks instead of one-line error messages
+
+
+SCHEMAS = {"train_schema": TrainConfig, "compress_schema": CompressConfig, "rd_schema": RDConfig,
+           "analyze_schema": AnalyzeConfig}
 
 
 def register_schemas() -> None:

@@ -22,7 +22,7 @@ from siren_inr.cli.hydra_support import conf_dir
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds siren_inr/
 SCHEMA_MODULE = "siren_inr.cli.schema"
-SCHEMA_CLASSES = {"train": "TrainConfig", "compress": "CompressConfig", "rd": "RDConfig"}
+SCHEMA_CLASSES = {"train": "TrainConfig", "compress": "CompressConfig", "rd": "RDConfig", "analyze": "AnalyzeConfig"}
 
 
 class _Unknown(Exception):
@@ -284,7 +284,10 @@ def _value(module: str, expr: ast.AST) -> Any:
             if "default" in keywords:
                 return _value(module, keywords["default"])
             if "default_factory" in keywords:
-                made = _value(module, keywords["default_factory"])
+                factory = keywords["default_factory"]
+                if isinstance(factory, ast.Name) and factory.id in ("list", "dict"):
+                    return [] if factory.id == "list" else {}  # an empty list or mapping
+                made = _value(module, factory)
                 if isinstance(made, tuple) and len(made) == 2 and isinstance(made[1], ast.ClassDef):
                     return _class_defaults(*made)
                 return made

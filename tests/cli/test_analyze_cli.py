@@ -85,8 +85,8 @@ def test_console_script_on_two_models(two_model_store, tmp_path):
     (["filter=params.model = 'siren'"], "need backticks"),
     (["bogus=1"], "bogus"),
     (["max_runs=0", "experiment_name=two"], "max_runs=0"),
-    (["max_runs=x"], "max_runs='x'; accepted: a positive integer"),
-    (["log_to_mlflow=maybe"], "log_to_mlflow='maybe'; accepted: true or false"),
+    (["max_runs=x"], "override max_runs=x; Value 'x' of type 'str' could not be converted to Integer"),
+    (["log_to_mlflow=maybe"], "override log_to_mlflow=maybe; Value 'maybe' is not a valid bool"),
 ])
 def test_errors_are_one_line_and_exit_2(two_model_store, tmp_path, capsys, monkeypatch, args, message):
     _, uri, _ = two_model_store
@@ -112,7 +112,8 @@ def test_partial_selection_warns_and_succeeds(two_model_store, tmp_path, capsys,
 def test_help_lists_settings(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
-    assert "experiment_name" in text and "filter" in text and "tracking:" in text
+    assert "experiment_name=null" in text and "filter=null" in text and "max_runs=1000" in text
+    assert "tracking.uri=null" in text and "MLflow search filter" in text  # each setting with its declaration's words
 
 
 @pytest.mark.slow

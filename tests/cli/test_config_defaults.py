@@ -13,7 +13,7 @@ from siren_inr.cli.config import compose
 from siren_inr.cli.schema import SCHEMAS
 from siren_inr.cli.settings_help import command_settings, config_files
 
-SCHEMA_OF = {"train": "train_schema", "compress": "compress_schema", "rd": "rd_schema"}
+SCHEMA_OF = {"train": "train_schema", "compress": "compress_schema", "rd": "rd_schema", "analyze": "analyze_schema"}
 CASES = [
     ("train", []), ("train", ["model=relu"]), ("train", ["trainer=cpu"]), ("train", ["trainer=ddp"]),
     ("train", ["trainer=fast"]), ("train", ["+experiment=reference"]), ("train", ["+experiment=fast_fit"]),
@@ -77,7 +77,7 @@ def _declared(merged, key: str) -> bool:
     return node is not None and leaf in node
 
 
-@pytest.mark.parametrize("config_name", ["train", "compress", "rd"])
+@pytest.mark.parametrize("config_name", ["train", "compress", "rd", "analyze"])
 def test_help_shows_the_defaults_that_run(config_name):
     composed = dict(_leaves(OmegaConf.to_container(compose([], config_name), resolve=False)))
     shown = command_settings(config_name)
