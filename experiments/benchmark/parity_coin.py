@@ -87,7 +87,8 @@ def main() -> None:
     parser.add_argument("--kodak", default=None, help="a Kodak image for the COIN case (else astronaut)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam lr, constant (default 1e-3: train.yaml's; the bench's COIN case uses COIN's 2e-4)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="Adam lr, constant (default 1e-3: train.yaml's; the bench's COIN case uses COIN's 2e-4)")
     parser.add_argument("--no-float64", action="store_true", help="skip the (slow) double-precision fit")
     parser.add_argument("--out", type=Path, default=None, help="write OUT.json and OUT.md")
     args = parser.parse_args()

@@ -75,7 +75,8 @@ def run(image: str, size: int, steps: int, schedules: list[str], every: int, tar
         start = time.perf_counter()
         result = fit_model("siren", hparams, field, settings,
                            callbacks=[StopAtTarget(target_db)] if stop_at_target else ())
-        record = {"stopped_at_target": stop_at_target, "schedule": text, "image": image, "size": size, "steps": steps, "seed": seed, "device": result.device,
+        record = {"stopped_at_target": stop_at_target, "schedule": text, "image": image, "size": size, "steps": steps,
+                  "seed": seed, "device": result.device,
                   "target_db": target_db, "steps_to_target": steps_to(result.history, target_db),
                   "final_psnr_db": result.final["psnr"], "best_psnr_db": max(r["train_psnr"] for r in result.history),
                   "seconds": time.perf_counter() - start,

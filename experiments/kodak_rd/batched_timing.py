@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results_cpu" / "batched_timing.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    fields = [PixelField.from_image(centre_crop(load_image(str(Path(args.kodak) / n), None), args.crop)) for n in IMAGES]
+    fields = [PixelField.from_image(centre_crop(load_image(str(Path(args.kodak) / n), None), args.crop))
+              for n in IMAGES]
     settings = FitSettings(lr=2e-4)
 
     def nets(k: int):

@@ -46,12 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.from_points:
         points = pd.read_csv(args.from_points)
-        means = points.groupby(["variant", "quality"], sort=False)[["bpp", "psnr_db", "ssim", "num_bytes"]].mean().reset_index()
+        means = (points.groupby(["variant", "quality"], sort=False)[["bpp", "psnr_db", "ssim", "num_bytes"]]
+                 .mean().reset_index())
         write_comparison(out, means, bpg, points["image"].nunique(), args.seconds, f"`{Path(args.from_points).name}`")
         return 0
     if args.from_log:
         means = means_from_log(Path(args.from_log).read_text())
-        write_comparison(out, means, bpg, count=24, seconds=float("nan"), source=f"the mean points printed in `{Path(args.from_log).name}`")
+        write_comparison(out, means, bpg, count=24, seconds=float("nan"),
+                         source=f"the mean points printed in `{Path(args.from_log).name}`")
         return 0
     paths = sorted(Path(args.kodak).glob("*.png"))[: args.max_images]
     if not paths:
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{variant} q={quality:2d}: {np.mean([r['bpp'] for r in done]):.4f} bpp, "
                   f"{np.mean([r['psnr_db'] for r in done]):.3f} dB ({time.perf_counter() - start:.0f} s)", flush=True)
     points = pd.DataFrame(rows)
-    means = points.groupby(["variant", "quality"], sort=False)[["bpp", "psnr_db", "ssim", "num_bytes"]].mean().reset_index()
+    means = (points.groupby(["variant", "quality"], sort=False)[["bpp", "psnr_db", "ssim", "num_bytes"]]
+             .mean().reset_index())
     out.mkdir(parents=True, exist_ok=True)
     points.to_csv(out / "heic_points.csv", index=False)
     write_comparison(out, means, bpg, len(paths), time.perf_counter() - start, "`heic_points.csv`")
@@ -106,7 +109,8 @@ def write_comparison(out: Path, means: pd.DataFrame, bpg: dict, count: int, seco
             at_bpg.append({"HEIC": variant, "BPG bpp": rate, "BPG PSNR dB": theirs,
                            "HEIC PSNR dB at that bpp": mine, "HEIC - BPG dB": mine - theirs})
     lines = [f"# HEIC (pillow-heif {classical_version()}) on Kodak ({count} full images) against published BPG",
-             "", "BPG: `bpg_444_x265_ycbcr.json` (BPG 0.9.8, x265, 4:4:4 YCbCr). HEIC: libheif's x265 defaults (tune ssim) or tune=psnr, at "
+             "", "BPG: `bpg_444_x265_ycbcr.json` (BPG 0.9.8, x265, 4:4:4 YCbCr). "
+             "HEIC: libheif's x265 defaults (tune ssim) or tune=psnr, at "
              f"quality {QUALITIES[0]}…{QUALITIES[-1]}; mean bpp/PSNR over all images at each quality, from {source}. "
              + (f"Wall time {seconds:.0f} s (2 shared cores)." if np.isfinite(seconds) else ""), "",
              pd.DataFrame(summary).to_markdown(index=False, floatfmt=".2f"), "",

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "qat_check.csv", index=False)
-    pivot = table.pivot_table(index=["size", "sensitive_bits", "bits"], columns="qat", values=["bpp", "psnr_db"], aggfunc="mean")
+    pivot = table.pivot_table(index=["size", "sensitive_bits", "bits"], columns="qat", values=["bpp", "psnr_db"],
+                              aggfunc="mean")
     pivot.columns = [f"{a}_qat_{b}" for a, b in pivot.columns]
     pivot["psnr_gain_db"] = pivot["psnr_db_qat_on"] - pivot["psnr_db_qat_off"]
     pivot = pivot.reset_index()
@@ -83,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
              "| size | sensitive bits | bits | bpp (QAT off) | PSNR dB (off) | bpp (on) | PSNR dB (on) | QAT gain dB |",
              "|---|---|---|---|---|---|---|---|"]
     for _, r in pivot.iterrows():
-        lines.append(f"| {r['size']} | {r['sensitive_bits']} | {r['bits']} | {r['bpp_qat_off']:.3f} | {r['psnr_db_qat_off']:.2f} | "
-                     f"{r['bpp_qat_on']:.3f} | {r['psnr_db_qat_on']:.2f} | {r['psnr_gain_db']:+.2f} |")
+        lines.append(f"| {r['size']} | {r['sensitive_bits']} | {r['bits']} | {r['bpp_qat_off']:.3f} | "
+                     f"{r['psnr_db_qat_off']:.2f} | {r['bpp_qat_on']:.3f} | {r['psnr_db_qat_on']:.2f} | "
+                     f"{r['psnr_gain_db']:+.2f} |")
     lines += ["", f"Wall time {time.perf_counter() - start:.0f} s."]
     (out / "qat_check.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

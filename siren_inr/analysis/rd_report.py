@@ -68,7 +68,8 @@ def classical_curve_table(means: pd.DataFrame, codecs: Sequence[str]) -> pd.Data
             rows.append({"codec": codec, "points": 0})
             continue
         fallen = falls(curve)
-        rows.append({"codec": codec, "points": len(curve), "distinct files": len(curve.drop_duplicates(["bpp", "psnr_db"])),
+        rows.append({"codec": codec, "points": len(curve),
+                     "distinct files": len(curve.drop_duplicates(["bpp", "psnr_db"])),
                      "settings": f"{curve['point'].iloc[0]} … {curve['point'].iloc[-1]}",
                      "bpp": f"{curve['bpp'].min():.3f}–{curve['bpp'].max():.3f}",
                      "PSNR dB": f"{curve['psnr_db'].min():.2f}–{curve['psnr_db'].max():.2f}",
@@ -104,7 +105,8 @@ def _jsd(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.2e}"
 
 
-def _study_curves(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+def _study_curves(means: pd.DataFrame, inr_codecs: Sequence[str],
+                  codecs: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """Each codec's mean points with JSDs, by bpp; classical ones only within the study's rates (as plotted)."""
     limit = rate_limit(means, inr_codecs)
     curves = []
@@ -124,8 +126,10 @@ def benford_codec_table(means: pd.DataFrame, inr_codecs: Sequence[str], codecs: 
         low, high = part.iloc[0], part.iloc[-1]
         rows.append({"codec": codec, "points": len(part), "bpp": f"{low['bpp']:.3f}–{high['bpp']:.3f}",
                      "mean JSD pixels": part[BENFORD_JSD_PIXELS].mean(), "mean JSD DCT": part[BENFORD_JSD_DCT].mean(),
-                     "JSD pixels, smallest → largest file": f"{_jsd(low[BENFORD_JSD_PIXELS])} → {_jsd(high[BENFORD_JSD_PIXELS])}",
-                     "JSD DCT, smallest → largest file": f"{_jsd(low[BENFORD_JSD_DCT])} → {_jsd(high[BENFORD_JSD_DCT])}"})
+                     "JSD pixels, smallest → largest file":
+                         f"{_jsd(low[BENFORD_JSD_PIXELS])} → {_jsd(high[BENFORD_JSD_PIXELS])}",
+                     "JSD DCT, smallest → largest file":
+                         f"{_jsd(low[BENFORD_JSD_DCT])} → {_jsd(high[BENFORD_JSD_DCT])}"})
     table = pd.DataFrame(rows)
     if table.empty:
         return table

@@ -27,8 +27,8 @@ def bench_device(name: str) -> torch.device:
     return torch.device("cpu" if name == "cpu" else "cuda")
 
 
-def run_bench(plan: list, options: BenchOptions, device: torch.device, large: list = (), fast_label: str = "trainer=fast",
-              out=None) -> dict:
+def run_bench(plan: list, options: BenchOptions, device: torch.device, large: list = (),
+              fast_label: str = "trainer=fast", out=None) -> dict:
     """Run every case of `plan` ([(Case, {variant: TrainJob})]) and `large` ([(Case, TrainJob)]); return all numbers.
 
     The machine's fp32 sgemm throughput is measured by the plain process before the first case and after the

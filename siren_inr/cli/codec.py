@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from siren_inr.cli.command import run_command
 from siren_inr.cli.hydra_support import print_error
 from siren_inr.validation import check_flag
 from siren_inr.cli.settings_help import settings_help
+
+if TYPE_CHECKING:
+    from siren_inr.jobs.compress import CodecReport, CompressJob
 
 CONFIG_NAME = "compress"
 
@@ -19,13 +23,15 @@ The fit and the file are recorded in MLflow (track=false: not recorded).
 Common settings (every setting, with its default, is listed below):
   inr_codec=coin|siren_pe|latent (coin: the settings below; the others: inr_codec.* of conf/inr_codec/)
   model=siren model.hidden_layers=9 model.hidden_features=28   num_epochs=2000 optim.lr=2e-4 seed=0
-  quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   coder=auto|range|zlib|lzma|raw
+  quant.mode=uniform|fp16|fp32 quant.bits=8 quant.sensitive_bits=12 quant.per_channel=false   \
+coder=auto|range|zlib|lzma|raw
   qat_steps=300 qat_lr=1e-5   sidelength=null|N   trainer=cpu|gpu   run_id=<mlflow run>
   track=true experiment_name=siren-inr-compress tracking.uri=...
   overwrite=false (an existing OUT.inr is replaced only with overwrite=true; IMAGE is never written over)
   max_pixels=100000000 (larger images are refused)   debug=true (tracebacks)"""
 
-_DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE [sidelength=N]] [overwrite=false] [debug=true]
+_DECOMPRESS_HELP = """usage: siren-inr decompress IN.inr OUT.png [original=IMAGE [sidelength=N]] [overwrite=false] \
+[debug=true]
 
 Rebuilds the image from IN.inr alone and writes it as an 8-bit PNG (OUT must end in .png; an existing OUT is
 replaced only with overwrite=true, and neither IN.inr nor the original is ever written over); prints bytes

@@ -4,9 +4,16 @@ settings the jobs take."""
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from siren_inr.cli.hydra_support import compose, hydra_message
 from siren_inr.errors import SirenInrError
+
+if TYPE_CHECKING:
+    from siren_inr.compression.qat import QatSettings
+    from siren_inr.compression.quantize import QuantSettings
+    from siren_inr.fit.settings import FitSettings
+    from siren_inr.jobs.train import TrainJob
 
 __all__ = ["compose", "typed_config", "fit_settings_from", "codec_settings_from", "job_from_config", "train_job",
            "recorded_job", "inr_codec_choice", "refuse_unknown_keys"]

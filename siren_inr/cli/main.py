@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         signum = seen[0] if seen else signal.SIGINT
         print(_stopped_message(name, signum), file=sys.stderr, flush=True)
         return 128 + signum
-    except SystemExit as err:
+    except SystemExit:
         seen = _seen_signals()
         if not seen:  # Lightning turns an interrupt into SystemExit(1) after its shutdown
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from siren_inr.cli.command import run_command
 from siren_inr.cli.config import codec_settings_from, fit_settings_from, inr_codec_choice
@@ -10,6 +11,9 @@ from siren_inr.seeding import checked_seed
 from siren_inr.validation import check_flag
 from siren_inr.cli.settings_help import settings_help
 from siren_inr.errors import SirenInrError
+
+if TYPE_CHECKING:
+    from siren_inr.jobs.rd import RDSettings
 
 CONFIG_NAME = "rd"
 
@@ -105,7 +109,8 @@ def _study(cfg) -> int:
         print(f"  {row['codec']} {row['point']}: {row['bpp']:.4f} bpp, PSNR {row['psnr_db']:.2f} dB, "
               f"SSIM {row['ssim']:.4f}")
     for _, row in mean_bd.iterrows():
-        print(f"  {row['inr_codec']} vs {row['anchor']}: BD-rate {bd_cell(row['bd_rate_percent'], row['bd_rate_note'], 1)}"
+        print(f"  {row['inr_codec']} vs {row['anchor']}: "
+              f"BD-rate {bd_cell(row['bd_rate_percent'], row['bd_rate_note'], 1)}"
               f"{' %' if np.isfinite(row['bd_rate_percent']) else ''}, BD-PSNR "
               f"{bd_cell(row['bd_psnr_db'], row['bd_psnr_note'], 2)}{' dB' if np.isfinite(row['bd_psnr_db']) else ''}")
     return 0

@@ -126,8 +126,8 @@ def task(cfg) -> float | None:
         sys.exit(2 if isinstance(err, SirenInrError) else 1)
     if result.run_id:
         final = result.final
-        print(f"run {result.run_id}: final psnr {final['psnr']:.2f} dB, ssim {final['ssim']:.4f}, mse {final['mse']:.3g} "
-              f"-> {result.tracking_uri}", flush=True)
+        print(f"run {result.run_id}: final psnr {final['psnr']:.2f} dB, ssim {final['ssim']:.4f}, "
+              f"mse {final['mse']:.3g} -> {result.tracking_uri}", flush=True)
         if cfg.get("show"):
             _show(result.output_dir / "images" / "comparison.png")
     return result.final["psnr"]

@@ -89,7 +89,8 @@ def _float_state(model: nn.Module) -> dict[str, torch.Tensor]:
     state = model.state_dict()
     for key, value in state.items():
         if not value.is_floating_point():
-            raise SirenInrError(f"model entry {key!r} has dtype {value.dtype}; the .inr format stores float tensors only")
+            raise SirenInrError(f"model entry {key!r} has dtype {value.dtype}; "
+                                "the .inr format stores float tensors only")
     return {k: v.detach().to("cpu", torch.float32) for k, v in state.items()}
 
 
@@ -236,10 +237,12 @@ def encode_inr(
     """
     weights_codecs = [entry.name for entry in inr_codecs() if entry.decode is decode_network]
     if codec not in weights_codecs:
-        raise SirenInrError(f"codec {codec!r} does not store a network's weights; accepted: {', '.join(weights_codecs)}")
+        raise SirenInrError(f"codec {codec!r} does not store a network's weights; "
+                            f"accepted: {', '.join(weights_codecs)}")
     arch, hparams = model_spec(model)
     if hparams.get("out_features") not in (None, channels):
-        raise SirenInrError(f"model has out_features={hparams.get('out_features')} but the image has {channels} channels")
+        raise SirenInrError(f"model has out_features={hparams.get('out_features')} "
+                            f"but the image has {channels} channels")
     state = _float_state(model)
     header = {
         "arch": arch,
@@ -289,7 +292,8 @@ def decode_network(parsed: container.Container, num_bytes: int) -> DecodedInr:
     """A parsed file of a network's weights (coin, siren_pe): rebuild the registered model and render it."""
     arch, hparams, height, width, channels, quant, layout = _read_header(parsed.header)
     if hparams.get("out_features") != channels:
-        raise SirenInrError(f".inr file is inconsistent: out_features={hparams.get('out_features')} for {channels} channels")
+        raise SirenInrError(f".inr file is inconsistent: out_features={hparams.get('out_features')} "
+                            f"for {channels} channels")
     try:
         # Initial weights are overwritten; a fixed seed keeps any unstored state deterministic.
         with torch.random.fork_rng(devices=[]):
@@ -298,7 +302,8 @@ def decode_network(parsed: container.Container, num_bytes: int) -> DecodedInr:
     except SirenInrError as err:
         raise SirenInrError(f".inr file cannot be decoded: {err}") from None
     except Exception as err:  # a constructor rejecting values that passed the primitive checks
-        raise SirenInrError(f".inr file cannot be decoded: model {arch!r} rejects its hyperparameters ({err})") from None
+        raise SirenInrError(f".inr file cannot be decoded: model {arch!r} "
+                            f"rejects its hyperparameters ({err})") from None
     template = _float_state(model)
     if _layout_fingerprint(template) != layout:
         raise SirenInrError(

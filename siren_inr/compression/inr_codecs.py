@@ -55,7 +55,8 @@ def study_points(codec: str, base: dict[str, Any], ladder: list[dict[str, Any]] 
     if ladder is None:
         ladder = [dict(overrides) for _, overrides in entry.ladder]
     if not isinstance(ladder, list) or not ladder or not all(isinstance(p, dict) for p in ladder):
-        raise SirenInrError(f"inr_ladders.{codec}={ladder!r}; accepted: a non-empty list of mappings of {codec} settings")
+        raise SirenInrError(f"inr_ladders.{codec}={ladder!r}; "
+                            f"accepted: a non-empty list of mappings of {codec} settings")
     points, seen = [], set()
     for overrides in ladder:
         settings = settings_for(codec, merged(base, overrides))
@@ -93,7 +94,8 @@ def settings_for(name: str, overrides: dict[str, Any] | None = None) -> Any:
             accepted = [f.name for f in dataclasses.fields(inner)]
             bad = sorted(set(value) - set(accepted))
             if bad:
-                raise SirenInrError(f"inr_codec {name}: unknown {key} setting(s) {', '.join(bad)}; accepted: {', '.join(accepted)}")
+                raise SirenInrError(f"inr_codec {name}: unknown {key} setting(s) {', '.join(bad)}; "
+                                    f"accepted: {', '.join(accepted)}")
             values[key] = dataclasses.replace(inner, **value)
     if entry.check is not None:
         entry.check(values)

@@ -103,7 +103,8 @@ def grid_params(values: np.ndarray, bits: int, groups: int) -> tuple[np.ndarray,
             break
         step[short] = np.nextafter(step[short], np.float16(np.inf))
     if not np.isfinite(step).all():
-        raise SirenInrError(f"weights span [{lo.min():.4g}, {hi.max():.4g}], beyond float16's range; use quant.mode=fp32")
+        raise SirenInrError(f"weights span [{lo.min():.4g}, {hi.max():.4g}], beyond float16's range; "
+                            "use quant.mode=fp32")
     return low, step
 
 

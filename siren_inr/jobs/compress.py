@@ -10,7 +10,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from siren_inr.errors import SirenInrError
 from siren_inr.names import (COMPRESSED_FOLDER, IMAGE_TAG, IMAGES_FOLDER, INR_BPP, INR_PSNR, MODE_TAG, NOTE_TAG,
@@ -18,6 +18,11 @@ from siren_inr.names import (COMPRESSED_FOLDER, IMAGE_TAG, IMAGES_FOLDER, INR_BP
 from siren_inr.seeding import seed_all
 from siren_inr.tracking.store import nearest_existing
 from siren_inr.validation import check_flag
+
+if TYPE_CHECKING:
+    import torch
+
+    from siren_inr.jobs.train import TrainJob
 
 DECODED_SUFFIXES = (".png",)  # decompress writes 8-bit PNG only
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from siren_inr.analysis.rd_reference import compare_with_references, image_key, load_per_image_references
+from siren_inr.analysis.rd_reference import compare_with_references, load_per_image_references
 from siren_inr.analysis.rd_report import write_report
 from siren_inr.compression.bd import bd_table, check_method, mean_curves
 from siren_inr.compression.classical import CLASSICAL_CODECS, check_codec
@@ -348,7 +348,8 @@ def run_study(settings: RDSettings, tracker: StudyTracker | None = None) -> RDRe
     try:
         (out / "inr").mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise SirenInrError(f"output_dir={out}: the report folder cannot be created there ({err.strerror or err})") from None
+        raise SirenInrError(f"output_dir={out}: the report folder cannot be created there "
+                            f"({err.strerror or err})") from None
     start = time.perf_counter()
     with tracker.run("rd-study", settings.as_params()) as parent:
         inr_rows: list[dict[str, Any]] = []

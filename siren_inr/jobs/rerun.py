@@ -105,7 +105,8 @@ def rerun(run_id: str, tracking_uri: str | None, make_job: JobMaker, *, progress
     job = job_from_record(record, uri, make_job, progress)  # a resumed run is redone as one uninterrupted fit
     job.run_name = f"rerun of {record.run_name or run_id[:8]}"
     job.tags = {RERUN_OF_TAG: run_id}
-    out = os.environ.get(DIR_ENV) or str(Path("outputs") / "rerun" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{run_id[:8]}")
+    out = os.environ.get(DIR_ENV) or str(Path("outputs") / "rerun"
+                                         / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{run_id[:8]}")
     os.environ[DIR_ENV] = out  # DDP ranks 1..N-1 re-run this command and must write into the same folder
     job.output_dir = Path(out)
     result = run_train_job(job)

@@ -16,7 +16,8 @@ from siren_inr.jobs.train import TrainJob, run_train_job
 from siren_inr.names import FINAL_METRICS, FINAL_PSNR, HYDRA_JOB_NUM_TAG, SWEEP_DIR_TAG
 from siren_inr.tracking.run import TrackedRun
 from siren_inr.tracking.store import resolve_tracking_uri
-from siren_inr.tracking.sweeps import abandon_sweep, finish_sweep, job_tags, read_sweep_record, start_sweep, sweep_id_for
+from siren_inr.tracking.sweeps import (abandon_sweep, finish_sweep, job_tags, read_sweep_record, start_sweep,
+                                       sweep_id_for)
 from siren_inr.validation import check_choice, check_positive_int, is_int
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def search_space(tree: dict, prefix: str = "") -> dict[str, dict]:
 
 def _check_range(key: str, spec) -> None:
     if not isinstance(spec, dict):
-        raise SirenInrError(f"hparams_search.params.{key}={spec!r}; accepted: {{low, high[, log]}} or {{choices: [...]}}")
+        raise SirenInrError(f"hparams_search.params.{key}={spec!r}; "
+                            "accepted: {low, high[, log]} or {choices: [...]}")
     if "choices" in spec:
         if not list(spec["choices"]):
             raise SirenInrError(f"hparams_search.params.{key}.choices is empty")

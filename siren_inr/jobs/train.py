@@ -21,9 +21,10 @@ from siren_inr.fit.module import INRFitModule
 from siren_inr.fit.memory import check_memory
 from siren_inr.models import build_model, hparams_for_image, model_spec
 from siren_inr.models.registry import accepted_hparams
-from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, CONFIG_FILE, CONFIG_FOLDER, DEVICE_TAG,
-                             FINAL_PREFIX, FINAL_SECONDS, FINAL_STEPS, HISTORY_FOLDER, IMAGE_TAG, IMAGES_FOLDER, MODE_TAG, MODEL_TAG,
-                             NOTE_TAG, NUM_PARAMS_TAG, OUTPUT_DIR_TAG, OVERRIDES_FILE, PLOTS_FOLDER, RESUMED_FROM_TAG, SEED_TAG)
+from siren_inr.names import (CHECKPOINT_DIR_TAG, CHECKPOINTS_FOLDER, CKPT_PATH_TAG, CONFIG_FILE, CONFIG_FOLDER,
+                             DEVICE_TAG, FINAL_PREFIX, FINAL_SECONDS, FINAL_STEPS, HISTORY_FOLDER, IMAGE_TAG,
+                             IMAGES_FOLDER, MODE_TAG, MODEL_TAG, NOTE_TAG, NUM_PARAMS_TAG, OUTPUT_DIR_TAG,
+                             OVERRIDES_FILE, PLOTS_FOLDER, RESUMED_FROM_TAG, SEED_TAG)
 from siren_inr.seeding import checked_seed, seed_all
 from siren_inr.tracking.provenance import provenance_tags
 from siren_inr.tracking.run import flatten, tracked_run

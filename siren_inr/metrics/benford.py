@@ -196,7 +196,8 @@ class DigitReference:
 
 
 def digit_reference(image: Any) -> DigitReference:
-    """The pooled pixel and block-DCT digit counts of an image (float in [0, 1] or 8-bit), as benford_report counts them."""
+    """The pooled pixel and block-DCT digit counts of an image (float in [0, 1] or 8-bit), as benford_report counts
+    them."""
     samples = to_uint8(image)
     return DigitReference(pixels=pixel_digit_counts(samples).sum(axis=0), dct=dct_digit_counts(samples).sum(axis=0))
 

@@ -12,7 +12,8 @@ def test_falls_counts_points_below_a_smaller_file_not_repeats():
     assert falls(curve) == 1  # 0.3 bpp at 21.5 dB is below 0.2 bpp at 22 dB; the repeated file is no fall
     assert falls(curve.drop(index=3)) == 0
     table = classical_curve_table(curve.assign(codec="jpeg"), ["jpeg"])
-    assert table.loc[0, "distinct files"] == 4 and table.loc[0, "PSNR rises with bpp"].startswith("along its front; 1 setting")
+    assert (table.loc[0, "distinct files"] == 4
+            and table.loc[0, "PSNR rises with bpp"].startswith("along its front; 1 setting"))
 
 
 def test_bd_cells_are_numbers_or_reasons():

@@ -158,7 +158,8 @@ def test_tracked_compress_is_one_run_with_the_fit_and_the_file(photo, tmp_path, 
     assert params["quant.bits"] == "7" and params["model.hidden_features"] == "16"
     steps = [m.step for m in client.get_metric_history(run_id, "train/psnr")]
     assert steps == [0, 20, 40, 60]  # the initial network, then every log_every_n_steps
-    listed = {f.path for folder in ("compressed", "images", "checkpoints") for f in client.list_artifacts(run_id, folder)}
+    listed = {f.path for folder in ("compressed", "images", "checkpoints")
+              for f in client.list_artifacts(run_id, folder)}
     assert {"compressed/tracked.inr", "images/decoded.png", "checkpoints/last.ckpt"} <= listed
     stored = client.download_artifacts(run_id, "compressed/tracked.inr", str(tmp_path))
     assert open(stored, "rb").read() == inr.read_bytes()

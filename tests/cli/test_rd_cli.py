@@ -100,7 +100,8 @@ def test_rd_cpu_experiment_and_the_inr_codec_group(folder):
 
 
 def test_rd_per_codec_setting_errors_are_one_line(folder, capsys):
-    assert rd_main([f"data.folder={folder}", "track=false", "inr_settings={latent: {refine: 0}}"]) == 2  # a setting the codec no longer has
+    # a setting the codec no longer has
+    assert rd_main([f"data.folder={folder}", "track=false", "inr_settings={latent: {refine: 0}}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "inr_settings.latent" in err and "\n" not in err
     assert rd_main([f"data.folder={folder}", "track=false", "inr_codec=latent", "inr_codec.train.steps=0"]) == 2

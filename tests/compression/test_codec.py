@@ -46,7 +46,8 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("quant", MODES, ids=lambda q: f"{q.mode}{q.bits}s{q.sensitive_bits}{'c' if q.per_channel else ''}")
+@pytest.mark.parametrize("quant", MODES,
+                         ids=lambda q: f"{q.mode}{q.bits}s{q.sensitive_bits}{'c' if q.per_channel else ''}")
 def test_round_trip_is_exact_and_reports_what_decoding_gives(model, reference, quant, tmp_path):
     encoded = encode_inr(model, H, W, C, quant, reference=reference)
     path = tmp_path / "x.inr"
@@ -119,7 +120,8 @@ def _forge(data, **changes):
         ({"size": [H, W]}, "size"),
         ({"size": [1 << 20, W, C]}, "outside"),
         ({"hparams": {"hidden_features": 10**9}}, "above"),
-        ({"hparams": {"in_features": 2, "out_features": C, "hidden_features": "import os", "hidden_layers": 2}}, "integer"),
+        ({"hparams": {"in_features": 2, "out_features": C, "hidden_features": "import os", "hidden_layers": 2}},
+         "integer"),
         ({"quant": {"mode": "uniform", "bits": 40, "per_channel": False}}, "bits"),
         ({"layout": 12345}, "layout"),
     ],

@@ -46,7 +46,8 @@ def test_each_codec_round_trips_through_its_own_file(name, image):
 
 def test_settings_by_name_refuse_unknown_values():
     latent = inr_codecs.settings_for("latent", {"preset": "hop", "train": {"lam": 0.01}})
-    assert latent.preset == "hop" and latent.train.lam == 0.01 and latent.train.steps == inr_codecs.DEFAULTS["latent"].train.steps
+    assert (latent.preset == "hop" and latent.train.lam == 0.01
+            and latent.train.steps == inr_codecs.DEFAULTS["latent"].train.steps)
     with pytest.raises(SirenInrError, match="inr_codec='jpeg' is not known; accepted: coin, siren_pe, latent"):
         inr_codecs.settings_for("jpeg")
     with pytest.raises(SirenInrError, match="unknown setting.*bogus"):
@@ -242,5 +243,6 @@ def test_every_latent_setting_of_its_yaml_is_covered_and_changes_the_file(image)
     for key, value in LATENT_CHANGES:
         group, _, name = key.rpartition(".")
         change = {group: {name: value}} if group else {name: value}
-        data, _, _ = inr_codecs.encode("latent", image, inr_codecs.settings_for("latent", inr_codecs.merged(LATENT_BASE, change)))
+        data, _, _ = inr_codecs.encode("latent", image,
+                                       inr_codecs.settings_for("latent", inr_codecs.merged(LATENT_BASE, change)))
         assert data != base, f"latent {key}={value!r} left the file unchanged"

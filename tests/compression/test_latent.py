@@ -76,14 +76,17 @@ def test_rate_estimate_matches_the_real_latent_bytes():
 
 def test_trained_file_estimate_against_real_size(encoded):
     info = encoded.info
-    assert abs(8 * info["latent_bytes"] - info["latent_bits_coded_model"]) <= 0.03 * info["latent_bits_coded_model"] + 64
-    assert abs(info["latent_bits_estimate"] - info["latent_bits_coded_model"]) <= 0.05 * info["latent_bits_estimate"] + 64
+    assert (abs(8 * info["latent_bytes"] - info["latent_bits_coded_model"])
+            <= 0.03 * info["latent_bits_coded_model"] + 64)
+    assert (abs(info["latent_bits_estimate"] - info["latent_bits_coded_model"])
+            <= 0.05 * info["latent_bits_estimate"] + 64)
 
 
 def test_laplace_bits_match_the_cdf_difference():
     y = torch.arange(-12, 13, dtype=torch.float64)
     for mean, scale in [(0.0, 1.0), (0.3, 0.4), (-2.7, 3.0), (5.2, 0.1)]:
-        dist = torch.distributions.Laplace(torch.tensor(mean, dtype=torch.float64), torch.tensor(scale, dtype=torch.float64))
+        dist = torch.distributions.Laplace(torch.tensor(mean, dtype=torch.float64),
+                                           torch.tensor(scale, dtype=torch.float64))
         p = dist.cdf(y + 0.5) - dist.cdf(y - 0.5)
         expected = -torch.log2(p.clamp_min(2.0**-24))
         got = laplace_bits(y, torch.full_like(y, mean), torch.full_like(y, math.log(scale)))
@@ -114,7 +117,8 @@ def test_the_coding_passes_compute_the_training_model():
     mean, log_scale = model.parameters_of(1, grid, parent)
     anchors = checkerboard(7, 9)
     for second, mask in ((False, anchors), (True, ~anchors)):
-        m, s = model.parameters_at(1, torch.where(anchors, grid, 0.0) if second else torch.zeros_like(grid), parent, second)
+        m, s = model.parameters_at(1, torch.where(anchors, grid, 0.0) if second else torch.zeros_like(grid), parent,
+                                   second)
         assert torch.allclose(m, mean[mask], atol=1e-6) and torch.allclose(s, log_scale[mask], atol=1e-6)
 
 

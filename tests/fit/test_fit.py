@@ -124,5 +124,6 @@ def test_siren_beats_relu_and_tanh_at_equal_steps():
     for name in ("siren", "relu", "tanh"):
         pl.seed_everything(0, verbose=False)
         hparams = {"hidden_features": 32, "hidden_layers": 2, "out_features": 1}
-        final[name] = fit_model(name, hparams, field, _settings(num_epochs=60, lr=1e-3, log_every_n_steps=30)).final["psnr"]
+        final[name] = fit_model(name, hparams, field,
+                                _settings(num_epochs=60, lr=1e-3, log_every_n_steps=30)).final["psnr"]
     assert final["siren"] > final["relu"] + 5 and final["siren"] > final["tanh"] + 5, final

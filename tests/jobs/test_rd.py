@@ -84,7 +84,8 @@ def _hand_bd(anchor_bpp, anchor_psnr, test_bpp, test_psnr):
         if high <= low:
             out.append(float("nan"))
             continue
-        gap = (PchipInterpolator(tx, ty).integrate(low, high) - PchipInterpolator(ax, ay).integrate(low, high)) / (high - low)
+        gap = ((PchipInterpolator(tx, ty).integrate(low, high) - PchipInterpolator(ax, ay).integrate(low, high))
+               / (high - low))
         out.append((math.exp(gap) - 1) * 100 if rate else gap)
     return out
 
@@ -266,8 +267,8 @@ def test_other_inr_codecs_rows_carry_the_benford_columns(folder, tmp_path, codec
     from siren_inr.jobs.rd_points import INR_POINTS
     from siren_inr.metrics.benford import BENFORD_JSD_COLUMNS
 
-    settings = _settings(folder, tmp_path, inr_codecs=[codec], fit=FitSettings(num_epochs=3, accelerator="cpu",
-                                                                               progress="none"), qat=QatSettings(steps=0))
+    settings = _settings(folder, tmp_path, inr_codecs=[codec],
+                         fit=FitSettings(num_epochs=3, accelerator="cpu", progress="none"), qat=QatSettings(steps=0))
     image = centre_crop(load_image(str(folder / "img0.png"), None), 16)
     rows = INR_POINTS[codec](["img0.png"], [image], settings, tmp_path)
     assert rows and all(math.isfinite(row[key]) and 0 <= row[key] < 1 for row in rows for key in BENFORD_JSD_COLUMNS)
@@ -297,14 +298,17 @@ def test_per_codec_settings_and_ladders_reach_the_points(folder, tmp_path):
 
 def test_per_codec_settings_are_checked_before_anything_runs(folder, tmp_path):
     cases = [
-        (dict(inr_codecs=["coin"], inr_settings={"latent": {}}), "inr_settings.latent: 'latent' is not in inr_codecs"),
-        (dict(inr_codecs=["coin", "latent"], inr_ladders={"coin": [{}]}), "inr_ladders.coin: coin's points are `ladder`"),
+        (dict(inr_codecs=["coin"], inr_settings={"latent": {}}),
+         "inr_settings.latent: 'latent' is not in inr_codecs"),
+        (dict(inr_codecs=["coin", "latent"], inr_ladders={"coin": [{}]}),
+         "inr_ladders.coin: coin's points are `ladder`"),
         (dict(inr_codecs=["coin"], inr_settings={"coin": {"l1": 0.1}}), "coin: l1=0.1.*no L1 penalty"),
         (dict(inr_codecs=["coin"], inr_settings={"coin": {"num_frequencies": 4}}), "num_frequencies must be null"),
         (dict(inr_codecs=["coin"], inr_settings={"coin": {"qat": {"stesp": 4}}}), "unknown qat setting.*stesp"),
         (dict(inr_codecs=["latent"], inr_settings={"latent": {"train": {"steps": -1}}}), "latent train.steps=-1"),
         (dict(inr_codecs=["siren_pe"], inr_settings={"siren_pe": {"widht": 3}}), "unknown setting"),
-        (dict(inr_codecs=["latent"], inr_ladders={"latent": [{"train": {"lam": 0.1}}, {"train": {"lam": 0.1, "steps": 9}}]}),
+        (dict(inr_codecs=["latent"],
+              inr_ladders={"latent": [{"train": {"lam": 0.1}}, {"train": {"lam": 0.1, "steps": 9}}]}),
          "two points named lam=0.1"),
         (dict(inr_codecs=["siren_pe"], inr_ladders={"siren_pe": []}), "inr_ladders.siren_pe=\\[\\]"),
         (dict(inr_codecs=["latent"], inr_settings={"latent": 3}), "inr_settings.latent=3"),

@@ -229,7 +229,8 @@ def test_digit_reference_and_divergences_agree_with_the_report():
     assert 0 < jsd[bf.BENFORD_JSD_PIXELS] < 1 and 0 < jsd[bf.BENFORD_JSD_DCT] < 1
     # An identical reconstruction (float in [0, 1] or its 8-bit file) is at JSD 0 in both domains.
     assert bf.digit_divergences(reference, original) == {bf.BENFORD_JSD_PIXELS: 0.0, bf.BENFORD_JSD_DCT: 0.0}
-    assert bf.digit_divergences(reference, bf.to_uint8(original)) == {bf.BENFORD_JSD_PIXELS: 0.0, bf.BENFORD_JSD_DCT: 0.0}
+    assert bf.digit_divergences(reference, bf.to_uint8(original)) == {bf.BENFORD_JSD_PIXELS: 0.0,
+                                                                      bf.BENFORD_JSD_DCT: 0.0}
     # An all-black file has no pixel digits to compare: NaN, not an error.
     assert math.isnan(bf.digit_divergences(reference, np.zeros_like(original))[bf.BENFORD_JSD_PIXELS])
 

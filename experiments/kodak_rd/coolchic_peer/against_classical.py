@@ -31,7 +31,8 @@ def main() -> None:
     table, means = pd.read_csv(STUDY / "table.csv"), pd.read_csv(STUDY / "mean_curves.csv")
     per_image = json.loads(args.reference.read_text())["results"]["per_image"]
     images = list(dict.fromkeys(table["image"]))
-    peer = {name: pd.DataFrame({"bpp": per_image[Path(name).stem]["bpp"], "psnr_db": per_image[Path(name).stem]["psnr"]})
+    peer = {name: pd.DataFrame({"bpp": per_image[Path(name).stem]["bpp"],
+                                "psnr_db": per_image[Path(name).stem]["psnr"]})
             for name in images}
     peer_mean = pd.DataFrame({"bpp": np.mean([c["bpp"] for c in peer.values()], axis=0),
                               "psnr_db": np.mean([c["psnr_db"] for c in peer.values()], axis=0)})

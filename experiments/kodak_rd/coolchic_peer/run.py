@@ -89,7 +89,8 @@ def reference_curves(points: list[dict], preset: str, steps: int, crop: int, ver
 
 def points_table(points: list[dict]) -> str:
     """The points as a Markdown table (image, lambda, bytes, bpp, PSNR, encode time)."""
-    lines = ["| image | λ | bytes | bpp | PSNR dB | encode s (wall / CPU) | load at end |", "|---|---|---|---|---|---|---|"]
+    lines = ["| image | λ | bytes | bpp | PSNR dB | encode s (wall / CPU) | load at end |",
+             "|---|---|---|---|---|---|---|"]
     for p in sorted(points, key=lambda p: (p["image"], -p["lambda"])):
         lines.append(f"| {p['image']} | {p['lambda']:g} | {p['bytes']:,} | {p['bpp']:.4f} | {p['psnr_db']:.2f} | "
                      f"{p['encode_seconds']:.0f} / {p['encode_cpu_seconds']:.0f} | {p['load_average_at_end']:.1f} |")
@@ -172,7 +173,8 @@ def main() -> None:
     done = {(p["image"], p["lambda"], p["preset"], p["steps"], p["crop"]) for p in record["points"]}
     def write_outputs() -> None:
         write_json(points_file, record)
-        mine = [p for p in record["points"] if (p["preset"], p["steps"], p["crop"]) == (args.preset, args.steps, args.crop)]
+        mine = [p for p in record["points"]
+                if (p["preset"], p["steps"], p["crop"]) == (args.preset, args.steps, args.crop)]
         if mine:
             write_json(args.out / f"coolchic-{args.preset}.json",
                        reference_curves(mine, args.preset, args.steps, args.crop, version))

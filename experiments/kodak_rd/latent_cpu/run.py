@@ -23,7 +23,6 @@ import torch
 
 from siren_inr.compression import inr_codecs
 from siren_inr.compression.codec import decode_inr, image_quality
-from siren_inr.jobs.rd import centre_crop
 from siren_inr.data import load_image
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,6 @@ import pandas as pd
 
 from siren_inr.compression import classical
 from siren_inr.compression.bd import bd_table, mean_curves, rd_front
-from siren_inr.jobs.rd import centre_crop
 from siren_inr.data import load_image
 
 from run import CROP, HERE, KODAK, centre_crop  # noqa: E402  (run.py sits beside this script)

@@ -6,9 +6,9 @@ pixels float64).
     python3 experiments/kodak_rd/latent_v3/decode_speed.py 2
 
 Each file holds the preset's networks (initialised, then perturbed by N(0, 0.3) so that the image is not flat) and
-Laplace-distributed integer latents (scale 1.5) on every grid: decoding does the same wavefront steps and network evaluations whatever values they
-hold, and these latents cost more bits (so more range-decoder work) than a trained file's. Writes
-decode_speed_<threads>thread.json beside this script.
+Laplace-distributed integer latents (scale 1.5) on every grid: decoding does the same wavefront steps and network
+evaluations whatever values they hold, and these latents cost more bits (so more range-decoder work) than a trained
+file's. Writes decode_speed_<threads>thread.json beside this script.
 """
 
 from __future__ import annotations

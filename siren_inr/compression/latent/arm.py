@@ -216,10 +216,12 @@ class IntegerArm:
         identity = np.eye(width, dtype=np.int64) << FRACTION_BITS
         hidden = tuple((fixed(layer.weight.T, FRACTION_BITS) + identity, fixed(layer.bias, 2 * FRACTION_BITS))
                        for layer in arm.hidden)
-        weights = np.concatenate([fixed(arm.out.weight.T, FRACTION_BITS), fixed(arm.stabiliser.weight.T, FRACTION_BITS)])
+        weights = np.concatenate([fixed(arm.out.weight.T, FRACTION_BITS),
+                                  fixed(arm.stabiliser.weight.T, FRACTION_BITS)])
         bias = fixed(arm.out.bias, 2 * FRACTION_BITS) + fixed(arm.stabiliser.bias, 2 * FRACTION_BITS)
         bias[1] -= int(LOG_SCALE_SHIFT) << (2 * FRACTION_BITS)  # the log scale's -4, folded in
-        inter = tuple((fixed(layer.weight.T, FRACTION_BITS), fixed(layer.bias, 2 * FRACTION_BITS)) for layer in arm.inter)
+        inter = tuple((fixed(layer.weight.T, FRACTION_BITS), fixed(layer.bias, 2 * FRACTION_BITS))
+                      for layer in arm.inter)
         return IntegerArm(tuple(arm.offsets), arm.features, hidden, (weights, bias), inter)
 
     def inter_features(self, level: int, grids: list[np.ndarray | None],

@@ -76,7 +76,8 @@ def decode_latent3(parsed: container.Container, num_bytes: int) -> DecodedLatent
     try:
         arm = IntegerArm.from_arm(networks.arm)
     except ValueError:
-        raise SirenInrError(".inr file is damaged: its entropy model's weights are not on the fixed-point grid") from None
+        raise SirenInrError(".inr file is damaged: "
+                            "its entropy model's weights are not on the fixed-point grid") from None
     grids = decode_grids(arm, reader.rest(), arch.level_shapes())
     image_u8 = render(networks, grids)
     return DecodedLatent(image_u8, arch.height, arch.width, arch.channels, num_bytes, arch, grids, networks,

@@ -154,7 +154,8 @@ def encode_latents(model: ContextEntropyModel, latents: list[torch.Tensor], low:
         coarser = latents[level + 1].float() if level + 1 < len(latents) else None
         parent = parent_of(coarser, tuple(grid.shape))
         anchors = checkerboard(*grid.shape)
-        for second, mask, known in ((False, anchors, torch.zeros_like(grid)), (True, ~anchors, torch.where(anchors, grid, 0.0))):
+        for second, mask, known in ((False, anchors, torch.zeros_like(grid)),
+                                    (True, ~anchors, torch.where(anchors, grid, 0.0))):
             if not mask.any():
                 continue
             means, scales = _coded(*model.parameters_at(level, known, parent, second))
