@@ -112,9 +112,8 @@ def _printed(action):
 
 def compress_main(argv: list[str], prog: str = "siren-inr compress") -> int:
     """Entry point of `siren-inr compress`."""
-    return run_command(argv, prog, lambda _: f"{_COMPRESS_HELP}\n\n{settings_help(CONFIG_NAME)}", _printed(compress),
-                       config=CONFIG_NAME,
-                       positional=("IMAGE", "OUT.inr"))
+    return run_command(argv, prog, lambda _: f"{_COMPRESS_HELP}\n\n{settings_help(CONFIG_NAME, argv)}",
+                       _printed(compress), config=CONFIG_NAME, positional=("IMAGE", "OUT.inr"))
 
 
 def decompress_main(argv: list[str], prog: str = "siren-inr decompress") -> int:

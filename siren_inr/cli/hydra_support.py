@@ -12,6 +12,8 @@ from siren_inr.tracking.store import nearest_existing
 
 CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
+# The config group of the model families' constructor defaults (cli/schema.py registers it; conf/model/ starts from it)
+MODEL_DEFAULTS_GROUP = "model_defaults"
 
 
 def conf_dir() -> Path:
@@ -61,16 +63,14 @@ def quoting_hint(overrides: list[str]) -> str:
     return ""
 
 
-def compose(overrides: list[str], config_name: str, typed: bool = True, return_hydra_config: bool = False):
+def compose(overrides: list[str], config_name: str, return_hydra_config: bool = False):
     """The composed config (a DictConfig) of conf/<config_name>.yaml for `overrides`: the one place that asks Hydra
     to compose (every command, the up-front validation, the run folder's check, the tests). A config Hydra refuses
-    is a SirenInrError 'bad setting: ...' in one line. typed=False for a config whose defaults name no schema of
-    cli/schema.py (they are then not imported: the schemas import torch). return_hydra_config: with Hydra's own
-    `hydra` node (the run's folder)."""
-    if typed:
-        from siren_inr.cli.schema import register_schemas
+    is a SirenInrError 'bad setting: ...' in one line. return_hydra_config: with Hydra's own `hydra` node (the run's
+    folder)."""
+    from siren_inr.cli.schema import register_schemas  # imports torch: the schemas are the library's dataclasses
 
-        register_schemas()
+    register_schemas()
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra

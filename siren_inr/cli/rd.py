@@ -118,7 +118,8 @@ def _study(cfg) -> int:
 
 def main(argv: list[str], prog: str = "siren-inr rd") -> int:
     """Entry point of `siren-inr rd`."""
-    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help(CONFIG_NAME)}", _study, config=CONFIG_NAME)
+    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help(CONFIG_NAME, argv)}", _study,
+                       config=CONFIG_NAME)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from siren_inr.analysis.pipeline import Selection
+from siren_inr.cli.hydra_support import MODEL_DEFAULTS_GROUP
 from siren_inr.compression.classical import CLASSICAL_CODECS
 from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
@@ -25,6 +26,7 @@ from siren_inr.jobs.compress import CompressJob
 from siren_inr.jobs.rd import RDSettings
 from siren_inr.jobs.sweep import OptunaSearch
 from siren_inr.jobs.train import TrainJob
+from siren_inr.models import default_hparams, list_models
 from siren_inr.tracking.settings import TrackingSettings
 
 
@@ -32,7 +34,7 @@ from siren_inr.tracking.settings import TrackingSettings
 class TrainConfig:
     """`siren-inr train`: one fit."""
 
-    model: Any = None  # the network: registry name and hyperparameters (conf/model/<name>.yaml)
+    model: Any = None  # the network: registry name (conf/model/<name>.yaml) and hyperparameters
     data: DataSpec = field(default_factory=DataSpec)
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
@@ -61,7 +63,7 @@ class TrainConfig:
 class CodecFitConfig:
     """What `compress` and `rd` share: the network, its fit, and how its weights are stored (COIN's recipe)."""
 
-    model: Any = None  # the network: registry name and hyperparameters (conf/model/<name>.yaml)
+    model: Any = None  # the network: registry name (conf/model/<name>.yaml) and hyperparameters
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     optim: OptimSettings = field(default_factory=lambda: OptimSettings(lr=COIN_DEFAULTS.lr))  # COIN's learning rate
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
@@ -159,7 +161,12 @@ SCHEMAS = {"train_schema": TrainConfig, "compress_schema": CompressConfig, "rd_s
 
 
 def register_schemas() -> None:
-    """Put the schemas where the configs' defaults lists find them (idempotent)."""
+    """Put the schemas, and every model family's defaults, where the configs' defaults lists find them
+    (idempotent)."""
     store = ConfigStore.instance()
     for name, node in SCHEMAS.items():
         store.store(name=name, node=node)
+    # conf/model/<name>.yaml starts from /model_defaults/<name>: the family's registry name and its constructor's
+    # keyword defaults, declared (and documented) once, in siren_inr/models/.
+    for name in list_models():
+        store.store(group=MODEL_DEFAULTS_GROUP, name=name, node={"name": name, **default_hparams(name)})

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from siren_inr.cli.hydra_support import conf_dir
+from siren_inr.cli.hydra_support import MODEL_DEFAULTS_GROUP, conf_dir
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds siren_inr/
 SCHEMA_MODULE = "siren_inr.cli.schema"
@@ -37,6 +37,17 @@ class Setting:
     value: Any
     doc: str
     shown: str | None = None  # the default's expression, for a default computed at import
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """An entry of a defaults list that is no yaml file: /model_defaults/<model>, a model family's registry name and
+    its constructor's keyword defaults (registered by cli/schema.py)."""
+
+    model: str
+
+
+MODEL_NAME_DOC = "the network family, a name of the model registry (siren_inr/models/)"
 
 
 @lru_cache(maxsize=None)
@@ -61,9 +72,11 @@ def _defaults_list(path: Path) -> list:
     return list(raw.get("defaults") or [])
 
 
-def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[tuple[str, Path]]:
+def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()
+                 ) -> list[tuple[str, Path | ModelDefaults]]:
     """(package, file) of every yaml file `config_name` composes with `overrides` (group=option, +group=option), in
-    the order Hydra merges them (a file's own values after its defaults list unless it names _self_ elsewhere)."""
+    the order Hydra merges them (a file's own values after its defaults list unless it names _self_ elsewhere); a
+    model family's constructor defaults, which its yaml file starts from, as a ModelDefaults entry."""
     folder = conf_dir()
     chosen: dict[str, Any] = {}
     added: list[tuple[str, str]] = []
@@ -77,7 +90,7 @@ def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()) 
         else:
             chosen[group] = None if option == "null" else option
 
-    def walk(path: Path, group: str, package: str) -> list[tuple[str, Path]]:
+    def walk(path: Path, group: str, package: str) -> list[tuple[str, Path | ModelDefaults]]:
         entries = _defaults_list(path)
         if path == folder / f"{config_name}.yaml":
             entries = entries + [{group_: option} for group_, option in added]
@@ -91,6 +104,8 @@ def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()) 
             if entry == "_self_":
                 files.append((package, path))
                 own_done = True
+            elif isinstance(entry, str) and entry.startswith(f"/{MODEL_DEFAULTS_GROUP}/"):
+                files.append((package, ModelDefaults(entry.split("/")[2].split("@")[0])))
             elif isinstance(entry, str):
                 if group and (folder / group / f"{entry}.yaml").is_file():  # another option of the same group
                     files += walk(folder / group / f"{entry}.yaml", group, package)
@@ -147,6 +162,10 @@ def stated_values(config_name: str, overrides: list[str] | tuple[str, ...] = ())
     """Dotted key -> (value, comment) of every setting the yaml files of `config_name` state, the last one winning."""
     stated: dict[str, tuple[Any, str]] = {}
     for package, path in config_files(config_name, overrides):
+        if isinstance(path, ModelDefaults):
+            stated[f"{package}.name"] = (path.model, MODEL_NAME_DOC)
+            stated.update({f"{package}.{key}": (value, doc) for key, value, doc in constructor_settings(path.model)})
+            continue
         raw = yaml.safe_load(_text(path)) or {}
         raw = {key: value for key, value in raw.items() if key not in ("defaults", "hydra")}
         flat: dict[str, Any] = {}
@@ -173,6 +192,36 @@ def _module(name: str) -> tuple[ast.Module, dict[int, tuple[int, str]]]:
             alone = token.line.strip().startswith("#")
             comments[token.start[0]] = (token.start[1], token.string[1:].strip(), alone)
     return ast.parse(source), comments
+
+
+@lru_cache(maxsize=None)
+def _registered_models() -> dict[str, tuple[str, ast.ClassDef]]:
+    """Registry name -> (module, class) of every `@register_model("name")` class in siren_inr/models/."""
+    found = {}
+    for path in sorted((PACKAGE_ROOT / "siren_inr" / "models").glob("*.py")):
+        module = f"siren_inr.models.{path.stem}"
+        for node in _module(module)[0].body:
+            if isinstance(node, ast.ClassDef):
+                for decorator in node.decorator_list:
+                    if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Name)
+                            and decorator.func.id == "register_model" and decorator.args
+                            and isinstance(decorator.args[0], ast.Constant)):
+                        found[decorator.args[0].value] = (module, node)
+    return found
+
+
+def constructor_settings(model: str) -> list[tuple[str, Any, str]]:
+    """(keyword, default, the comment on its line) of every keyword with a default of the constructor of the model
+    family `model`: where its hyperparameters are declared (models.registry.default_hparams at run time)."""
+    if model not in _registered_models():
+        raise _Unknown(model)
+    module, cls = _registered_models()[model]
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    _, comments = _module(module)
+    positional = init.args.args[len(init.args.args) - len(init.args.defaults):]
+    pairs = list(zip(positional, init.args.defaults))
+    pairs += [(arg, default) for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults) if default]
+    return [(arg.arg, _plain(ast.literal_eval(default)), _doc(arg, comments)) for arg, default in pairs]
 
 
 def _lookup(module: str, name: str) -> tuple[str, ast.AST]:
@@ -211,8 +260,9 @@ def _fields(module: str, cls: ast.ClassDef) -> list[tuple[str, ast.AnnAssign, st
     return list(out.values())
 
 
-def _doc(node: ast.AnnAssign, comments: dict[int, tuple[int, str, bool]]) -> str:
-    """The comment on a field's line and the comment lines aligned under it; else the comment block above it."""
+def _doc(node: ast.AnnAssign | ast.arg, comments: dict[int, tuple[int, str, bool]]) -> str:
+    """The comment on a field's (or a keyword's) line and the comment lines aligned under it; else the comment block
+    above it."""
     if node.end_lineno in comments and not comments[node.end_lineno][2]:
         column, text, _ = comments[node.end_lineno]
         parts, line = [text], node.end_lineno + 1
@@ -225,7 +275,7 @@ def _doc(node: ast.AnnAssign, comments: dict[int, tuple[int, str, bool]]) -> str
         parts.insert(0, comments[line][1])
         line -= 1
     text = " ".join(parts)
-    name = f"{node.target.id}: "
+    name = f"{node.arg if isinstance(node, ast.arg) else node.target.id}: "
     return text[len(name):] if text.startswith(name) else text
 
 
@@ -372,10 +422,10 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def command_settings(config_name: str) -> list[Setting]:
+def command_settings(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> list[Setting]:
     """The settings of `conf/<config_name>.yaml`: the schema's, with the values (and comments) its yaml files state."""
     declared = declared_settings(SCHEMA_MODULE, SCHEMA_CLASSES[config_name])
-    stated = stated_values(config_name)
+    stated = stated_values(config_name, overrides)
     settings = []
     for setting in declared:
         inner = [key for key in stated if key.startswith(setting.key + ".")]
@@ -392,16 +442,16 @@ def command_settings(config_name: str) -> list[Setting]:
     return settings
 
 
-def settings_help(config_name: str) -> str:
+def settings_help(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> str:
     """A `--help` section: every setting of the command, `key=default`, then what it means."""
     try:
-        settings = command_settings(config_name)
+        settings = command_settings(config_name, overrides)
     except (OSError, SyntaxError, yaml.YAMLError, _Unknown):  # an install without the sources: say where they are
         return f"Settings: siren_inr/cli/schema.py and conf/{config_name}.yaml declare them all."
     rows = [(f"{s.key}={s.shown if s.shown is not None else _show(s.value)}", s.doc) for s in settings]
     width = min(44, max(len(left) for left, _ in rows))
-    lines = [f"Settings, key=default (declared in siren_inr/cli/schema.py and the library's settings dataclasses;\n"
-             f"conf/{config_name}.yaml and its groups state what differs):"]
+    lines = [f"Settings, key=default (declared in siren_inr/cli/schema.py, the library's settings dataclasses and the\n"
+             f"model's constructor; conf/{config_name}.yaml and its groups state what differs):"]
     for left, doc in rows:
         lines.append(f"  {left:<{width}}  {doc}".rstrip() if len(left) <= width else f"  {left}\n  {'':<{width}}  {doc}"
                      .rstrip())

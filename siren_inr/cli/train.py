@@ -146,6 +146,9 @@ def _run(argv: list[str], prog: str) -> int:
         from siren_inr.cli.sweep import optuna_main  # Optuna drives the trials (hydra-optuna-sweeper pins optuna<3)
 
         return optuna_main(argv, prog)
+    from siren_inr.cli.schema import register_schemas
+
+    register_schemas()  # for Hydra's own composition below too (a --config-name skips the validation's)
     failures = tempfile.NamedTemporaryFile("w", prefix="siren-inr-failures-", suffix=".txt", delete=False)
     failures.close()
     os.environ[FAILURES_ENV] = failures.name
@@ -169,7 +172,8 @@ def main(argv: list[str] | None = None, prog: str = "siren-inr train") -> int:
     die_with_launcher()  # a DDP rank started by a fit in this program ends with the process that started it
     from siren_inr.cli.settings_help import settings_help
 
-    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help('train')}", lambda args: _run(args, prog))
+    return run_command(argv, prog, lambda _: f"{_HELP}\n\n{settings_help('train', argv)}",
+                       lambda args: _run(args, prog))
 
 
 if __name__ == "__main__":

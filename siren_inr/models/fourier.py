@@ -17,12 +17,12 @@ class FourierFeatureMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        fourier_scale: float = 10.0,
-        mapping_size: int = 256,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        fourier_scale: float = 10.0,  # standard deviation sigma of B ~ N(0, sigma^2); larger = higher frequencies
+        mapping_size: int = 256,  # rows of B (the encoding has 2 * mapping_size features)
     ) -> None:
         super().__init__()
         name = "fourier"

@@ -39,11 +39,11 @@ class GaussMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        sigma: float = 0.1,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        sigma: float = 0.1,  # width of the Gaussian (smaller = sharper bumps = higher frequencies)
     ) -> None:
         super().__init__()
         name = "gauss"

@@ -111,15 +111,15 @@ class HashGridMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 64,
-        hidden_layers: int = 1,
-        num_levels: int = 16,
-        features_per_level: int = 2,
-        log2_table_size: int = 19,
-        base_resolution: int = 16,
-        finest_resolution: int = 512,
+        in_features: int = 2,  # coordinate dimension (2 for images: bilinear interpolation; 3: trilinear)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 64,  # width of the MLP's hidden layers (the paper's 64)
+        hidden_layers: int = 1,  # width -> width layers after the input layer (1 = the paper's two hidden layers)
+        num_levels: int = 16,  # L, number of grid resolutions
+        features_per_level: int = 2,  # F, learned features per grid vertex and level
+        log2_table_size: int = 19,  # T = 2^log2_table_size table entries per level at most (finer levels hash into it)
+        base_resolution: int = 16,  # N_min, the coarsest grid's cells per side
+        finest_resolution: int = 512,  # N_max, the finest grid's cells per side (levels grow geometrically in between)
     ) -> None:
         super().__init__()
         name = "hash_grid"

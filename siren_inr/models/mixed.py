@@ -17,11 +17,11 @@ class MixedSineTanh(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        first_omega_0: float = 30.0,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        first_omega_0: float = 30.0,  # frequency factor of the first (sine) layer
     ) -> None:
         super().__init__()
         name = "mixed"

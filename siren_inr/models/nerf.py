@@ -55,12 +55,14 @@ class NerfMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        num_frequencies: int | None = None,
-        sidelength: int | None = None,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        num_frequencies: int | None = None,  # octaves L of the encoding; null = derive from sidelength
+                                             # (256 -> 6, 512 -> 7)
+        sidelength: int | None = None,  # image side in pixels, used only when num_frequencies is null
+                                        # (filled by the caller)
     ) -> None:
         super().__init__()
         name = "nerf"

@@ -37,12 +37,12 @@ class RbfMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        num_centres: int | None = None,
-        rbf_sigma: float = 10.0,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        num_centres: int | None = None,  # number of Gaussians; null = hidden_features
+        rbf_sigma: float = 10.0,  # initial inverse width sigma of every Gaussian (learned afterwards)
     ) -> None:
         super().__init__()
         name = "rbf"

@@ -39,6 +39,15 @@ def accepted_hparams(name: str) -> list[str]:
     return [p.name for p in params if p.name != "self" and p.kind in keyword_kinds]
 
 
+def default_hparams(name: str) -> dict[str, Any]:
+    """Every constructor keyword of the family `name` with its default: where its hyperparameters are declared (each
+    documented on its line), and what the commands' `model` group starts from (cli/schema.py)."""
+    cls = _lookup(name)
+    params = inspect.signature(cls.__init__).parameters
+    return {key: params[key].default for key in accepted_hparams(name)
+            if params[key].default is not inspect.Parameter.empty}
+
+
 def _lookup(name: str) -> type[nn.Module]:
     if not isinstance(name, str) or name not in _REGISTRY:
         raise SirenInrError(f"unknown model {name!r}; accepted: {', '.join(list_models())}")

@@ -16,14 +16,14 @@ class SirenPE(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 64,
-        hidden_layers: int = 3,
-        num_frequencies: int = 8,
-        first_omega_0: float = 30.0,
-        hidden_omega_0: float = 30.0,
-        outermost_linear: bool = True,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 64,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        num_frequencies: int = 8,  # octaves L of the encoding (0 = a plain SIREN on x)
+        first_omega_0: float = 30.0,  # omega_0 of the first sine layer (on the encoded coordinates)
+        hidden_omega_0: float = 30.0,  # omega_0 of the hidden sine layers
+        outermost_linear: bool = True,  # linear output layer (false: a sine output layer)
     ) -> None:
         super().__init__()
         name = "siren_pe"

@@ -16,10 +16,10 @@ class TanhMLP(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of every hidden layer
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
     ) -> None:
         super().__init__()
         in_f, out_f, width, depth = common_sizes("tanh", in_features, out_features, hidden_features, hidden_layers)

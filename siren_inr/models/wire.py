@@ -77,13 +77,14 @@ class Wire(InrModel):
 
     def __init__(
         self,
-        in_features: int = 2,
-        out_features: int = 1,
-        hidden_features: int = 256,
-        hidden_layers: int = 3,
-        first_omega_0: float = 20.0,
-        hidden_omega_0: float = 20.0,
-        scale_0: float = 30.0,
+        in_features: int = 2,  # coordinate dimension (2 for images)
+        out_features: int = 1,  # output values per coordinate (the image's channels; the commands fill it)
+        hidden_features: int = 256,  # width of the equivalent real network;
+                                     # complex layers have int(hidden_features / sqrt(2)) units
+        hidden_layers: int = 3,  # number of hidden (width -> width) layers between the input and output layers
+        first_omega_0: float = 20.0,  # Gabor frequency omega_0 of the first (real) layer
+        hidden_omega_0: float = 20.0,  # Gabor frequency omega_0 of the hidden (complex) layers
+        scale_0: float = 30.0,  # Gabor window scale s_0 (larger = narrower window; 30 = the authors' image setting)
     ) -> None:
         super().__init__()
         name = "wire"
