@@ -16,9 +16,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from siren_inr.analysis.pipeline import Selection
-from siren_inr.cli.hydra_support import MODEL_DEFAULTS_GROUP
+from siren_inr.cli.hydra_support import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP
 from siren_inr.compression.classical import CLASSICAL_CODECS
 from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
+from siren_inr.compression.registry import inr_codecs
 from siren_inr.data.image import DEFAULT_MAX_PIXELS
 from siren_inr.data.settings import DataSpec
 from siren_inr.fit.settings import FitSettings, OptimSettings, TrainerSettings
@@ -170,3 +171,8 @@ def register_schemas() -> None:
     # keyword defaults, declared (and documented) once, in siren_inr/models/.
     for name in list_models():
         store.store(group=MODEL_DEFAULTS_GROUP, name=name, node={"name": name, **default_hparams(name)})
+    # conf/inr_codec/<name>.yaml starts from /inr_codec_defaults/<name>: the codec's settings dataclass with its
+    # registered defaults (compression/registry.py).
+    for entry in inr_codecs():
+        node = {"name": entry.name, **asdict(entry.defaults)}
+        store.store(group=INR_CODEC_DEFAULTS_GROUP, name=entry.name, node=node)

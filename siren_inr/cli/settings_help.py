@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from siren_inr.cli.hydra_support import MODEL_DEFAULTS_GROUP, conf_dir
+from siren_inr.cli.hydra_support import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP, conf_dir
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds siren_inr/
 SCHEMA_MODULE = "siren_inr.cli.schema"
@@ -37,17 +37,22 @@ class Setting:
     value: Any
     doc: str
     shown: str | None = None  # the default's expression, for a default computed at import
+    # a group off by default (`X | None = None`): the dataclass X whose fields it has once chosen
+    group: tuple[str, ast.ClassDef] | None = None
 
 
 @dataclass(frozen=True)
-class ModelDefaults:
-    """An entry of a defaults list that is no yaml file: /model_defaults/<model>, a model family's registry name and
-    its constructor's keyword defaults (registered by cli/schema.py)."""
+class GroupDefaults:
+    """An entry of a defaults list that is no yaml file (cli/schema.py registers it): /model_defaults/<option>, a
+    model family's name and its constructor's keyword defaults, or /inr_codec_defaults/<option>, an INR codec's
+    name and its registered default settings."""
 
-    model: str
+    group: str
+    option: str
 
 
-MODEL_NAME_DOC = "the network family, a name of the model registry (siren_inr/models/)"
+NAME_DOCS = {MODEL_DEFAULTS_GROUP: "the network family, a name of the model registry (siren_inr/models/)",
+             INR_CODEC_DEFAULTS_GROUP: "the INR codec, a name of the codec registry (siren_inr/compression/)"}
 
 
 @lru_cache(maxsize=None)
@@ -73,10 +78,10 @@ def _defaults_list(path: Path) -> list:
 
 
 def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()
-                 ) -> list[tuple[str, Path | ModelDefaults]]:
+                 ) -> list[tuple[str, Path | GroupDefaults]]:
     """(package, file) of every yaml file `config_name` composes with `overrides` (group=option, +group=option), in
     the order Hydra merges them (a file's own values after its defaults list unless it names _self_ elsewhere); a
-    model family's constructor defaults, which its yaml file starts from, as a ModelDefaults entry."""
+    model's or an INR codec's registered defaults, which its yaml file starts from, as a GroupDefaults entry."""
     folder = conf_dir()
     chosen: dict[str, Any] = {}
     added: list[tuple[str, str]] = []
@@ -90,7 +95,7 @@ def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()
         else:
             chosen[group] = None if option == "null" else option
 
-    def walk(path: Path, group: str, package: str) -> list[tuple[str, Path | ModelDefaults]]:
+    def walk(path: Path, group: str, package: str) -> list[tuple[str, Path | GroupDefaults]]:
         entries = _defaults_list(path)
         if path == folder / f"{config_name}.yaml":
             entries = entries + [{group_: option} for group_, option in added]
@@ -104,8 +109,9 @@ def config_files(config_name: str, overrides: list[str] | tuple[str, ...] = ()
             if entry == "_self_":
                 files.append((package, path))
                 own_done = True
-            elif isinstance(entry, str) and entry.startswith(f"/{MODEL_DEFAULTS_GROUP}/"):
-                files.append((package, ModelDefaults(entry.split("/")[2].split("@")[0])))
+            elif isinstance(entry, str) and entry.split("/")[:2] in (["", MODEL_DEFAULTS_GROUP],
+                                                                    ["", INR_CODEC_DEFAULTS_GROUP]):
+                files.append((package, GroupDefaults(entry.split("/")[1], entry.split("/")[2].split("@")[0])))
             elif isinstance(entry, str):
                 if group and (folder / group / f"{entry}.yaml").is_file():  # another option of the same group
                     files += walk(folder / group / f"{entry}.yaml", group, package)
@@ -162,9 +168,10 @@ def stated_values(config_name: str, overrides: list[str] | tuple[str, ...] = ())
     """Dotted key -> (value, comment) of every setting the yaml files of `config_name` state, the last one winning."""
     stated: dict[str, tuple[Any, str]] = {}
     for package, path in config_files(config_name, overrides):
-        if isinstance(path, ModelDefaults):
-            stated[f"{package}.name"] = (path.model, MODEL_NAME_DOC)
-            stated.update({f"{package}.{key}": (value, doc) for key, value, doc in constructor_settings(path.model)})
+        if isinstance(path, GroupDefaults):
+            stated[f"{package}.name"] = (path.option, NAME_DOCS[path.group])
+            read = constructor_settings if path.group == MODEL_DEFAULTS_GROUP else codec_settings
+            stated.update({f"{package}.{key}": (value, doc) for key, value, doc in read(path.option)})
             continue
         raw = yaml.safe_load(_text(path)) or {}
         raw = {key: value for key, value in raw.items() if key not in ("defaults", "hydra")}
@@ -174,7 +181,10 @@ def stated_values(config_name: str, overrides: list[str] | tuple[str, ...] = ())
         for key, value in flat.items():
             local = key[len(package) + 1:] if package else key
             parents = [local.rsplit(".", n)[0] for n in range(local.count(".") + 1)]
-            stated[key] = (value, next((docs[p] for p in parents if p in docs), ""))
+            # its own line's comment; else what the setting was documented with before (a registered default's
+            # declaration); else its group's comment
+            earlier = stated[key][1] if key in stated else ""
+            stated[key] = (value, docs.get(local) or earlier or next((docs[p] for p in parents if p in docs), ""))
     return stated
 
 
@@ -222,6 +232,37 @@ def constructor_settings(model: str) -> list[tuple[str, Any, str]]:
     pairs = list(zip(positional, init.args.defaults))
     pairs += [(arg, default) for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults) if default]
     return [(arg.arg, _plain(ast.literal_eval(default)), _doc(arg, comments)) for arg, default in pairs]
+
+
+@lru_cache(maxsize=None)
+def _registered_codecs() -> dict[str, tuple[str, ast.AST]]:
+    """INR codec name -> (module, the expression of its defaults) of every `InrCodec(name=..., defaults=...)` in
+    siren_inr/compression/."""
+    found = {}
+    root = PACKAGE_ROOT / "siren_inr" / "compression"
+    for path in sorted(root.rglob("*.py")):
+        if "InrCodec(" not in _text(path):  # (parsing every file of compression/ would double a --help's time)
+            continue
+        module = ".".join(path.relative_to(PACKAGE_ROOT).with_suffix("").parts)
+        for node in ast.walk(_module(module)[0]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "InrCodec":
+                keywords = {k.arg: k.value for k in node.keywords}
+                if isinstance(keywords.get("name"), ast.Constant) and "defaults" in keywords:
+                    found[keywords["name"].value] = (module, keywords["defaults"])
+    return found
+
+
+def codec_settings(codec: str) -> list[tuple[str, Any, str]]:
+    """(dotted key, default, the comment on its declaration) of every setting of the INR codec `codec`: its settings
+    dataclass's fields with its registered defaults (compression/registry.py; inr_codecs.DEFAULTS at run time)."""
+    if codec not in _registered_codecs():
+        raise _Unknown(codec)
+    module, expr = _registered_codecs()[codec]
+    defaults = _value(module, expr)
+    docs = {setting.key: setting.doc for setting in _declared(*defaults.origin, "")}
+    flat: dict[str, Any] = {}
+    _flatten(dict(defaults), "", flat)
+    return [(key, value, docs.get(key, "")) for key, value in flat.items()]
 
 
 def _lookup(module: str, name: str) -> tuple[str, ast.AST]:
@@ -371,10 +412,14 @@ def _plain(value: Any) -> Any:
 
 
 def _nested_class(module: str, node: ast.AnnAssign) -> tuple[str, ast.ClassDef] | None:
-    """The dataclass a field's annotation names (DataSpec, OptimSettings, ...), if it names one alone."""
-    if isinstance(node.annotation, ast.Name):
+    """The dataclass a field's annotation names (DataSpec, OptimSettings, ...), alone or `X | None`."""
+    annotation = node.annotation
+    if (isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr)
+            and isinstance(annotation.right, ast.Constant) and annotation.right.value is None):
+        annotation = annotation.left
+    if isinstance(annotation, ast.Name):
         try:
-            found_module, found = _lookup(module, node.annotation.id)
+            found_module, found = _lookup(module, annotation.id)
         except _Unknown:
             return None
         if isinstance(found, ast.ClassDef):
@@ -401,7 +446,7 @@ def _declared(module: str, cls: ast.ClassDef, prefix: str) -> list[Setting]:
             inner = _declared(*nested, f"{key}.")
             settings += [Setting(s.key, value.get(s.key[len(key) + 1:], s.value), s.doc, s.shown) for s in inner]
         else:
-            settings.append(Setting(key, value, doc, shown))
+            settings.append(Setting(key, value, doc, shown, nested))
     return settings
 
 
@@ -429,10 +474,14 @@ def command_settings(config_name: str, overrides: list[str] | tuple[str, ...] = 
     settings = []
     for setting in declared:
         inner = [key for key in stated if key.startswith(setting.key + ".")]
-        if inner:  # a group typed Any (model, inr_codec): the keys its yaml files give
-            for key in inner:
-                value, comment = stated[key]
-                settings.append(Setting(key, value, comment or setting.doc))
+        if inner:  # a chosen group: its dataclass's fields (hparams_search) or, typed Any (model, inr_codec), its keys
+            fields = _declared(*setting.group, f"{setting.key}.") if setting.group else []
+            for field in fields:
+                given = [key for key in inner if key == field.key or key.startswith(field.key + ".")]
+                settings += [Setting(key, stated[key][0], stated[key][1] or field.doc) for key in given] or [field]
+            given = {s.key for s in settings}
+            settings += [Setting(key, stated[key][0], stated[key][1] or setting.doc) for key in inner
+                         if key not in given]
             continue
         if setting.key in stated:
             value, comment = stated[setting.key]

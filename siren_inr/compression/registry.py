@@ -42,7 +42,7 @@ class InrCodec:
     name: str
     codec_id: int  # the container's codec id byte (container.CODEC_IDS[codec_id] == name); also the listing order
     settings_type: type  # a frozen dataclass; nested dataclass fields take mappings of their own fields
-    defaults: Any  # settings_type(...) with the codec's defaults (conf/inr_codec/NAME.yaml states only these)
+    defaults: Any  # settings_type(...) with the codec's defaults (conf/inr_codec/NAME.yaml starts from these)
     encode: Callable[[np.ndarray, Any], InrEncoding]  # image [H, W, C] in [0, 1], settings -> the file and numbers
     decode: Callable[[Any, int], Any]  # (container.Container, file size in bytes) -> decoded pixels, any version
     container_version: int  # the format version its files are written in

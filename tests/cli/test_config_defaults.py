@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 
 from siren_inr.cli.config import compose
 from siren_inr.cli.schema import SCHEMAS
-from siren_inr.cli.settings_help import ModelDefaults, command_settings, config_files
-from siren_inr.models import default_hparams
+from siren_inr.cli.settings_help import GroupDefaults, command_settings, config_files
+from siren_inr.compression import inr_codecs
+from siren_inr.models import default_hparams, list_models
 
 SCHEMA_OF = {"train": "train_schema", "compress": "compress_schema", "rd": "rd_schema", "analyze": "analyze_schema"}
 CASES = [
@@ -28,9 +29,11 @@ CASES = [
 
 def _stated(package: str, path) -> dict:
     """What one yaml file states, under its package (its defaults list and Hydra's own settings left out); for a
-    model family's defaults, its constructor's."""
-    if isinstance(path, ModelDefaults):
-        raw = {"name": path.model, **default_hparams(path.model)}
+    group's registered defaults, those."""
+    if isinstance(path, GroupDefaults):  # a model's constructor defaults, an INR codec's registered defaults
+        defaults = (default_hparams(path.option) if path.group == "model_defaults"
+                    else dataclasses.asdict(inr_codecs.DEFAULTS[path.option]))
+        raw = {"name": path.option, **defaults}
     else:
         raw = OmegaConf.to_container(OmegaConf.load(path)) or {}
         raw = {key: value for key, value in raw.items() if key not in ("defaults", "hydra")}
@@ -61,10 +64,18 @@ def test_composed_config_is_the_schema_defaults_plus_what_the_yaml_files_state(c
     assert OmegaConf.to_container(composed, resolve=True) == OmegaConf.to_container(expected, resolve=True)
 
 
-@pytest.mark.parametrize("config_name", ["train", "compress", "rd", "analyze"])
-def test_no_yaml_line_restates_a_default(config_name):
+# Every model family and INR codec, each under the command that composes it.
+EVERY_GROUP = CASES + [("train", [f"model={name}"]) for name in list_models()] + [("rd", ["inr_codec=siren_pe"])]
+
+
+# An experiment (+experiment=...) pins its whole recipe, restating on purpose what the command's yaml states.
+NO_EXPERIMENT = [(c, o) for c, o in EVERY_GROUP if not any(x.startswith("+experiment=") for x in o)]
+
+
+@pytest.mark.parametrize(("config_name", "overrides"), NO_EXPERIMENT, ids=[" ".join([c, *o]) for c, o in NO_EXPERIMENT])
+def test_no_yaml_line_restates_a_default(config_name, overrides):
     merged = _schema(config_name)
-    for package, path in config_files(config_name):
+    for package, path in config_files(config_name, overrides):
         stated = _stated(package, path)
         for key, value in _leaves(stated):
             before = OmegaConf.select(merged, key, throw_on_missing=False, throw_on_resolution_failure=False)
@@ -82,10 +93,10 @@ def _declared(merged, key: str) -> bool:
     return node is not None and leaf in node
 
 
-@pytest.mark.parametrize("config_name", ["train", "compress", "rd", "analyze"])
-def test_help_shows_the_defaults_that_run(config_name):
-    composed = dict(_leaves(OmegaConf.to_container(compose([], config_name), resolve=False)))
-    shown = command_settings(config_name)
+@pytest.mark.parametrize(("config_name", "overrides"), EVERY_GROUP, ids=[" ".join([c, *o]) for c, o in EVERY_GROUP])
+def test_help_shows_the_defaults_that_run(config_name, overrides):
+    composed = dict(_leaves(OmegaConf.to_container(compose(overrides, config_name), resolve=False)))
+    shown = command_settings(config_name, overrides)
     assert {s.key for s in shown} == set(composed)
     for setting in shown:
         if setting.shown is None:

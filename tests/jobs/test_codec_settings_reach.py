@@ -4,12 +4,10 @@ the defaults, compress runs exactly the job it always ran (coin's files: version
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from siren_inr.cli.codec import compress_job_from
 from siren_inr.cli.config import compose
-from siren_inr.cli.hydra_support import conf_dir
 from siren_inr.compression import container
 from siren_inr.errors import SirenInrError
 from siren_inr.jobs.compress import run_compress_job, with_codec_settings
@@ -31,10 +29,13 @@ FIXED = {
 }
 
 
-def _yaml_settings(name):
-    raw = yaml.safe_load((conf_dir() / "inr_codec" / f"{name}.yaml").read_text())
-    raw.pop("name")
-    return {f"{key}.{inner}" if isinstance(value, dict) else key for key, value in raw.items()
+def _group_settings(name):
+    """Every setting of the composed `inr_codec=NAME` group, nested ones dotted."""
+    from omegaconf import OmegaConf
+
+    group = OmegaConf.to_container(compose([f"inr_codec={name}"], "compress"))["inr_codec"]
+    group.pop("name")
+    return {f"{key}.{inner}" if isinstance(value, dict) else key for key, value in group.items()
             for inner in (value if isinstance(value, dict) else [None])}
 
 
@@ -64,7 +65,7 @@ def test_with_the_defaults_compress_runs_the_job_it_always_ran(picture, tmp_path
 
 @pytest.mark.slow
 def test_every_coin_setting_of_its_yaml_reaches_the_compress_file(picture, tmp_path):
-    assert _yaml_settings("coin") == {key for key, _ in COIN_CHANGES} | set(FIXED)
+    assert _group_settings("coin") == {key for key, _ in COIN_CHANGES} | set(FIXED)
     base = _compress(picture, tmp_path / "base.inr", [])
     assert container.unpack(base).version == 1 and container.unpack(base).codec == "coin"
     for index, (key, value) in enumerate(COIN_CHANGES):

@@ -24,7 +24,7 @@ class LatentCodecSettings:
     preset: str = "lop"  # decoder cost: lop, mop or hop (about 500, 1,000, 2,000 multiplications per pixel)
     synthesis: str = "sine"  # the synthesis activation: sine (sin(omega x)), 1.0-2.6 % lower R-D cost than relu
     omega: float = 4.0  # the sine's frequency (unused by relu)
-    train: LatentTrainSettings = field(default_factory=LatentTrainSettings)
+    train: LatentTrainSettings = field(default_factory=LatentTrainSettings)  # the per-image R-D training
 
     def __post_init__(self) -> None:
         Architecture(8, 8, 3, **self.architecture())  # validates the fields

@@ -59,7 +59,7 @@ class LatentTrainSettings:
     optimizer: str = "soap"  # the networks' optimizer: soap or adam
     clip: float = 0.1  # total-norm clipping of the networks' gradients (0: none)
     weight_decay: float = 0.01  # the networks' (decoupled) weight decay
-    seed: int = 0
+    seed: int = 0  # seeds the latents' and the networks' initialisation
 
     def __post_init__(self) -> None:
         for name in ("lam", "lr", "final_lr"):

@@ -40,19 +40,19 @@ COSINE_FLOOR = 0.01  # the cosine schedule ends at 1 % of the learning rate
 class NetworkCodecSettings:
     """coin / siren_pe: the network, its fit, its quantization."""
 
-    hidden_features: int = 28
-    hidden_layers: int = 9
-    num_frequencies: int | None = None  # siren_pe: octaves of the positional encoding (coin: none)
-    first_omega_0: float = 30.0
-    hidden_omega_0: float = 30.0
+    hidden_features: int = 28  # width of the hidden layers: the rate knob, with hidden_layers
+    hidden_layers: int = 9  # hidden layers after the first sine layer
+    num_frequencies: int | None = None  # siren_pe: octaves L of the positional encoding (coin: none)
+    first_omega_0: float = 30.0  # SIREN omega_0 of the first sine layer
+    hidden_omega_0: float = 30.0  # and of the hidden sine layers
     steps: int = 2000  # full-batch Adam steps
-    lr: float = 2e-4
+    lr: float = 2e-4  # Adam's learning rate
     lr_schedule: str = "constant"  # constant, or cosine (to 1 % at the last step)
     l1: float = 0.0  # weight of the L1 penalty on the weight matrices, added to the MSE on [-1, 1]
-    quant: QuantSettings = QuantSettings()
-    coder: str = "auto"
-    qat: QatSettings = QatSettings()
-    seed: int = 0
+    quant: QuantSettings = QuantSettings()  # how the weights are stored
+    coder: str = "auto"  # entropy coder: auto (the smallest of raw, zlib, lzma, range, range-tensor, range-gauss)
+    qat: QatSettings = QatSettings()  # quantization-aware tuning after the fit
+    seed: int = 0  # seeds the network's initialisation
 
     def __post_init__(self) -> None:
         for name in ("steps", "hidden_features", "hidden_layers"):
