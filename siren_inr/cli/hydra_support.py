@@ -12,10 +12,6 @@ from siren_inr.tracking.store import nearest_existing
 
 CHECKOUT_CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # running from a checkout without installing
 FAILURES_ENV = "SIREN_INR_FAILURES"
-# The config group of the model families' constructor defaults (cli/schema.py registers it; conf/model/ starts from it)
-MODEL_DEFAULTS_GROUP = "model_defaults"
-# ... and of the INR codecs' default settings (conf/inr_codec/ starts from it)
-INR_CODEC_DEFAULTS_GROUP = "inr_codec_defaults"
 
 
 def conf_dir() -> Path:

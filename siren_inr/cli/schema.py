@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from siren_inr.analysis.pipeline import Selection
-from siren_inr.cli.hydra_support import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP
+from siren_inr.cli.groups import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP
 from siren_inr.compression.classical import CLASSICAL_CODECS
 from siren_inr.compression.network.codecs import COIN_DEFAULTS, COIN_NETWORKS
 from siren_inr.compression.registry import inr_codecs

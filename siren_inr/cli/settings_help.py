@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from siren_inr.cli.hydra_support import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP, conf_dir
+from siren_inr.cli.groups import INR_CODEC_DEFAULTS_GROUP, MODEL_DEFAULTS_GROUP
+from siren_inr.cli.hydra_support import conf_dir
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds siren_inr/
 SCHEMA_MODULE = "siren_inr.cli.schema"
