@@ -70,6 +70,20 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 300, env: dict | None =
                           timeout=timeout, env=full_env)
 
 
+def console_script() -> str:
+    """The `siren-inr` console script of the environment running the tests (not whichever one PATH finds first:
+    `make test PYTHON=venv/bin/python` does not put the venv on PATH)."""
+    import shutil
+    import sysconfig
+
+    script = Path(sysconfig.get_path("scripts")) / "siren-inr"
+    if script.is_file():
+        return str(script)
+    found = shutil.which("siren-inr")  # e.g. a pip --user install, whose scripts lie elsewhere
+    assert found, f"no siren-inr console script in {script.parent} or on PATH: install the package (make setup)"
+    return found
+
+
 def run_main(args: list[str], cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
     """`siren-inr <args>` run in this process from cwd, as run_cli reports it: for checks of a command's answer
     (one-line errors, files left alone) that need no process of their own, without a subprocess's ~10 s of start-up.

@@ -14,7 +14,7 @@ import pytest
 from siren_inr.cli.analyze import compose_config, main, split_overrides
 from siren_inr.fit.settings import FitSettings
 from siren_inr.jobs.train import DataSpec, TrainJob, run_train_job
-from testkit import free_port
+from testkit import console_script, free_port
 
 
 def test_split_overrides_keeps_filters_and_ids_verbatim():
@@ -55,7 +55,7 @@ def two_model_store(tmp_path_factory):
 def test_console_script_on_two_models(two_model_store, tmp_path):
     root, uri, ids = two_model_store
     env = dict(os.environ)
-    result = subprocess.run(["siren-inr", "analyze", "experiment_name=two", "out=report", f"tracking.uri={uri}"],
+    result = subprocess.run([console_script(), "analyze", "experiment_name=two", "out=report", f"tracking.uri={uri}"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "report"

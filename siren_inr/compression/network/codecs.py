@@ -44,7 +44,7 @@ class NetworkCodecSettings:
     hidden_layers: int = 9  # hidden layers after the first sine layer
     num_frequencies: int | None = None  # siren_pe: octaves L of the positional encoding (coin: none)
     first_omega_0: float = 30.0  # SIREN omega_0 of the first sine layer
-    hidden_omega_0: float = 30.0  # and of the hidden sine layers
+    hidden_omega_0: float = 30.0  # SIREN omega_0 of the hidden sine layers
     steps: int = 2000  # full-batch Adam steps
     lr: float = 2e-4  # Adam's learning rate
     lr_schedule: str = "constant"  # constant, or cosine (to 1 % at the last step)
