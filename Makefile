@@ -6,7 +6,7 @@ PYTHON ?= python3
 STAMP := .setup-stamp
 ARGS ?=
 PYTEST_ARGS ?=
-# pytest-xdist processes of `make test` (each test runs on one thread); TEST_WORKERS=0: one process
+# pytest-xdist processes of `make test` and `make test-fast` (each test runs on one thread); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast lint ui
@@ -29,7 +29,7 @@ test: lint
 
 # Slow end-to-end tests (marked @pytest.mark.slow: subprocesses, servers, whole jobs) run only in `make test`.
 test-fast: lint
-	$(PYTHON) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 ui: setup
 	$(PYTHON) -m siren_inr ui
